@@ -1,0 +1,176 @@
+"""Build the DuckDB file from ``data/`` and ``layers/``: on first start, on change, on demand.
+
+The new database is written beside the live one, user imports are copied across,
+and the file is swapped in with :func:`os.replace`, so readers always see either
+the old or the new data and a crash mid-build leaves the old file untouched.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+
+from geo_app import __version__, store
+from geo_app.errors import DataError
+from geo_app.settings import Settings, load_settings
+from geo_app.vocab import REGISTRY_COLUMNS, VOCABULARIES
+
+#: Files in ``data/`` that the database is built from (the content hash covers them).
+DATA_FILES = ("registry.csv", "boards.csv", "indicators.csv", "board_indicators.csv",
+              "boundaries.geojson", "water.geojson")
+
+
+def source_hash(settings: Settings) -> str:
+    """SHA-256 over the data files, the layer specs and the package version."""
+    h = hashlib.sha256(f"geo_app {__version__} schema {store.SCHEMA_VERSION}".encode())
+    files = [settings.data_dir / name for name in DATA_FILES]
+    files += sorted(settings.layers_dir.glob("*.toml"))
+    for path in files:
+        h.update(path.name.encode())
+        h.update(path.read_bytes() if path.exists() else b"<missing>")
+    return h.hexdigest()
+
+
+def read_csv(path: Path) -> pd.DataFrame:
+    """Read a UTF-8 data CSV with every cell as text (empty cells stay '')."""
+    if not path.exists():
+        msg = f"Missing data file {path}"
+        raise DataError(msg)
+    return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+
+
+def _nullable_float(series: pd.Series) -> pd.Series:
+    return pd.to_numeric(series.replace("", None), errors="raise").astype("float64")
+
+
+def load_registry(path: Path) -> gpd.GeoDataFrame:
+    """Read and check ``registry.csv``; raise :class:`DataError` naming row and column."""
+    df = read_csv(path)
+    missing = [c for c in REGISTRY_COLUMNS if c not in df.columns]
+    if missing:
+        msg = f"{path.name}: missing columns {missing}"
+        raise DataError(msg)
+    for column, vocab in VOCABULARIES.items():
+        for i, value in enumerate(df[column]):
+            if value and value not in vocab:
+                msg = f"{path.name} row {i + 2}, column {column}: unknown value {value!r}"
+                raise DataError(msg)
+    dup = df["id"][df["id"].duplicated()]
+    if len(dup):
+        msg = f"{path.name}: duplicate id {dup.iloc[0]!r}"
+        raise DataError(msg)
+    for column in ("lon", "lat"):
+        df[column] = _nullable_float(df[column])
+    half = df["lon"].isna() != df["lat"].isna()
+    if half.any():
+        msg = f"{path.name} row {int(half.idxmax()) + 2}: lon and lat must both be given or both empty"
+        raise DataError(msg)
+    df["source_lon"] = df["lon"]
+    df["source_lat"] = df["lat"]
+    df["conversion"] = df["lon"].notna().map({True: "none (WGS-84 source)", False: ""})
+    df["origin"] = "shipped"
+    df["batch_id"] = None
+    return store.entities_to_gdf(df[list(store.ENTITY_COLUMNS)])
+
+
+def load_sources(settings: Settings) -> dict[str, pd.DataFrame]:
+    """Read every data file into the frames of the database tables."""
+    d = settings.data_dir
+    boards = read_csv(d / "boards.csv")
+    boards["land_area_km2"] = _nullable_float(boards["land_area_km2"])
+    indicators = read_csv(d / "indicators.csv")
+    indicators["year"] = pd.to_numeric(indicators["year"]).astype("int64")
+    for column in ("value", "value_max"):
+        indicators[column] = _nullable_float(indicators[column])
+    board_ind = read_csv(d / "board_indicators.csv")
+    board_ind["value"] = _nullable_float(board_ind["value"])
+    board_ind["origin"] = "shipped"
+    boundaries = gpd.read_file(d / "boundaries.geojson")
+    boundaries = boundaries[["adcode", "name_zh", "name_en", "level", "source", "source_datum",
+                             "conversion", "geometry"]]
+    water = gpd.read_file(d / "water.geojson")
+    water = water[["id", "name_zh", "name_en", "kind", "source", "source_datum", "conversion",
+                   "geometry"]]
+    return {
+        "boards": boards, "boundaries": boundaries, "water": water,
+        "entities": load_registry(d / "registry.csv"), "indicators": indicators,
+        "board_indicators": board_ind,
+    }
+
+
+@contextmanager
+def _build_lock(db_path: Path) -> Iterator[None]:
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(db_path.with_name(db_path.name + ".lock"), "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def build_database(settings: Settings | None = None) -> dict[str, str]:
+    """Rebuild the database from ``data/`` and ``layers/``, keeping user imports.
+
+    Returns the metadata written into the new file.
+    """
+    from geo_app import layers  # layers imports store; keep the import graph one-way
+
+    settings = settings or load_settings()
+    with _build_lock(settings.db_path):
+        return _build_unlocked(settings, layers)
+
+
+def _build_unlocked(settings: Settings, layers_mod) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    tables = load_sources(settings)
+    specs = layers_mod.load_specs(settings.layers_dir)
+    layer_gdf = layers_mod.build_layers(specs, tables)
+    tables["layers"] = layer_gdf
+    meta = {
+        "source_hash": source_hash(settings),
+        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "geo_app_version": __version__,
+    }
+    tmp = settings.db_path.with_name(settings.db_path.name + f".tmp{os.getpid()}")
+    try:
+        store.write_database(tmp, tables, meta)
+        store.copy_user_data(settings.db_path, tmp)
+        layers_mod.refresh_membership(tmp)
+        os.replace(tmp, settings.db_path)
+    finally:
+        for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+            if leftover.exists():
+                leftover.unlink()
+    return meta
+
+
+def ensure_database(settings: Settings | None = None) -> Path:
+    """Build the database if it is missing or older than the files it is built from."""
+    settings = settings or load_settings()
+    if settings.db_path.exists():
+        try:
+            current = store.read_meta(settings.db_path).get("source_hash")
+        except DataError:  # an unreadable or foreign file is rebuilt
+            current = None
+        if current == source_hash(settings):
+            return settings.db_path
+    with _build_lock(settings.db_path):
+        # another process may have built it while we waited for the lock
+        if settings.db_path.exists():
+            try:
+                if store.read_meta(settings.db_path).get("source_hash") == source_hash(settings):
+                    return settings.db_path
+            except DataError:
+                pass
+        from geo_app import layers
+
+        _build_unlocked(settings, layers)
+    return settings.db_path

@@ -1,0 +1,371 @@
+"""The only module that imports duckdb: open, schema, writes and queries -> (Geo)DataFrames.
+
+Connections are short-lived: every public function opens the file, does one
+operation and closes it, so the web app never holds the lock between requests
+(a DuckDB file admits one read-write process *or* many read-only ones).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from geo_app.errors import DatabaseBusyError, DataError
+from geo_app.filters import EntityFilter
+
+SCHEMA_VERSION = "1"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+CREATE TABLE IF NOT EXISTS boards (
+    id VARCHAR PRIMARY KEY, name_zh VARCHAR NOT NULL UNIQUE, name_en VARCHAR NOT NULL,
+    land_area_km2 DOUBLE, area_year VARCHAR, area_source VARCHAR,
+    county_adcode VARCHAR, polygon_status VARCHAR, notes VARCHAR);
+CREATE TABLE IF NOT EXISTS boundaries (
+    adcode VARCHAR PRIMARY KEY, name_zh VARCHAR, name_en VARCHAR, level VARCHAR,
+    source VARCHAR, source_datum VARCHAR, conversion VARCHAR, geom GEOMETRY);
+CREATE TABLE IF NOT EXISTS water (
+    id VARCHAR PRIMARY KEY, name_zh VARCHAR, name_en VARCHAR, kind VARCHAR,
+    source VARCHAR, source_datum VARCHAR, conversion VARCHAR, geom GEOMETRY);
+CREATE TABLE IF NOT EXISTS import_batches (
+    batch_id VARCHAR PRIMARY KEY, file_name VARCHAR, imported_at TIMESTAMP,
+    target VARCHAR, row_count INTEGER, source_datum VARCHAR);
+CREATE TABLE IF NOT EXISTS entities (
+    id VARCHAR PRIMARY KEY, name_zh VARCHAR NOT NULL, name_en VARCHAR,
+    kind VARCHAR NOT NULL, level VARCHAR NOT NULL, status VARCHAR NOT NULL, board VARCHAR,
+    lon DOUBLE, lat DOUBLE, location_precision VARCHAR NOT NULL, location_source VARCHAR,
+    source_datum VARCHAR, source_lon DOUBLE, source_lat DOUBLE, conversion VARCHAR,
+    source VARCHAR NOT NULL, notes VARCHAR,
+    origin VARCHAR NOT NULL DEFAULT 'shipped', batch_id VARCHAR, geom GEOMETRY);
+CREATE TABLE IF NOT EXISTS indicators (
+    id VARCHAR PRIMARY KEY, metric VARCHAR, indicator_zh VARCHAR, indicator_en VARCHAR,
+    year INTEGER, kind VARCHAR, comparator VARCHAR, value DOUBLE, value_max DOUBLE,
+    unit VARCHAR, section VARCHAR, notes VARCHAR);
+CREATE TABLE IF NOT EXISTS board_indicators (
+    board VARCHAR NOT NULL, indicator VARCHAR NOT NULL, year VARCHAR NOT NULL, value DOUBLE,
+    unit VARCHAR, source VARCHAR NOT NULL, notes VARCHAR,
+    origin VARCHAR NOT NULL DEFAULT 'shipped', batch_id VARCHAR);
+CREATE TABLE IF NOT EXISTS layers (
+    id VARCHAR PRIMARY KEY, name_zh VARCHAR, name_en VARCHAR, color VARCHAR,
+    schematic BOOLEAN NOT NULL DEFAULT TRUE, area_km2 DOUBLE, method VARCHAR,
+    facts VARCHAR, spec_file VARCHAR, spec_json VARCHAR, geom GEOMETRY);
+CREATE TABLE IF NOT EXISTS layer_members (entity_id VARCHAR, layer_id VARCHAR);
+"""
+
+#: Tables that hold user data which must survive every rebuild of the shipped data.
+USER_TABLES = ("import_batches",)
+
+ENTITY_COLUMNS = (
+    "id", "name_zh", "name_en", "kind", "level", "status", "board", "lon", "lat",
+    "location_precision", "location_source", "source_datum", "source_lon", "source_lat",
+    "conversion", "source", "notes", "origin", "batch_id",
+)
+
+
+def _spatial_extension_path() -> Path:
+    import duckdb_extension_spatial
+
+    base = Path(next(iter(duckdb_extension_spatial.__path__)))
+    path = base / "extensions" / f"v{duckdb.__version__}" / "spatial.duckdb_extension"
+    if not path.exists():
+        found = sorted(base.glob("extensions/*/spatial.duckdb_extension"))
+        msg = (f"The DuckDB spatial extension for duckdb {duckdb.__version__} is not installed "
+               f"(looked for {path}; found {[str(p) for p in found]}). Install the matching "
+               f"'duckdb-extension-spatial' wheel: pip install -e .")
+        raise DataError(msg)
+    return path
+
+
+def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    config = {"autoinstall_known_extensions": "false", "autoload_known_extensions": "false"}
+    con = duckdb.connect(str(path), read_only=read_only, config=config)
+    try:
+        ext = str(_spatial_extension_path()).replace("'", "''")
+        con.execute(f"LOAD '{ext}'")
+    except Exception:
+        con.close()
+        raise
+    return con
+
+
+@contextmanager
+def connect(
+    path: Path, *, read_only: bool = True, retries: int = 8, base_delay: float = 0.05
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open ``path`` for one operation, retrying with backoff while another process holds it.
+
+    Raises
+    ------
+    DatabaseBusyError
+        When the lock is still held after ``retries`` attempts (about 6 s in all).
+    """
+    if read_only and not Path(path).exists():
+        msg = f"Database {path} does not exist yet; run 'geo-app build' or start the app once."
+        raise DataError(msg)
+    attempt = 0
+    while True:
+        try:
+            con = _open(Path(path), read_only)
+            break
+        except (duckdb.IOException, duckdb.ConnectionException) as err:
+            if "lock" not in str(err).lower() or attempt >= retries:
+                if "lock" in str(err).lower():
+                    msg = (f"The database {path} is busy (another process is writing to it). "
+                           "Try again in a moment. / 数据库正忙，请稍后重试。")
+                    raise DatabaseBusyError(msg) from err
+                raise
+            time.sleep(base_delay * (2**attempt) * (0.5 + random.random()))
+            attempt += 1
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def _geoms_to_wkb(geoms: Sequence[Any] | gpd.GeoSeries) -> list[bytes | None]:
+    arr = np.asarray(geoms, dtype=object)
+    out: list[bytes | None] = []
+    for g in arr:
+        out.append(None if g is None or shapely.is_empty(g) else shapely.to_wkb(g))
+    return out
+
+
+def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> int:
+    """Insert a (Geo)DataFrame into ``table`` by column name; geometry goes to ``geom``.
+
+    ``table`` must be one of the schema's tables (it is not user input).
+    """
+    if table not in _TABLES:
+        msg = f"Unknown table {table!r}"
+        raise ValueError(msg)
+    df = pd.DataFrame(frame).copy()
+    geom_sql = ""
+    if isinstance(frame, gpd.GeoDataFrame):
+        df = df.drop(columns=[frame.geometry.name])
+        df["__wkb"] = _geoms_to_wkb(frame.geometry.values)
+        geom_sql = ", geom"
+    cols = [c for c in df.columns if c != "__wkb"]
+    col_sql = ", ".join(f'"{c}"' for c in cols)
+    select = ", ".join(f'"{c}"' for c in cols)
+    if geom_sql:
+        select += ", CASE WHEN __wkb IS NULL THEN NULL ELSE ST_GeomFromWKB(__wkb) END"
+    con.register("__frame", df)
+    try:
+        con.execute(f"INSERT INTO {table} ({col_sql}{geom_sql}) SELECT {select} FROM __frame")  # noqa: S608 (names from the schema)
+    finally:
+        con.unregister("__frame")
+    return len(df)
+
+
+_TABLES = frozenset({
+    "meta", "boards", "boundaries", "water", "import_batches", "entities", "indicators",
+    "board_indicators", "layers", "layer_members",
+})
+
+
+def write_database(path: Path, tables: Mapping[str, pd.DataFrame], meta: Mapping[str, str]) -> None:
+    """Create a new database file at ``path`` holding ``tables`` (one transaction)."""
+    path = Path(path)
+    if path.exists():
+        path.unlink()
+    with connect(path, read_only=False) as con:
+        con.execute("BEGIN")
+        con.execute(SCHEMA)
+        for name, frame in tables.items():
+            insert_frame(con, name, frame)
+        con.executemany("INSERT INTO meta VALUES (?, ?)",
+                        [[k, v] for k, v in {**meta, "schema_version": SCHEMA_VERSION}.items()])
+        con.execute("COMMIT")
+        con.execute("CHECKPOINT")
+
+
+def copy_user_data(old: Path, new: Path) -> int:
+    """Copy every user-imported row from ``old`` into ``new``; returns the rows copied.
+
+    Runs in one transaction on ``new``; ``old`` is attached read-only.
+    """
+    if not Path(old).exists():
+        return 0
+    with connect(new, read_only=False) as con:
+        oldq = str(old).replace("'", "''")
+        con.execute(f"ATTACH '{oldq}' AS old (READ_ONLY)")
+        try:
+            tables = {r[0] for r in con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_catalog = 'old'"
+            ).fetchall()}
+            con.execute("BEGIN")
+            copied = 0
+            if "import_batches" in tables:
+                copied += _copy(con, "import_batches", "TRUE")
+            for table in ("entities", "board_indicators"):
+                if table in tables:
+                    copied += _copy(con, table, "origin = 'user'")
+            con.execute("COMMIT")
+        finally:
+            con.execute("DETACH old")
+        con.execute("CHECKPOINT")
+    return copied
+
+
+def _copy(con: duckdb.DuckDBPyConnection, table: str, where: str) -> int:
+    new_cols = [r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_catalog = current_database() AND table_name = ? ORDER BY ordinal_position",
+        [table]).fetchall()]
+    old_cols = {r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_catalog = 'old' AND table_name = ?", [table]).fetchall()}
+    cols = ", ".join(f'"{c}"' for c in new_cols if c in old_cols)
+    if table == "entities":  # a shipped id that now exists wins; the user row is kept aside
+        where += " AND id NOT IN (SELECT id FROM main.entities)"
+    n = con.execute(f"SELECT count(*) FROM old.{table} WHERE {where}").fetchone()[0]  # noqa: S608
+    con.execute(f"INSERT INTO main.{table} ({cols}) SELECT {cols} FROM old.{table} WHERE {where}")  # noqa: S608
+    return int(n)
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def read_meta(path: Path) -> dict[str, str]:
+    """Return the key/value metadata of the database (data hash, build time…).
+
+    Raises
+    ------
+    DataError
+        If the file is not a database of this app (or is damaged).
+    """
+    try:
+        with connect(path) as con:
+            return dict(con.execute("SELECT key, value FROM meta").fetchall())
+    except DatabaseBusyError:
+        raise
+    except duckdb.Error as err:
+        msg = f"{path} is not a readable geo-app database ({err}); it will be rebuilt."
+        raise DataError(msg) from err
+
+
+def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
+    return con.execute(sql, list(params)).df()
+
+
+def read_table(path: Path, table: str, *, order_by: str = "1") -> pd.DataFrame:
+    """Read a non-spatial table (``boards``, ``indicators``, ``board_indicators``...)."""
+    if table not in _TABLES:
+        msg = f"Unknown table {table!r}"
+        raise ValueError(msg)
+    with connect(path) as con:
+        cols = [r[0] for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
+            "AND data_type <> 'GEOMETRY' ORDER BY ordinal_position", [table]).fetchall()]
+        sel = ", ".join(f'"{c}"' for c in cols)
+        return _frame(con, f"SELECT {sel} FROM {table} ORDER BY {order_by}")  # noqa: S608
+
+
+def read_geo_table(path: Path, table: str) -> gpd.GeoDataFrame:
+    """Read ``boundaries``, ``water`` or ``layers`` as a WGS-84 GeoDataFrame."""
+    if table not in {"boundaries", "water", "layers"}:
+        msg = f"Not a spatial table: {table!r}"
+        raise ValueError(msg)
+    with connect(path) as con:
+        cols = [r[0] for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
+            "AND data_type <> 'GEOMETRY' ORDER BY ordinal_position", [table]).fetchall()]
+        sel = ", ".join(f'"{c}"' for c in cols)
+        df = _frame(con, f"SELECT {sel}, ST_AsWKB(geom) AS __wkb FROM {table} ORDER BY 1")  # noqa: S608
+    geoms = shapely.from_wkb([bytes(b) if b is not None else None for b in df.pop("__wkb")])
+    return gpd.GeoDataFrame(df, geometry=geoms, crs="EPSG:4326")
+
+
+def _entity_where(flt: EntityFilter) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    for column, values in (("kind", flt.kinds), ("level", flt.levels),
+                           ("status", flt.statuses), ("board", flt.boards)):
+        if values:
+            clauses.append(f"list_contains(?::VARCHAR[], e.{column})")
+            params.append(list(values))
+    if flt.layers:
+        clauses.append("e.id IN (SELECT entity_id FROM layer_members "
+                       "WHERE list_contains(?::VARCHAR[], layer_id))")
+        params.append(list(flt.layers))
+    if flt.search:
+        clauses.append("(contains(lower(e.name_zh), lower(?)) OR "
+                       "contains(lower(coalesce(e.name_en, '')), lower(?)) OR e.id = ?)")
+        params.extend([flt.search, flt.search, flt.search])
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def query_entities(path: Path, flt: EntityFilter | None = None) -> gpd.GeoDataFrame:
+    """Entities matching ``flt`` with their layer ids, as a WGS-84 point GeoDataFrame.
+
+    Entities without coordinates are included with an empty (None) geometry.
+    """
+    flt = flt or EntityFilter()
+    where, params = _entity_where(flt)
+    cols = ", ".join(f"e.{c}" for c in ENTITY_COLUMNS)
+    sql = (
+        f"SELECT {cols}, coalesce((SELECT string_agg(m.layer_id, ',' ORDER BY m.layer_id) "
+        f"FROM layer_members m WHERE m.entity_id = e.id), '') AS layers "
+        f"FROM entities e{where} ORDER BY e.id"  # noqa: S608 (where holds only placeholders)
+    )
+    with connect(path) as con:
+        df = _frame(con, sql, params)
+    return entities_to_gdf(df)
+
+
+def count_entities(path: Path, flt: EntityFilter | None = None) -> int:
+    """Number of entities matching ``flt``."""
+    where, params = _entity_where(flt or EntityFilter())
+    with connect(path) as con:
+        return int(con.execute(f"SELECT count(*) FROM entities e{where}", params).fetchone()[0])  # noqa: S608
+
+
+def entities_to_gdf(df: pd.DataFrame) -> gpd.GeoDataFrame:
+    """Turn entity rows with ``lon``/``lat`` into a GeoDataFrame (None where unknown)."""
+    lon = pd.to_numeric(df["lon"], errors="coerce").to_numpy(dtype=float)
+    lat = pd.to_numeric(df["lat"], errors="coerce").to_numpy(dtype=float)
+    ok = np.isfinite(lon) & np.isfinite(lat)
+    geoms = np.full(len(df), None, dtype=object)
+    geoms[ok] = shapely.points(lon[ok], lat[ok])
+    return gpd.GeoDataFrame(df, geometry=list(geoms), crs="EPSG:4326")
+
+
+def layer_ids(path: Path) -> list[str]:
+    """Ids of the strategy layers in the database, in id order."""
+    with connect(path) as con:
+        return [r[0] for r in con.execute("SELECT id FROM layers ORDER BY id").fetchall()]
+
+
+def query_sql(path: Path, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
+    """Run a fixed, package-internal read query with bound parameters."""
+    with connect(path) as con:
+        return _frame(con, sql, params)
+
+
+def execute_write(path: Path, statements: Sequence[tuple[str, Sequence[Any]]],
+                  frames: Mapping[str, pd.DataFrame] | None = None) -> None:
+    """Run package-internal write statements and frame inserts as one transaction."""
+    with connect(path, read_only=False) as con:
+        con.execute("BEGIN")
+        try:
+            for sql, params in statements:
+                con.execute(sql, list(params))
+            for table, frame in (frames or {}).items():
+                insert_frame(con, table, frame)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
