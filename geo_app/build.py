@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -142,7 +143,14 @@ def _build_unlocked(settings: Settings, layers_mod) -> dict[str, str]:  # type: 
     tmp = settings.db_path.with_name(settings.db_path.name + f".tmp{os.getpid()}")
     try:
         store.write_database(tmp, tables, meta)
-        store.copy_user_data(settings.db_path, tmp)
+        try:
+            store.copy_user_data(settings.db_path, tmp)
+        except DataError as err:
+            # never delete what cannot be read: keep it beside the new file for recovery
+            aside = settings.db_path.with_name(
+                f"{settings.db_path.name}.unreadable-{datetime.now(UTC):%Y%m%dT%H%M%S}")
+            os.replace(settings.db_path, aside)
+            warnings.warn(f"{err.user_message}; the old file was kept as {aside}", stacklevel=2)
         layers_mod.refresh_membership(tmp)
         os.replace(tmp, settings.db_path)
     finally:

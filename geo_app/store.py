@@ -201,7 +201,11 @@ def copy_user_data(old: Path, new: Path) -> int:
         return 0
     with connect(new, read_only=False) as con:
         oldq = str(old).replace("'", "''")
-        con.execute(f"ATTACH '{oldq}' AS old (READ_ONLY)")
+        try:
+            con.execute(f"ATTACH '{oldq}' AS old (READ_ONLY)")
+        except duckdb.Error as err:
+            msg = f"Cannot read the previous database {old} to carry user imports over: {err}"
+            raise DataError(msg) from err
         try:
             tables = {r[0] for r in con.execute(
                 "SELECT table_name FROM information_schema.tables WHERE table_catalog = 'old'"
