@@ -23,7 +23,7 @@ import shapely
 from geo_app.errors import DatabaseBusyError, DataError
 from geo_app.filters import EntityFilter
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -46,7 +46,8 @@ CREATE TABLE IF NOT EXISTS entities (
     lon DOUBLE, lat DOUBLE, location_precision VARCHAR NOT NULL, location_source VARCHAR,
     source_datum VARCHAR, source_lon DOUBLE, source_lat DOUBLE, conversion VARCHAR,
     source VARCHAR NOT NULL, notes VARCHAR,
-    origin VARCHAR NOT NULL DEFAULT 'shipped', batch_id VARCHAR, geom GEOMETRY);
+    origin VARCHAR NOT NULL DEFAULT 'shipped', batch_id VARCHAR,
+    layers VARCHAR NOT NULL DEFAULT '', geom GEOMETRY);
 CREATE TABLE IF NOT EXISTS indicators (
     id VARCHAR PRIMARY KEY, metric VARCHAR, indicator_zh VARCHAR, indicator_en VARCHAR,
     year INTEGER, kind VARCHAR, comparator VARCHAR, value DOUBLE, value_max DOUBLE,
@@ -86,23 +87,29 @@ def _spatial_extension_path() -> Path:
     return path
 
 
-def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+def _open(path: Path, read_only: bool, spatial: bool) -> duckdb.DuckDBPyConnection:
     config = {"autoinstall_known_extensions": "false", "autoload_known_extensions": "false"}
     con = duckdb.connect(str(path), read_only=read_only, config=config)
-    try:
-        ext = str(_spatial_extension_path()).replace("'", "''")
-        con.execute(f"LOAD '{ext}'")
-    except Exception:
-        con.close()
-        raise
+    if spatial:
+        try:
+            ext = str(_spatial_extension_path()).replace("'", "''")
+            con.execute(f"LOAD '{ext}'")
+        except BaseException:
+            con.close()
+            raise
     return con
 
 
 @contextmanager
 def connect(
-    path: Path, *, read_only: bool = True, retries: int = 8, base_delay: float = 0.05
+    path: Path, *, read_only: bool = True, spatial: bool | None = None, retries: int = 8,
+    base_delay: float = 0.05,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open ``path`` for one operation, retrying with backoff while another process holds it.
+
+    The spatial extension is loaded from the ``duckdb-extension-spatial`` wheel (never
+    downloaded) when ``spatial`` is true; by default only for read-write connections,
+    because reads return geometry as WKB without it and loading costs ~0.3 s.
 
     Raises
     ------
@@ -115,7 +122,7 @@ def connect(
     attempt = 0
     while True:
         try:
-            con = _open(Path(path), read_only)
+            con = _open(Path(path), read_only, (not read_only) if spatial is None else spatial)
             break
         except (duckdb.IOException, duckdb.ConnectionException) as err:
             if "lock" not in str(err).lower() or attempt >= retries:
@@ -288,7 +295,7 @@ def read_geo_table(path: Path, table: str) -> gpd.GeoDataFrame:
             "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
             "AND data_type <> 'GEOMETRY' ORDER BY ordinal_position", [table]).fetchall()]
         sel = ", ".join(f'"{c}"' for c in cols)
-        df = _frame(con, f"SELECT {sel}, ST_AsWKB(geom) AS __wkb FROM {table} ORDER BY 1")  # noqa: S608
+        df = _frame(con, f"SELECT {sel}, geom AS __wkb FROM {table} ORDER BY 1")  # noqa: S608 (geometry comes back as WKB)
     geoms = shapely.from_wkb([bytes(b) if b is not None else None for b in df.pop("__wkb")])
     return gpd.GeoDataFrame(df, geometry=geoms, crs="EPSG:4326")
 
@@ -320,11 +327,7 @@ def query_entities(path: Path, flt: EntityFilter | None = None) -> gpd.GeoDataFr
     flt = flt or EntityFilter()
     where, params = _entity_where(flt)
     cols = ", ".join(f"e.{c}" for c in ENTITY_COLUMNS)
-    sql = (
-        f"SELECT {cols}, coalesce((SELECT string_agg(m.layer_id, ',' ORDER BY m.layer_id) "
-        f"FROM layer_members m WHERE m.entity_id = e.id), '') AS layers "
-        f"FROM entities e{where} ORDER BY e.id"  # noqa: S608 (where holds only placeholders)
-    )
+    sql = f"SELECT {cols}, e.layers FROM entities e{where} ORDER BY e.id"  # noqa: S608 (where holds only placeholders)
     with connect(path) as con:
         df = _frame(con, sql, params)
     return entities_to_gdf(df)
@@ -360,8 +363,9 @@ def query_sql(path: Path, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
 
 
 def execute_write(path: Path, statements: Sequence[tuple[str, Sequence[Any]]],
-                  frames: Mapping[str, pd.DataFrame] | None = None) -> None:
-    """Run package-internal write statements and frame inserts as one transaction."""
+                  frames: Mapping[str, pd.DataFrame] | None = None,
+                  after: Sequence[tuple[str, Sequence[Any]]] = ()) -> None:
+    """Run package-internal write statements, frame inserts, then ``after``, as one transaction."""
     with connect(path, read_only=False) as con:
         con.execute("BEGIN")
         try:
@@ -369,7 +373,34 @@ def execute_write(path: Path, statements: Sequence[tuple[str, Sequence[Any]]],
                 con.execute(sql, list(params))
             for table, frame in (frames or {}).items():
                 insert_frame(con, table, frame)
+            for sql, params in after:
+                con.execute(sql, list(params))
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
+
+
+# ----------------------------------------------------------------------------- user indicators
+# (issue 6: per-板块 figures imported by a user; see docs/indicators.md)
+
+
+def import_board_indicators(path: Path, frame: pd.DataFrame, *, file_name: str) -> str:
+    """Load validated user figures into ``board_indicators`` as one batch; returns its id.
+
+    One transaction: the ``import_batches`` row (target ``board_indicators``) and every
+    figure (``origin='user'``) are written together or not at all.
+    """
+    import uuid
+    from datetime import UTC, datetime
+
+    batch_id = f"ind-{uuid.uuid4().hex[:12]}"
+    rows = pd.DataFrame(frame).copy()
+    rows["origin"] = "user"
+    rows["batch_id"] = batch_id
+    execute_write(path, [(
+        "INSERT INTO import_batches (batch_id, file_name, imported_at, target, row_count, "
+        "source_datum) VALUES (?, ?, ?, 'board_indicators', ?, NULL)",
+        [batch_id, file_name, datetime.now(UTC).replace(tzinfo=None), len(rows)])],
+        {"board_indicators": rows})
+    return batch_id
