@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 from shapely.geometry.base import BaseGeometry
@@ -207,15 +208,44 @@ def _describe(spec: LayerSpec, info: dict[str, float]) -> str:
     return f"{rule}; limited to counties {counties}; water removed: {water}"
 
 
+def points_in_polygons(x: np.ndarray, y: np.ndarray,
+                       polygons: list[BaseGeometry]) -> list[np.ndarray]:
+    """Indices of the points inside each polygon (bbox prefilter + prepared ``contains_xy``).
+
+    About ten times faster than ``geopandas.sjoin`` for many points and few polygons
+    (see ``benchmarks/``).
+
+    >>> from shapely.geometry import box
+    >>> [i.tolist() for i in points_in_polygons(np.array([0.5, 5.0]), np.array([0.5, 5.0]),
+    ...                                          [box(0, 0, 1, 1), box(0, 0, 10, 10)])]
+    [[0], [0, 1]]
+    """
+    out = []
+    for poly in polygons:
+        if poly is None or poly.is_empty:
+            out.append(np.empty(0, dtype=np.int64))
+            continue
+        shapely.prepare(poly)
+        minx, miny, maxx, maxy = poly.bounds
+        cand = np.flatnonzero((x >= minx) & (x <= maxx) & (y >= miny) & (y <= maxy))
+        out.append(cand[shapely.contains_xy(poly, x[cand], y[cand])])
+    return out
+
+
 def compute_membership(entities: gpd.GeoDataFrame, layers: gpd.GeoDataFrame) -> pd.DataFrame:
     """Pairs ``(entity_id, layer_id)`` for every located entity inside a layer."""
-    pts = entities[entities.geometry.notna()][["id", "geometry"]]
-    if pts.empty or layers.empty:
-        return pd.DataFrame({"entity_id": pd.Series(dtype=str), "layer_id": pd.Series(dtype=str)})
-    polys = layers[["id", "geometry"]].rename(columns={"id": "layer_id"})
-    joined = gpd.sjoin(pts, polys, predicate="within", how="inner")
-    return (joined.rename(columns={"id": "entity_id"})[["entity_id", "layer_id"]]
-            .sort_values(["entity_id", "layer_id"]).reset_index(drop=True))
+    located = entities[entities.geometry.notna()]
+    ids = located["id"].to_numpy()
+    x = located.geometry.x.to_numpy() if len(located) else np.empty(0)
+    y = located.geometry.y.to_numpy() if len(located) else np.empty(0)
+    hits = points_in_polygons(x, y, list(layers.geometry))
+    members = pd.DataFrame({
+        "entity_id": np.concatenate([ids[h] for h in hits]) if hits else np.empty(0, dtype=object),
+        "layer_id": np.concatenate([np.full(len(h), lid, dtype=object)
+                                    for h, lid in zip(hits, layers["id"], strict=True)])
+        if hits else np.empty(0, dtype=object),
+    })
+    return members.sort_values(["entity_id", "layer_id"]).reset_index(drop=True).astype(str)
 
 
 def refresh_membership(db_path: Path) -> int:

@@ -306,8 +306,8 @@ def _entity_where(flt: EntityFilter) -> tuple[str, list[Any]]:
     for column, values in (("kind", flt.kinds), ("level", flt.levels),
                            ("status", flt.statuses), ("board", flt.boards)):
         if values:
-            clauses.append(f"list_contains(?::VARCHAR[], e.{column})")
-            params.append(list(values))
+            clauses.append(f"e.{column} IN ({', '.join('?' * len(values))})")
+            params.extend(values)
     if flt.layers:
         clauses.append("e.id IN (SELECT entity_id FROM layer_members "
                        "WHERE list_contains(?::VARCHAR[], layer_id))")
@@ -404,3 +404,173 @@ def import_board_indicators(path: Path, frame: pd.DataFrame, *, file_name: str) 
         [batch_id, file_name, datetime.now(UTC).replace(tzinfo=None), len(rows)])],
         {"board_indicators": rows})
     return batch_id
+
+
+# ----------------------------------------------------------------------------- API paging
+# (issue 8: OGC API – Features serves entities a page at a time; see docs/api.md)
+
+
+def query_entities_page(
+    path: Path,
+    flt: EntityFilter | None = None,
+    *,
+    bbox: tuple[float, float, float, float] | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+    entity_id: str | None = None,
+) -> tuple[gpd.GeoDataFrame, int]:
+    """One page of :func:`query_entities` (same columns, same id order) and the number matched.
+
+    Parameters
+    ----------
+    flt
+        The entity filter (as for the map, the export and the CLI).
+    bbox
+        ``(min_lon, min_lat, max_lon, max_lat)`` in WGS-84, edges included; entities
+        without a point never match. ``min_lon > max_lon`` spans the antimeridian.
+    limit, offset
+        The page: at most ``limit`` rows (all when None) after skipping ``offset``.
+    entity_id
+        Keep only the entity with this id.
+
+    Returns
+    -------
+    tuple of GeoDataFrame and int
+        The page and the number of entities matching before paging.
+    """
+    where, params = _entity_where(flt or EntityFilter())
+    clauses = [where.removeprefix(" WHERE ")] if where else []
+    if bbox is not None:
+        min_lon, min_lat, max_lon, max_lat = bbox
+        joint = "AND" if min_lon <= max_lon else "OR"
+        clauses.append(f"(e.lon >= ? {joint} e.lon <= ?) AND e.lat >= ? AND e.lat <= ?")
+        params += [float(min_lon), float(max_lon), float(min_lat), float(max_lat)]
+    if entity_id is not None:
+        clauses.append("e.id = ?")
+        params.append(entity_id)
+    where_sql = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+    cols = ", ".join(f"e.{c}" for c in ENTITY_COLUMNS)
+    page_sql = f"SELECT {cols}, e.layers FROM entities e{where_sql} ORDER BY e.id"  # noqa: S608 (placeholders only)
+    with connect(path) as con:
+        matched = int(con.execute(f"SELECT count(*) FROM entities e{where_sql}", params).fetchone()[0])  # noqa: S608
+        page_params = list(params)
+        if limit is not None:
+            page_sql += " LIMIT ? OFFSET ?"
+            page_params += [max(int(limit), 0), min(max(int(offset), 0), matched)]
+        elif offset:
+            page_sql += " OFFSET ?"
+            page_params.append(min(max(int(offset), 0), matched))
+        df = _frame(con, page_sql, page_params)
+    return entities_to_gdf(df), matched
+
+
+# ----------------------------------------------------------------------------- user entity imports
+# (issue 7: import batches of user entities; validation lives in geo_app/ingest.py, docs/import.md)
+
+#: Environment variable (tests only): seconds to sleep inside the import transaction, so a
+#: crash test can kill the process while the transaction is open.
+TEST_SLOW_IMPORT_ENV = "GEO_APP_TEST_SLOW_IMPORT"
+
+
+def _test_pause(stage: str) -> None:
+    import os
+    import sys
+
+    delay = os.environ.get(TEST_SLOW_IMPORT_ENV)
+    if delay:
+        print(f"{TEST_SLOW_IMPORT_ENV}: {stage}", file=sys.stderr, flush=True)
+        time.sleep(float(delay))
+
+
+def entity_ids(path: Path) -> frozenset[str]:
+    """Every entity id in the database (shipped and user)."""
+    with connect(path) as con:
+        return frozenset(r[0] for r in con.execute("SELECT id FROM entities").fetchall())
+
+
+def import_entities(path: Path, frame: gpd.GeoDataFrame, batch: Mapping[str, Any],
+                    members: pd.DataFrame, *, retries: int = 8) -> int:
+    """Write one batch of user entities as ONE transaction; returns the rows written.
+
+    Parameters
+    ----------
+    frame
+        Validated rows (``ENTITY_COLUMNS``, optionally ``layers``, WGS-84 point geometry)
+        with ``origin='user'`` and ``batch_id`` set.
+    batch
+        The ``import_batches`` row: batch_id, file_name, imported_at, target, row_count,
+        source_datum.
+    members
+        ``(entity_id, layer_id)`` pairs of the new rows, written in the same transaction.
+
+    Raises
+    ------
+    ImportValidationError
+        When an id is already taken (the transaction is rolled back; nothing is written).
+    DatabaseBusyError
+        When another process holds the file past the retry budget.
+    """
+    from geo_app.errors import ImportValidationError
+
+    with connect(path, read_only=False, retries=retries) as con:
+        con.execute("BEGIN")
+        try:
+            con.execute(
+                "INSERT INTO import_batches (batch_id, file_name, imported_at, target, row_count, "
+                "source_datum) VALUES (?, ?, ?, ?, ?, ?)",
+                [batch["batch_id"], batch["file_name"], batch["imported_at"], batch["target"],
+                 int(batch["row_count"]), batch["source_datum"]])
+            _test_pause("batch row written, inside the import transaction")
+            n = insert_frame(con, "entities", frame)
+            insert_frame(con, "layer_members", members)
+            _test_pause("entities written, inside the import transaction")
+            con.execute("COMMIT")
+        except duckdb.ConstraintException as err:
+            con.execute("ROLLBACK")
+            msg = (f"An id of this file is already in the database ({err}); nothing was imported. "
+                   "/ 文件中的编号已存在于数据库中，未导入任何数据。")
+            raise ImportValidationError(msg) from err
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("CHECKPOINT")
+    return n
+
+
+def delete_batch(path: Path, batch_id: str) -> int | None:
+    """Delete an import batch and its rows (entities, memberships, figures) in one transaction.
+
+    Returns the number of data rows removed, or None when there is no such batch.
+    """
+    with connect(path, read_only=False) as con:
+        con.execute("BEGIN")
+        try:
+            found = con.execute("SELECT count(*) FROM import_batches WHERE batch_id = ?",
+                                [batch_id]).fetchone()[0]
+            if not found:
+                con.execute("ROLLBACK")
+                return None
+            n = con.execute("SELECT (SELECT count(*) FROM entities WHERE batch_id = ? AND "
+                            "origin = 'user') + (SELECT count(*) FROM board_indicators WHERE "
+                            "batch_id = ? AND origin = 'user')", [batch_id, batch_id]).fetchone()[0]
+            con.execute("DELETE FROM layer_members WHERE entity_id IN (SELECT id FROM entities "
+                        "WHERE batch_id = ? AND origin = 'user')", [batch_id])
+            con.execute("DELETE FROM entities WHERE batch_id = ? AND origin = 'user'", [batch_id])
+            con.execute("DELETE FROM board_indicators WHERE batch_id = ? AND origin = 'user'",
+                        [batch_id])
+            con.execute("DELETE FROM import_batches WHERE batch_id = ?", [batch_id])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    return int(n)
+
+
+def list_batches(path: Path) -> pd.DataFrame:
+    """Every import batch, newest first, with ``rows_present`` (its rows still in the tables)."""
+    return query_sql(path, (
+        "SELECT b.batch_id, b.file_name, b.imported_at, b.target, b.row_count, b.source_datum, "
+        "(SELECT count(*) FROM entities e WHERE e.batch_id = b.batch_id AND e.origin = 'user') + "
+        "(SELECT count(*) FROM board_indicators i WHERE i.batch_id = b.batch_id "
+        "AND i.origin = 'user') AS rows_present "
+        "FROM import_batches b ORDER BY b.imported_at DESC, b.batch_id"))

@@ -1,0 +1,153 @@
+"""Benchmark runner (by hand, not in CI): ``python -m benchmarks.run [--sizes 1000 10000 100000 1000000]``.
+
+Prints one table: each figure for N synthetic entities, the baseline measured in the
+same run, their ratio, and the budget from issue 9 where one applies. A small smoke
+version (``--sizes 500 --quick``) runs in the test suite so the runner cannot rot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+
+from benchmarks.synthetic import write_synthetic_data_dir
+from geo_app import build, layers, store
+from geo_app.filters import make_filter
+from geo_app.settings import PROJECT_ROOT, Settings
+
+
+@dataclass
+class Row:
+    """One line of the table."""
+
+    n: int
+    metric: str
+    value: float
+    unit: str
+    baseline: float | None = None
+    baseline_name: str = ""
+    budget: str = ""
+    ok: bool | None = None
+
+    def ratio(self) -> str:
+        if self.baseline in (None, 0):
+            return ""
+        return f"{self.value / self.baseline:.2f}"
+
+
+def timed(func: Callable[[], object], repeat: int = 3) -> tuple[float, object]:
+    """Best wall time of ``repeat`` runs (seconds) and the last result."""
+    best = float("inf")
+    result: object = None
+    for _ in range(repeat):
+        gc.collect()
+        t0 = time.perf_counter()
+        result = func()
+        best = min(best, time.perf_counter() - t0)
+    return best, result
+
+
+def bench_build(n: int, work: Path) -> tuple[Settings, list[Row]]:
+    data = write_synthetic_data_dir(work / "data", n)
+    settings = Settings(db_path=data / "geo_app.duckdb", data_dir=data,
+                        layers_dir=PROJECT_ROOT / "layers")
+    t0 = time.perf_counter()
+    build.build_database(settings)
+    return settings, [Row(n, "first-start build (data/ → DuckDB + layers)", time.perf_counter() - t0, "s")]
+
+
+def bench_filter(n: int, db: Path) -> list[Row]:
+    # pick the 板块 whose row count is closest to 1 % of N (10k rows at N = 1M)
+    counts = store.query_sql(db, "SELECT board, count(*) AS c FROM entities GROUP BY 1")
+    target = max(n // 100, 1)
+    board = counts.iloc[(counts["c"] - target).abs().argsort().iloc[0]]["board"]
+    flt = make_filter(boards=[board])
+    secs, gdf = timed(lambda: store.query_entities(db, flt), repeat=5)
+    rows = len(gdf)  # type: ignore[arg-type]
+    budget = "≤ 25 ms (10k of 1M)" if n >= 1_000_000 else ""
+    return [Row(n, f"filter → GeoDataFrame ({rows} rows)", secs * 1000, "ms", budget=budget,
+                ok=(secs <= 0.025) if n >= 1_000_000 else None)]
+
+
+def bench_membership(n: int, db: Path) -> list[Row]:
+    ents = store.query_entities(db)
+    lyr = store.read_geo_table(db, "layers")
+    bounds = store.read_geo_table(db, "boundaries")
+    counties = bounds[bounds["level"] == "county"]
+    located = ents[ents.geometry.notna()]
+    x, y = located.geometry.x.to_numpy(), located.geometry.y.to_numpy()
+
+    def ours() -> int:
+        a = layers.points_in_polygons(x, y, list(lyr.geometry))
+        b = layers.points_in_polygons(x, y, list(counties.geometry))
+        return sum(map(len, a)) + sum(map(len, b))
+
+    def baseline() -> int:
+        pts = located[["id", "geometry"]]
+        a = gpd.sjoin(pts, lyr[["id", "geometry"]].rename(columns={"id": "lid"}), predicate="within")
+        b = gpd.sjoin(pts, counties[["adcode", "geometry"]], predicate="within")
+        return len(a) + len(b)
+
+    s_ours, r1 = timed(ours)
+    s_base, r2 = timed(baseline)
+    if r1 != r2:
+        print(f"warning: membership counts differ ({r1} vs {r2}: points on edges)", file=sys.stderr)
+    return [Row(n, "layer + 板块 membership of all points", s_ours, "s", s_base,
+                "geopandas sjoin(within)", "≤ 1.0 s at 1M", (s_ours <= 1.0) if n >= 1_000_000 else None)]
+
+
+EXTRA: list[Callable[[int, Settings, Path], list[Row]]] = []
+
+
+def print_table(rows: list[Row]) -> None:
+    head = f"| {'N':>9} | {'measure':<48} | {'value':>10} | {'unit':<4} | {'baseline':>10} | {'ratio':>5} | {'baseline is':<28} | {'budget':<22} | ok |"
+    print(head)
+    print("|" + "|".join("-" * (len(c) ) for c in head.split("|")[1:-1]) + "|")
+    for r in rows:
+        base = "" if r.baseline is None else f"{r.baseline:.3g}"
+        ok = "" if r.ok is None else ("yes" if r.ok else "NO")
+        print(f"| {r.n:>9,} | {r.metric:<48} | {r.value:>10.3g} | {r.unit:<4} | {base:>10} | "
+              f"{r.ratio():>5} | {r.baseline_name:<28} | {r.budget:<22} | {ok:<2} |")
+
+
+def run(sizes: list[int], *, quick: bool = False, keep: Path | None = None) -> list[Row]:
+    """Run every benchmark for each N; returns the rows (also printed)."""
+    rows: list[Row] = []
+    for n in sizes:
+        work = Path(tempfile.mkdtemp(prefix=f"geo-bench-{n}-", dir=keep))
+        try:
+            settings, r = bench_build(n, work)
+            rows += r
+            rows += bench_filter(n, settings.db_path)
+            rows += bench_membership(n, settings.db_path)
+            for extra in EXTRA:
+                rows += extra(n, settings, work)
+        finally:
+            if keep is None:
+                shutil.rmtree(work, ignore_errors=True)
+    print_table(rows)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000, 1_000_000])
+    parser.add_argument("--quick", action="store_true", help="smoke run: fewer repeats, no browser")
+    args = parser.parse_args(argv)
+    np.random.seed(0)
+    run(args.sizes, quick=args.quick)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
