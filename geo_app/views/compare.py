@@ -1,13 +1,264 @@
-"""The compare page (placeholder until its issue lands)."""
+"""The 板块 comparison page: ranking and choropleth, side by side, plan vs result, figures."""
 
 from __future__ import annotations
 
+import hashlib
+import math
+import re
+from pathlib import Path
+
+import altair as alt
+import pandas as pd
 import streamlit as st
 
-from geo_app.views.common import language_switch
+from geo_app import districts
+from geo_app.errors import GeoAppError, ImportValidationError
+from geo_app.i18n import t
+from geo_app.views.common import (
+    data_version,
+    db_path,
+    language_switch,
+    md_escape,
+    url_choice,
+    write_choice_to_url,
+)
+from geo_app.vocab import BOARDS, label
+
+_SIDE_DEFAULT_BOARDS = ("苏州工业园区", "苏州高新区", "昆山市")
+_SIDE_DEFAULT_METRICS = ("entities", "national_platforms", "density", "ind:gdp", "ind:rd_share_gdp")
 
 
 def render() -> None:
     """Draw the page."""
-    language_switch()
-    st.info("This page is being built.")
+    lang = language_switch()
+    st.title(t("cmp_title", lang))
+    try:
+        path = db_path()
+        data = _load(str(path), data_version(path))
+    except GeoAppError as err:
+        st.error(err.user_message)
+        return
+    st.caption(t("cmp_intro", lang))
+    rank_tab, side_tab, plan_tab, figures_tab = st.tabs(
+        [t(k, lang) for k in ("cmp_tab_rank", "cmp_tab_side", "cmp_tab_plan", "cmp_tab_figures")])
+    with rank_tab:
+        _ranking(data, lang)
+    with side_tab:
+        _side_by_side(data, lang)
+    with plan_tab:
+        _plan(data, lang)
+    with figures_tab:
+        _figures(data, lang, path)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _load(path: str, version: str) -> districts.CompareData:
+    return districts.load_compare_data(Path(path))
+
+
+def _metric_choice(data: districts.CompareData, lang: str) -> tuple[str, str | None]:
+    metrics = districts.list_metrics(data)
+    labels = {m.key: m.label(lang) for m in metrics}
+    keys = list(labels)
+    url_choice("metric", "cmp_metric", keys, districts.DEFAULT_METRIC)
+    key = st.selectbox(t("cmp_metric", lang), keys, format_func=labels.get, key="cmp_metric")
+    write_choice_to_url("metric", "cmp_metric", key, districts.DEFAULT_METRIC)
+    year = None
+    if key.startswith("ind:"):
+        bi = data.board_indicators
+        years = sorted({str(y) for y in bi.loc[(bi["indicator"] == key[4:])
+                                               & bi["board"].isin(list(BOARDS)), "year"]},
+                       reverse=True)
+        choice = st.selectbox(t("cmp_year", lang), ["", *years], key=f"cmp_year_{key}",
+                              format_func=lambda y: y or t("cmp_latest", lang))
+        year = choice or None
+    return key, year
+
+
+def _downloads(table: pd.DataFrame, name: str, lang: str, key: str) -> None:
+    left, right = st.columns(2)
+    left.download_button(t("cmp_download_csv", lang), districts.table_to_csv(table),
+                         file_name=f"{name}.csv", mime="text/csv", key=f"{key}_csv",
+                         on_click="ignore")
+    right.download_button(t("cmp_download_xlsx", lang), districts.table_to_xlsx(table),
+                          file_name=f"{name}.xlsx", key=f"{key}_xlsx", on_click="ignore",
+                          mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+
+def _gap_note(table: pd.DataFrame, lang: str) -> None:
+    value, board, year = (districts.header(c, lang) for c in ("value", "board", "year"))
+    gaps = table.loc[table[value].isna(), board].tolist()
+    if gaps:
+        st.caption(t("cmp_gaps", lang, boards="、".join(gaps) if lang == "zh" else ", ".join(gaps)))
+    years = sorted({y for y, v in zip(table[year], table[value], strict=True)
+                    if y and not math.isnan(v)})
+    if len(years) > 1 and all(re.fullmatch(r"\d{4}", y) for y in years):
+        st.warning(t("cmp_mixed_years", lang, years=", ".join(years)))
+
+
+def _ranking(data: districts.CompareData, lang: str) -> None:
+    key, year = _metric_choice(data, lang)
+    table = districts.comparison_table(data, [key], year=year, lang=lang)
+    st.dataframe(table, hide_index=True, width="stretch", placeholder="—", key="cmp_rank_table")
+    _gap_note(table, lang)
+    if districts.get_metric(data, key).group == "registry":
+        st.caption(t("cmp_registry_note", lang))
+    _downloads(table, f"compare-{key.replace(':', '-')}", lang, "cmp_rank")
+    st.subheader(t("cmp_map_title", lang))
+    values = districts.metric_values(data, key, year=year, lang=lang)
+    metric = districts.get_metric(data, key)
+    fig = districts.plot_choropleth(districts.choropleth_gdf(data, values), title=metric.label_en)
+    st.pyplot(fig, width="content")
+    st.caption(t("cmp_map_note", lang))
+
+
+def _small_multiples(table: pd.DataFrame, boards: list[str], lang: str) -> None:
+    """One bar chart per metric, 板块 in the chosen order; year and source on hover."""
+    m, b, v, u, y, s = (districts.header(c, lang)
+                        for c in ("metric", "board", "value", "unit", "year", "source"))
+    shown = districts.header("board_en", lang) if lang == "en" else b
+    order = [label(BOARDS, x, lang) for x in boards]
+    names = list(dict.fromkeys(table[m]))
+    cols = st.columns(min(3, len(names)) or 1)
+    for i, name in enumerate(names):
+        part = table[(table[m] == name)]
+        known = part[part[v].notna()]
+        chart = alt.Chart(known).mark_bar().encode(
+            x=alt.X(f"{shown}:N", sort=order, title=None, axis=alt.Axis(labelAngle=-30)),
+            y=alt.Y(f"{v}:Q", title=str(part[u].iloc[0]) if len(part) else None),
+            tooltip=[b, v, u, y, s],
+        ).properties(title=name, height=220)
+        with cols[i % len(cols)]:
+            st.altair_chart(chart, width="stretch")
+            gaps = part.loc[part[v].isna(), b].tolist()
+            if gaps:
+                st.caption(t("cmp_gaps", lang, boards=", ".join(gaps)))
+
+
+def _side_by_side(data: districts.CompareData, lang: str) -> None:
+    metrics = districts.list_metrics(data)
+    labels = {mt.key: mt.label(lang) for mt in metrics}
+    if "cmp_side_boards" not in st.session_state:
+        from_url = [p for v in st.query_params.get_all("cmp") for p in v.split(",") if p in BOARDS]
+        st.session_state["cmp_side_boards"] = list(dict.fromkeys(from_url))[:4] or list(
+            _SIDE_DEFAULT_BOARDS)
+    chosen = st.multiselect(t("cmp_boards", lang), list(BOARDS), max_selections=4,
+                            format_func=lambda v: label(BOARDS, v, lang), key="cmp_side_boards")
+    if st.query_params.get("cmp") != ",".join(chosen):
+        st.query_params["cmp"] = ",".join(chosen)
+    keys = st.multiselect(t("cmp_metrics", lang), list(labels),
+                          default=[k for k in _SIDE_DEFAULT_METRICS if k in labels],
+                          format_func=labels.get, key="cmp_side_metrics")
+    if len(chosen) < 2 or not keys:
+        st.info(t("cmp_pick_two", lang))
+        return
+    table = districts.comparison_table(data, keys, boards=chosen, lang=lang)
+    _small_multiples(table, chosen, lang)
+    st.markdown(f"**{t('cmp_profile', lang)}**")
+    st.dataframe(districts.profile_table(table, lang), width="stretch", placeholder="—")
+    st.markdown(f"**{t('cmp_long', lang)}**")
+    st.dataframe(table, hide_index=True, width="stretch", placeholder="—", key="cmp_side_table")
+    _downloads(table, "compare-side-by-side", lang, "cmp_side")
+    board_col = districts.header("board", lang)
+    for key, column in (("cmp_counts_kind", "kind"), ("cmp_counts_level", "level")):
+        with st.expander(t(key, lang)):
+            st.dataframe(districts.counts_by(data, column, lang).loc[chosen], width="stretch")
+    with st.expander(t("cmp_zones", lang), expanded=True):
+        zones = districts.zone_table(data, lang)
+        st.dataframe(zones[zones[board_col].isin(chosen)], hide_index=True, width="stretch")
+
+
+def _plan(data: districts.CompareData, lang: str) -> None:
+    st.subheader(t("cmp_plan_city", lang))
+    st.caption(t("cmp_plan_note", lang))
+    progress = districts.plan_progress(data, lang)
+    for r in progress[progress["actual_2022"].notna()].itertuples():
+        text = t("cmp_progress", lang, indicator=md_escape(r.indicator),
+                 actual=md_escape(r.actual_2022_text), target=md_escape(r.target_text))
+        if not math.isnan(r.progress):
+            pct = f"{r.progress * 100:.0f}%"
+            st.progress(min(1.0, max(0.0, r.progress)), text=f"{text} · {pct}")
+        else:
+            st.markdown(f"{text} · _{t('cmp_unit_differs', lang)}_")
+        parts = [t("cmp_sources", lang, actual=r.actual_2022_source, target=r.target_source)]
+        if not math.isnan(r.actual_2023):
+            parts.append(t("cmp_later", lang, value=districts.format_number(r.actual_2023),
+                           source=r.actual_2023_source))
+        if r.notes:
+            parts.append(r.notes)
+        st.caption(md_escape(" · ".join(parts)))
+    rest = progress[progress["actual_2022"].isna()]
+    st.markdown(f"**{t('cmp_plan_no2022', lang, n=len(rest))}**")
+    st.dataframe(pd.DataFrame({
+        t("cmp_metric", lang): rest["indicator"],
+        t("cmp_col_target", lang): rest["target_text"],
+        "2022": rest["actual_2022_text"],
+        districts.header("source", lang): rest["target_source"],
+        districts.header("notes", lang): rest["notes"],
+    }), hide_index=True, width="stretch", key="cmp_plan_no2022")
+    st.subheader(t("cmp_plan_boards", lang))
+    items = districts.plan_items(data, lang)
+    st.dataframe(pd.DataFrame({
+        districts.header("board", lang): items["board"],
+        t("cmp_col_item", lang): items["item"],
+        t("cmp_col_section", lang): items["section"],
+        t("status", lang): items["status_label"],
+        t("cmp_col_evidence", lang): items["evidence"],
+        districts.header("source", lang): items["source"],
+    }), hide_index=True, width="stretch", placeholder="—", key="cmp_plan_items")
+    st.markdown(f"**{t('cmp_plan_counts', lang)}**")
+    in_boards = items[items["board"].isin(list(BOARDS))]
+    counts = pd.crosstab(in_boards["board"], in_boards["status_label"]).reindex(list(BOARDS),
+                                                                                 fill_value=0)
+    counts.index.name = districts.header("board", lang)
+    counts.columns.name = None
+    st.dataframe(counts, width="stretch")
+
+
+def _figures(data: districts.CompareData, lang: str, path: Path) -> None:
+    st.subheader(t("cmp_figures_matrix", lang))
+    st.dataframe(districts.indicator_matrix(data, lang), width="stretch", key="cmp_matrix")
+    st.markdown(f"**{t('cmp_figures_all', lang)}**")
+    figures = districts.indicator_table(data, lang)
+    st.dataframe(figures, hide_index=True, width="stretch", placeholder="—", key="cmp_figures")
+    _downloads(figures, "board-indicators", lang, "cmp_figs")
+    st.subheader(t("cmp_import", lang))
+    st.markdown(t("cmp_import_help", lang))
+    st.download_button(t("cmp_template", lang), districts.USER_TEMPLATE.encode("utf-8"),
+                       file_name="indicators-template.csv", mime="text/csv", key="cmp_template")
+    _importer(data, lang, path)
+
+
+def _importer(data: districts.CompareData, lang: str, path: Path) -> None:
+    done = st.session_state.setdefault("cmp_imported", {})
+    if "cmp_flash" in st.session_state:
+        st.success(st.session_state.pop("cmp_flash"))
+    upload = st.file_uploader(t("cmp_upload", lang), type=["csv"], key="cmp_upload",
+                              max_upload_size=2)
+    if upload is None:
+        return
+    raw = upload.getvalue()
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest in done:
+        st.info(t("cmp_already", lang, batch=done[digest]))
+        return
+    try:
+        frame = districts.parse_user_indicators(raw, data.board_indicators)
+    except ImportValidationError as err:
+        st.error(err.user_message)
+        if err.problems:
+            st.markdown(f"**{t('cmp_problems', lang)}**")
+            st.dataframe(pd.DataFrame(err.problems), hide_index=True, key="cmp_problems")
+        return
+    st.success(t("cmp_valid", lang, n=len(frame)))
+    st.dataframe(frame, hide_index=True, key="cmp_preview")
+    if st.button(t("cmp_do_import", lang, n=len(frame)), key="cmp_do_import", type="primary"):
+        try:
+            rows, batch = districts.import_user_indicators(path, raw, upload.name)
+        except GeoAppError as err:
+            st.error(err.user_message)
+            return
+        done[digest] = batch
+        st.session_state["cmp_flash"] = t("cmp_imported", lang, n=len(rows), batch=batch)
+        _load.clear()
+        st.rerun()

@@ -1,0 +1,1014 @@
+"""Per-板块 statistics, plan items and comparison tables (pure functions over DataFrames).
+
+Everything here works on a :class:`CompareData` snapshot; only :func:`load_compare_data`
+and :func:`import_user_indicators` touch the database (through :mod:`geo_app.store`).
+A value nobody has published is ``NaN`` with a note saying so — never a zero — and
+every value carries its year and source.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from geo_app import store
+from geo_app.errors import FilterError, ImportValidationError
+from geo_app.vocab import BOARDS, KINDS, LEVELS, STATUSES, label
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+CITY = "全市"
+#: Kinds counted as "platforms" for the national-platform metric (zones, universities,
+#: firms and core areas are counted by their own metrics).
+PLATFORM_KINDS = ("laboratory", "technology_innovation_center", "research_institute",
+                  "innovation_platform", "incubator", "offshore_innovation_center",
+                  "international_cooperation", "major_facility")
+DEFAULT_METRIC = "entities"
+PLAN_STATUSES: Mapping[str, tuple[str, str]] = {
+    "achieved": ("已达成（据登记表）", "Achieved (per registry)"),
+    "not_yet": ("未达成（据登记表）", "Not yet (per registry)"),
+    "unknown": ("无数据", "No data"),
+    "qualitative": ("定性任务（无量化目标）", "Qualitative (no measurable target)"),
+}
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_MAX_IMPORT_ROWS = 5000
+_MAX_IMPORT_BYTES = 2 * 1024 * 1024
+
+# Labels of indicator codes used in board_indicators.csv that indicators.csv does not name
+# (or names with a different scope); anything else falls back to indicators.csv, then the code.
+_INDICATOR_LABELS: Mapping[str, tuple[str, str]] = {
+    "gdp": ("地区生产总值", "GDP"),
+    "resident_population": ("常住人口", "Resident population"),
+    "national_incubators": ("国家级孵化器", "National incubators"),
+    "high_tech_enterprises_net_new": ("高新技术企业净增", "High-tech enterprises, net increase"),
+    "listed_companies": ("上市公司", "Listed companies"),
+    "national_hitech_zone_rank": ("国家高新区综合评价位次", "Rank among national high-tech zones"),
+    "incubators_provincial_plus": ("省级以上孵化器", "Provincial-or-higher incubators"),
+    "maker_spaces_provincial_plus": ("省级以上众创空间", "Provincial-or-higher maker spaces"),
+    "unicorn_enterprises": ("独角兽企业", "Unicorn enterprises"),
+    "potential_unicorn_enterprises": ("潜在独角兽企业", "Potential unicorn enterprises"),
+    "unicorn_enterprises_incl_potential": ("独角兽企业（含潜在）",
+                                           "Unicorn enterprises (incl. potential)"),
+    "national_key_labs_approved": ("获批全国重点实验室", "National key laboratories approved"),
+    "land_area_km2": ("土地面积", "Land area"),
+}
+
+# Caveats of the county polygon that stands for a 板块 (from data/boards.csv notes).
+_POLYGON_NOTES: Mapping[str, tuple[str, str]] = {
+    "苏州工业园区": ("无官方多边形：面积占比未知", "no official polygon: area share unknown"),
+    "苏州高新区": ("用虎丘区多边形（含园区内约71 km²的绘制碎片）",
+                 "uses the 虎丘区 polygon (incl. a ~71 km² drawing fragment inside SIP)"),
+    "吴中区": ("吴中区多边形含园区大部分面积及部分太湖水面",
+             "the 吴中区 polygon also holds most of SIP's area and part of Taihu"),
+}
+
+_TEXT: Mapping[str, tuple[str, str]] = {
+    "no_data": ("无数据（未找到公开数字）", "no data (no public figure found)"),
+    "no_layer_entities": ("该图层无登记主体，占比无定义", "no registry entity in this layer: share undefined"),
+    "registry": ("现状（登记表）", "current (registry)"),
+    "registry_area": ("现状（登记表）；面积{year}", "current (registry); area {year}"),
+    "layer_year": ("现状（示意图层）", "current (schematic layer)"),
+    "plan_year": ("2023年计划", "2023 plan"),
+    "src_count": ("data/registry.csv 及用户导入，按“板块”字段计数，不含计划项",
+                  "data/registry.csv plus user imports, counted by the 板块 field, plan items excluded"),
+    "src_density": ("主体数：{count}；面积：{area}", "entities: {count}; area: {area}"),
+    "src_layer": ("layers/{spec}（示意范围，按规则生成）；县界：{bounds}",
+                  "layers/{spec} (schematic, rule-built); county polygons: {bounds}"),
+    "src_plan": ("种子文件二.5.三、二.5.四；data/registry.csv",
+                 "seed 二.5.三, 二.5.四; data/registry.csv"),
+    "user": ("用户导入", "user import"),
+    "shipped": ("随附数据", "shipped data"),
+}
+
+_COLUMNS = ("metric_id", "metric", "rank", "board", "board_en", "value", "unit", "year",
+            "source", "notes")
+_HEADERS: Mapping[str, tuple[str, str]] = {
+    "metric_id": ("指标代码", "metric_id"), "metric": ("指标", "Metric"),
+    "rank": ("排名", "Rank"), "board": ("板块", "板块"), "board_en": ("板块（英文）", "板块 (English)"),
+    "value": ("数值", "Value"), "unit": ("单位", "Unit"), "year": ("年份", "Year"),
+    "source": ("来源", "Source"), "notes": ("说明", "Notes"),
+}
+
+
+def _tr(key: str, lang: str, **kw: object) -> str:
+    zh, en = _TEXT[key]
+    text = en if lang == "en" else zh
+    return text.format(**kw) if kw else text
+
+
+def header(column: str, lang: str) -> str:
+    """The displayed header of a comparison-table column.
+
+    >>> header("value", "zh"), header("value", "en")
+    ('数值', 'Value')
+    """
+    zh, en = _HEADERS[column]
+    return en if lang == "en" else zh
+
+
+# ----------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class CompareData:
+    """A snapshot of everything the comparison views need (plain frames, picklable).
+
+    Attributes
+    ----------
+    boards
+        The ``boards`` table (ten rows: names, land area and its source, county adcode).
+    entities
+        Entity rows without geometry (``id, name_zh, name_en, kind, level, status, board,
+        layers``).
+    board_indicators
+        Public and user figures per 板块 (``board, indicator, year, value, unit, source,
+        notes, origin, batch_id, imported_at``).
+    indicators
+        The city's 2022 results and 2023 targets in file order.
+    layer_summary, layer_by_board
+        :func:`geo_app.layers.layer_stats` ``summary`` (+ ``spec_file``) and ``by_board``.
+    boundaries
+        County polygons (WGS-84).
+    """
+
+    boards: pd.DataFrame
+    entities: pd.DataFrame
+    board_indicators: pd.DataFrame
+    indicators: pd.DataFrame
+    layer_summary: pd.DataFrame
+    layer_by_board: pd.DataFrame
+    boundaries: gpd.GeoDataFrame
+
+
+def load_compare_data(db_path: Path) -> CompareData:
+    """Read a :class:`CompareData` snapshot from the database (the one thin loader)."""
+    from geo_app.layers import layer_stats  # layers imports store; keep this module light
+
+    stats = layer_stats(db_path)
+    layers = store.read_table(db_path, "layers")[["id", "spec_file"]]
+    entities = pd.DataFrame(store.query_entities(db_path).drop(columns="geometry"))
+    bi = store.read_table(db_path, "board_indicators", order_by="rowid")
+    batches = store.read_table(db_path, "import_batches")[["batch_id", "imported_at"]]
+    bi = bi.merge(batches, on="batch_id", how="left")
+    return CompareData(
+        boards=store.read_table(db_path, "boards"),
+        entities=entities,
+        board_indicators=bi,
+        indicators=store.read_table(db_path, "indicators", order_by="rowid"),
+        layer_summary=stats["summary"].merge(layers, on="id", how="left"),
+        layer_by_board=stats["by_board"],
+        boundaries=store.read_geo_table(db_path, "boundaries"),
+    )
+
+
+# ----------------------------------------------------------------------------- metrics
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One comparable quantity per 板块.
+
+    Attributes
+    ----------
+    key
+        Stable id used by the URL, the CLI and exports (``entities``, ``kind:laboratory``,
+        ``ind:gdp``...).
+    label_zh, label_en
+        Display names.
+    group
+        ``registry``, ``area``, ``layer``, ``plan`` or ``public``.
+    lower_is_better
+        Ranks ascend instead of descend (positions in a ranking).
+    """
+
+    key: str
+    label_zh: str
+    label_en: str
+    group: str
+    lower_is_better: bool = False
+
+    def label(self, lang: str) -> str:
+        """The name in ``lang``."""
+        return self.label_en if lang == "en" else self.label_zh
+
+
+def indicator_label(code: str, indicators: pd.DataFrame, lang: str) -> str:
+    """Display name of an indicator code (shipped label, then indicators.csv, then the code)."""
+    if code in _INDICATOR_LABELS:
+        zh, en = _INDICATOR_LABELS[code]
+        return en if lang == "en" else zh
+    hit = indicators[indicators["metric"] == code] if len(indicators) else indicators
+    if len(hit):
+        return str(hit["indicator_en" if lang == "en" else "indicator_zh"].iloc[0])
+    return code
+
+
+def list_metrics(data: CompareData) -> list[Metric]:
+    """Every metric that can rank the ten 板块, in display order."""
+    out = [
+        Metric("entities", "登记主体数", "Registry entities", "registry"),
+        Metric("national_platforms", "国家级平台数", "National-level platforms", "registry"),
+        Metric("high_tech_zones", "高新区数（省级以上）", "High-tech zones (provincial+)", "registry"),
+        Metric("high_tech_zones_national", "国家级高新区数", "National high-tech zones", "registry"),
+    ]
+    out += [Metric(f"kind:{k}", f"登记主体数：{zh}", f"Registry entities: {en}", "registry")
+            for k, (zh, en) in KINDS.items()]
+    out += [Metric(f"level:{k}", f"登记主体数：{zh}", f"Registry entities: {en}", "registry")
+            for k, (zh, en) in LEVELS.items()]
+    out += [
+        Metric("land_area_km2", "土地面积（km²）", "Land area (km²)", "area"),
+        Metric("density", "每百平方公里登记主体数", "Registry entities per 100 km²", "area"),
+    ]
+    for row in data.layer_summary.itertuples():
+        out.append(Metric(f"layer_area_share:{row.id}", f"{row.name_zh}面积中本板块占比（%）",
+                          f"Share of {row.name_en} area in the 板块 (%)", "layer"))
+        out.append(Metric(f"layer_entity_share:{row.id}", f"{row.name_zh}主体中本板块占比（%）",
+                          f"Share of {row.name_en} entities in the 板块 (%)", "layer"))
+    out += [Metric(f"plan:{k}", f"板块计划项：{zh}", f"板块 plan items: {en}", "plan")
+            for k, (zh, en) in PLAN_STATUSES.items()]
+    bi = data.board_indicators
+    codes = list(dict.fromkeys(bi.loc[bi["board"] != CITY, "indicator"]))
+    for code in codes:
+        units = set(bi.loc[bi["indicator"] == code, "unit"])
+        out.append(Metric(f"ind:{code}", indicator_label(code, data.indicators, "zh"),
+                          indicator_label(code, data.indicators, "en"), "public",
+                          lower_is_better=units == {"rank"}))
+    return out
+
+
+def get_metric(data: CompareData, key: str) -> Metric:
+    """The metric named ``key``; :class:`FilterError` listing the choices if there is none."""
+    for metric in list_metrics(data):
+        if metric.key == key:
+            return metric
+    keys = ", ".join(m.key for m in list_metrics(data))
+    msg = f"Unknown metric {key!r}. Choose one of: {keys} / 未知指标 {key!r}"
+    raise FilterError(msg)
+
+
+def _blank() -> pd.DataFrame:
+    boards = list(BOARDS)
+    return pd.DataFrame({"board": boards, "value": [np.nan] * len(boards), "unit": "",
+                         "year": "", "source": "", "notes": ""})
+
+
+def counted_entities(entities: pd.DataFrame) -> pd.DataFrame:
+    """Entities that count for a 板块: placed in one of the ten and not a plan item."""
+    board = entities["board"].fillna("")
+    return entities[board.isin(list(BOARDS)) & (entities["status"] != "planned")]
+
+
+def _count(data: CompareData, mask_fn: Any, lang: str) -> pd.DataFrame:
+    ents = counted_entities(data.entities)
+    ents = ents[mask_fn(ents)]
+    out = _blank()
+    out["value"] = out["board"].map(ents.groupby("board").size()).fillna(0).astype(float)
+    out["unit"] = "个" if lang == "zh" else "count"
+    out["year"] = _tr("registry", lang)
+    out["source"] = _tr("src_count", lang)
+    return out
+
+
+def _registry_metric(data: CompareData, key: str, lang: str) -> pd.DataFrame:
+    hz = "high_tech_zone"
+    masks = {
+        "entities": lambda e: pd.Series(True, index=e.index),
+        "national_platforms": lambda e: (e["level"] == "national") & e["kind"].isin(PLATFORM_KINDS),
+        "high_tech_zones": lambda e: e["kind"] == hz,
+        "high_tech_zones_national": lambda e: (e["kind"] == hz) & (e["level"] == "national"),
+    }
+    if key in masks:
+        return _count(data, masks[key], lang)
+    column, value = key.split(":", 1)
+    return _count(data, lambda e: e[column] == value, lang)
+
+
+def _area_metric(data: CompareData, key: str, lang: str) -> pd.DataFrame:
+    boards = data.boards.set_index("name_zh")
+    out = _blank()
+    area = out["board"].map(boards["land_area_km2"]).astype(float)
+    area_src = out["board"].map(boards["area_source"]).fillna("")
+    area_year = out["board"].map(boards["area_year"]).fillna("").astype(str)
+    if key == "land_area_km2":
+        out["value"], out["unit"], out["year"], out["source"] = area, "km²", area_year, area_src
+    else:
+        counts = _count(data, lambda e: pd.Series(True, index=e.index), lang)["value"]
+        out["value"] = (counts / area * 100).round(3)
+        out["unit"] = "个/100 km²" if lang == "zh" else "per 100 km²"
+        out["year"] = [_tr("registry_area", lang, year=y) for y in area_year]
+        out["source"] = [_tr("src_density", lang, count=_tr("src_count", lang), area=s)
+                         for s in area_src]
+    out.loc[out["value"].isna(), "notes"] = _tr("no_data", lang)
+    return out
+
+
+def _layer_metric(data: CompareData, key: str, lang: str) -> pd.DataFrame:
+    kind, layer_id = key.split(":", 1)
+    rows = data.layer_by_board[data.layer_by_board["layer_id"] == layer_id].set_index("board")
+    summary = data.layer_summary.set_index("id")
+    spec = summary.loc[layer_id, "spec_file"] if "spec_file" in summary.columns else layer_id
+    county = data.boards.set_index("name_zh")["county_adcode"]
+    bound_src = data.boundaries.set_index("adcode")["source"]
+    out = _blank()
+    column = "area_share" if kind == "layer_area_share" else "entity_share"
+    out["value"] = (out["board"].map(rows[column]).astype(float) * 100).round(2)
+    out["unit"] = "%"
+    out["year"] = _tr("layer_year", lang)
+    out["source"] = [_tr("src_layer", lang, spec=spec, bounds=bound_src.get(county.get(b), "—"))
+                     for b in out["board"]]
+    notes = []
+    for board, value in zip(out["board"], out["value"], strict=True):
+        note = ""
+        if kind == "layer_area_share" and board in _POLYGON_NOTES:
+            note = _POLYGON_NOTES[board][1 if lang == "en" else 0]
+        elif math.isnan(value):
+            note = _tr("no_layer_entities", lang)
+        notes.append(note)
+    out["notes"] = notes
+    return out
+
+
+def _plan_metric(data: CompareData, key: str, lang: str) -> pd.DataFrame:
+    status = key.split(":", 1)[1]
+    items = plan_items(data, lang="zh")
+    items = items[items["board"].isin(list(BOARDS)) & (items["status"] == status)]
+    out = _blank()
+    out["value"] = out["board"].map(items.groupby("board").size()).fillna(0).astype(float)
+    out["unit"] = "项" if lang == "zh" else "items"
+    out["year"] = _tr("plan_year", lang)
+    out["source"] = _tr("src_plan", lang)
+    return out
+
+
+def current_figures(board_indicators: pd.DataFrame) -> pd.DataFrame:
+    """One figure per (board, indicator, year): a user import supersedes the shipped figure,
+    and a later import an earlier one."""
+    if board_indicators.empty:
+        return board_indicators.copy()
+    df = board_indicators.copy()
+    df["_user"] = (df["origin"] == "user").astype(int)
+    df["_at"] = pd.to_datetime(df.get("imported_at"), errors="coerce")
+    df["_pos"] = np.arange(len(df))
+    df = df.sort_values(["_user", "_at", "_pos"], na_position="first", kind="stable")
+    df = df.drop_duplicates(["board", "indicator", "year"], keep="last")
+    return df.sort_values("_pos").drop(columns=["_user", "_at", "_pos"])
+
+
+def _public_metric(data: CompareData, key: str, year: str | None, lang: str) -> pd.DataFrame:
+    code = key.split(":", 1)[1]
+    figs = current_figures(data.board_indicators)
+    figs = figs[(figs["indicator"] == code) & figs["board"].isin(list(BOARDS))]
+    if year:
+        figs = figs[figs["year"].astype(str) == str(year)]
+    figs = figs.sort_values("year", kind="stable").drop_duplicates("board", keep="last")
+    figs = figs.set_index("board")
+    out = _blank()
+    for column in ("value", "unit", "year", "source", "notes"):
+        mapped = out["board"].map(figs[column])
+        out[column] = mapped.astype(float) if column == "value" else mapped.fillna("").astype(str)
+    gap = out["value"].isna()
+    out.loc[gap, "notes"] = _tr("no_data", lang)
+    out.loc[gap, ["unit", "year", "source"]] = ""
+    if len(figs):
+        out.loc[gap, "unit"] = str(figs["unit"].iloc[0])
+    return out
+
+
+def metric_values(data: CompareData, key: str, *, year: str | None = None,
+                  lang: str = "zh") -> pd.DataFrame:
+    """The ten 板块 (in vocabulary order) with ``value, unit, year, source, notes``.
+
+    A value nobody has published is ``NaN`` and its note says so; counts from the
+    registry are real counts (0 means no entity of that sort is registered).
+    """
+    metric = get_metric(data, key)
+    if metric.group == "registry":
+        out = _registry_metric(data, key, lang)
+    elif metric.group == "area":
+        out = _area_metric(data, key, lang)
+    elif metric.group == "layer":
+        out = _layer_metric(data, key, lang)
+    elif metric.group == "plan":
+        out = _plan_metric(data, key, lang)
+    else:
+        out = _public_metric(data, key, year, lang)
+    out["value"] = out["value"].astype(float)
+    for column in ("unit", "year", "source", "notes"):
+        out[column] = out[column].fillna("").astype(str)
+    return out.reset_index(drop=True)
+
+
+def rank_values(values: pd.Series, *, lower_is_better: bool = False) -> pd.Series:
+    """Competition ranks (1, 2, 2, 4) of the known values; unknown values get no rank.
+
+    >>> rank_values(pd.Series([5.0, float("nan"), 7.0, 5.0])).tolist()
+    [2, <NA>, 1, 2]
+    """
+    ranks = values.rank(method="min", ascending=lower_is_better, na_option="keep")
+    return ranks.astype("Int64")
+
+
+def comparison_table(data: CompareData, metrics: Sequence[str], *,
+                     boards: Sequence[str] | None = None, year: str | None = None,
+                     lang: str = "zh") -> pd.DataFrame:
+    """The comparison table shared by the page, its downloads and ``geo-app compare``.
+
+    One block of rows per metric: the ten 板块 ranked (ranks are among all ten; unknown
+    values come last without a rank), then restricted to ``boards`` if given. Columns are
+    localised (:func:`header`).
+    """
+    unknown = [b for b in (boards or ()) if b not in BOARDS]
+    if unknown:
+        msg = f"Unknown 板块 {unknown[0]!r}; choose from {', '.join(BOARDS)} / 未知板块"
+        raise FilterError(msg)
+    blocks = []
+    for key in metrics or [DEFAULT_METRIC]:
+        metric = get_metric(data, key)
+        vals = metric_values(data, key, year=year, lang=lang)
+        vals["rank"] = rank_values(vals["value"], lower_is_better=metric.lower_is_better)
+        vals["metric_id"] = key
+        vals["metric"] = metric.label(lang)
+        vals["board_en"] = [BOARDS[b][1] for b in vals["board"]]
+        vals["_order"] = np.arange(len(vals))
+        vals = vals.sort_values(["rank", "_order"], na_position="last", kind="stable")
+        if boards:
+            vals = vals[vals["board"].isin(list(boards))]
+        blocks.append(vals[list(_COLUMNS)])
+    table = pd.concat(blocks, ignore_index=True)
+    return table.rename(columns={c: header(c, lang) for c in _COLUMNS})
+
+
+def profile_table(table: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """Pivot a comparison table into metrics × 板块 with cells like ``5,006.7 亿元 (2022)``."""
+    m, b = header("metric", lang), header("board", lang)
+    v, u, y = header("value", lang), header("unit", lang), header("year", lang)
+    cells = [format_number(val, unit, year=yr, lang=lang)
+             for val, unit, yr in zip(table[v], table[u], table[y], strict=True)]
+    wide = table.assign(_cell=cells).pivot_table(index=m, columns=b, values="_cell",
+                                                  aggfunc="first", sort=False)
+    wide.columns.name = None
+    return wide
+
+
+def format_number(value: float | None, unit: str = "", *, comparator: str = "=",
+                  value_max: float | None = None, year: str = "", lang: str = "zh") -> str:
+    """Display text of a value: ``>13,400 家``, ``2–3 家``, ``无数据`` for a gap.
+
+    >>> format_number(13400.0, "家", comparator=">")
+    '>13,400 家'
+    >>> format_number(float("nan"), "亿元", lang="en")
+    'no data'
+    >>> format_number(2.0, "家", comparator="range", value_max=3.0, year="2023")
+    '2–3 家 (2023)'
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "no data" if lang == "en" else "无数据"
+    text = _plain_number(float(value))
+    if comparator == "range" and value_max is not None and not math.isnan(value_max):
+        text = f"{text}–{_plain_number(float(value_max))}"
+    elif comparator in (">", "<", "≈", ">=", "<="):
+        text = {">=": "≥", "<=": "≤"}.get(comparator, comparator) + text
+    if unit:
+        text = f"{text} {unit}"
+    return f"{text} ({year})" if year else text
+
+
+def _plain_number(v: float) -> str:
+    if v.is_integer() and abs(v) < 1e15:
+        return f"{int(v):,}"
+    return f"{v:,.4f}".rstrip("0").rstrip(".")
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+def counts_by(data: CompareData, column: str, lang: str) -> pd.DataFrame:
+    """Registry entities per 板块 (rows, all ten) by ``kind`` or ``level`` (columns)."""
+    vocab = {"kind": KINDS, "level": LEVELS, "status": STATUSES}[column]
+    ents = counted_entities(data.entities)
+    table = pd.crosstab(ents["board"], ents[column]).reindex(index=list(BOARDS), fill_value=0)
+    table = table.reindex(columns=[k for k in vocab if k in table.columns])
+    table.columns = [label(vocab, c, lang) for c in table.columns]
+    table.index.name = header("board", lang)
+    return table.astype(int)
+
+
+def zone_table(data: CompareData, lang: str) -> pd.DataFrame:
+    """High-tech zones per 板块 with level and status (plan items included, marked)."""
+    ents = data.entities[data.entities["kind"] == "high_tech_zone"].copy()
+    ents["_order"] = ents["board"].map({b: i for i, b in enumerate(BOARDS)})
+    ents = ents.sort_values(["_order", "id"], na_position="last")
+    name = "name_en" if lang == "en" else "name_zh"
+    return pd.DataFrame({
+        header("board", lang): ents["board"].fillna("").replace("", "—"),
+        ("Zone" if lang == "en" else "高新区"): ents[name].fillna(ents["name_zh"]),
+        ("Level" if lang == "en" else "级别"): [label(LEVELS, v, lang) for v in ents["level"]],
+        ("Status" if lang == "en" else "状态"): [label(STATUSES, v, lang) for v in ents["status"]],
+        ("Source" if lang == "en" else "来源"): ents["source"] if "source" in ents else "",
+    }).reset_index(drop=True)
+
+
+def indicator_table(data: CompareData, lang: str) -> pd.DataFrame:
+    """Every public or user figure, 全市 first, with year, source, origin and whether it is
+    the figure in use (a user import supersedes a shipped figure of the same year)."""
+    bi = data.board_indicators.copy()
+    in_use = current_figures(bi).index
+    order = {CITY: -1, **{b: i for i, b in enumerate(BOARDS)}}
+    bi["_o"] = bi["board"].map(order)
+    bi["_in_use"] = bi.index.isin(in_use)
+    bi = bi.sort_values(["_o", "indicator", "year"], kind="stable")
+    en = lang == "en"
+    return pd.DataFrame({
+        header("board", lang): bi["board"],
+        header("metric", lang): [indicator_label(c, data.indicators, lang) for c in bi["indicator"]],
+        header("metric_id", lang): bi["indicator"],
+        header("year", lang): bi["year"].astype(str),
+        header("value", lang): bi["value"].astype(float),
+        header("unit", lang): bi["unit"],
+        header("source", lang): bi["source"],
+        header("notes", lang): bi["notes"].fillna(""),
+        ("Origin" if en else "来源类型"): [_tr("user" if o == "user" else "shipped", lang)
+                                        for o in bi["origin"]],
+        ("In use" if en else "在用"): bi["_in_use"],
+    }).reset_index(drop=True)
+
+
+def indicator_matrix(data: CompareData, lang: str) -> pd.DataFrame:
+    """全市 and the ten 板块 × indicators, latest figure per cell, ``无数据`` where none."""
+    figs = current_figures(data.board_indicators)
+    figs = figs.sort_values("year", kind="stable").drop_duplicates(["board", "indicator"], keep="last")
+    codes = list(dict.fromkeys(data.board_indicators["indicator"]))
+    rows = [CITY, *BOARDS]
+    cell = {(r.board, r.indicator): format_number(r.value, r.unit, year=str(r.year), lang=lang)
+            for r in figs.itertuples()}
+    gap = format_number(None, lang=lang)
+    matrix = pd.DataFrame({indicator_label(c, data.indicators, lang): [cell.get((b, c), gap) for b in rows]
+                           for c in codes}, index=rows)
+    matrix.index.name = header("board", lang)
+    return matrix
+
+
+# ----------------------------------------------------------------------------- plan
+
+
+@dataclass(frozen=True)
+class PlanItem:
+    """A per-板块 item of the seed's 2023 plan and how the registry tells its state.
+
+    ``check``: ``level_national`` (the entity's level is national), ``not_preparatory``
+    (the entity has left 筹 status), ``offshore`` (no per-板块 list of the offshore
+    centres is published: always unknown) or ``qualitative`` (no measurable target).
+    """
+
+    board: str
+    item_zh: str
+    item_en: str
+    section: str
+    entity_id: str | None
+    check: str
+    registry_id: str | None = None
+
+
+PLAN_ITEMS: tuple[PlanItem, ...] = (
+    *(PlanItem(b, "实体化运作一个海外离岸创新中心", "Run one overseas offshore innovation centre "
+               "as an entity", "二.5.三", None, "offshore") for b in BOARDS),
+    PlanItem("太仓市", "推动太仓高新区升级为国家高新区", "Upgrade 太仓高新区 to a national high-tech zone",
+             "二.5.四", "hz-taicang", "level_national", "plan-taicang-hz-national"),
+    PlanItem("吴江区", "吴江高新区（筹）脱筹", "吴江高新区 leaves preparatory (筹) status",
+             "二.5.四", "hz-wujiang-prep", "not_preparatory"),
+    PlanItem("吴中区", "吴中高新区（筹）脱筹", "吴中高新区 leaves preparatory (筹) status",
+             "二.5.四", "hz-wuzhong-prep", "not_preparatory"),
+    PlanItem("常熟市", "常熟虞山高新区（筹）脱筹", "常熟虞山高新区 leaves preparatory (筹) status",
+             "二.5.四", "hz-yushan-prep", "not_preparatory"),
+    PlanItem("昆山市", "大力提升昆山高新区国家创新型特色园区建设水平",
+             "Raise 昆山高新区 as a national innovative characteristic park", "二.5.四",
+             "hz-kunshan", "qualitative"),
+    PlanItem("常熟市", "大力提升常熟高新区国家创新型特色园区建设水平",
+             "Raise 常熟高新区 as a national innovative characteristic park", "二.5.四",
+             "hz-changshu", "qualitative"),
+    PlanItem("苏州工业园区", "支持苏州工业园区打造世界一流高科技园区",
+             "SIP to become a world-class high-tech park", "二.5.四", "hz-sip", "qualitative"),
+    PlanItem("苏州高新区", "支持苏州高新区保持第一方阵地位",
+             "SND to stay in the first tier of national high-tech zones", "二.5.四", "hz-snd",
+             "qualitative"),
+)
+
+
+def _plan_state(item: PlanItem, entities: pd.DataFrame, lang: str) -> tuple[str, str]:
+    en = lang == "en"
+    by_id = entities.set_index("id")
+    if item.check == "offshore":
+        n = int(((entities["board"] == item.board)
+                 & (entities["kind"] == "offshore_innovation_center")).sum())
+        ev = (f"registry: {n} offshore-kind entities in this 板块; the 26 centres' list by "
+              f"板块 is not published" if en else
+              f"登记表：本板块离岸类主体{n}个；26家海外离岸创新中心的分板块名单未公开")
+        return "unknown", ev
+    if item.check == "qualitative":
+        return "qualitative", ("no measurable target in the seed" if en else "种子文件未给出量化目标")
+    if item.entity_id not in by_id.index:
+        return "unknown", (f"registry has no {item.entity_id}" if en else f"登记表无 {item.entity_id}")
+    row = by_id.loc[item.entity_id]
+    lv, st = label(LEVELS, row["level"], lang), label(STATUSES, row["status"], lang)
+    evidence = (f"registry {item.entity_id}: level {lv}, status {st}" if en else
+                f"登记表 {item.entity_id}：级别{lv}，状态{st}")
+    if item.check == "level_national":
+        done = row["level"] == "national"
+    else:
+        if row["status"] == "unknown":
+            return "unknown", evidence
+        done = row["status"] != "preparatory"
+    return ("achieved" if done else "not_yet"), evidence
+
+
+def plan_items(data: CompareData, lang: str = "zh") -> pd.DataFrame:
+    """Per-板块 plan items of the seed (二.5.三, 二.5.四) and the registry's planned rows.
+
+    Columns ``board, item, section, status, status_label, evidence, source``; registry
+    plan rows without a 板块 are listed under 全市.
+    """
+    rows = []
+    linked = {i.registry_id for i in PLAN_ITEMS if i.registry_id}
+    for item in PLAN_ITEMS:
+        status, evidence = _plan_state(item, data.entities, lang)
+        src = f"seed {item.section}" + (f"; registry {item.registry_id}" if item.registry_id else "")
+        rows.append({"board": item.board, "item": item.item_en if lang == "en" else item.item_zh,
+                     "section": item.section, "status": status, "evidence": evidence,
+                     "source": src})
+    planned = data.entities[(data.entities["status"] == "planned")
+                            & ~data.entities["id"].isin(linked)]
+    for r in planned.itertuples():
+        board = r.board if isinstance(r.board, str) and r.board in BOARDS else CITY
+        rows.append({"board": board,
+                     "item": (r.name_en or r.name_zh) if lang == "en" else r.name_zh,
+                     "section": "", "status": "not_yet",
+                     "evidence": (f"registry {r.id}: status planned" if lang == "en" else
+                                  f"登记表 {r.id}：状态为计划"),
+                     "source": f"{r.source}; registry {r.id}"})
+    out = pd.DataFrame(rows)
+    out["status_label"] = [PLAN_STATUSES[s][1 if lang == "en" else 0] for s in out["status"]]
+    return out
+
+
+def plan_progress(data: CompareData, lang: str = "zh") -> pd.DataFrame:
+    """Every 2023 target of the seed with its 2022 result where one exists.
+
+    Pairs are linked by the ``metric`` column of ``indicators``. ``progress`` is the 2022
+    value over the target (target over value for ranks), ``NaN`` without a 2022 figure.
+    ``actual_2023`` is a later public 全市 figure for the same metric, if one is loaded.
+    """
+    ind = data.indicators
+    actual = ind[(ind["kind"] == "actual") & (ind["year"] == 2022)].drop_duplicates("metric")
+    actual = actual.set_index("metric")
+    later = current_figures(data.board_indicators)
+    later = later[(later["board"] == CITY) & (later["year"].astype(str) == "2023")]
+    later = later.drop_duplicates("indicator", keep="last").set_index("indicator")
+    rows = []
+    for t in ind[(ind["kind"] == "target") & (ind["year"] == 2023)].itertuples():
+        a = actual.loc[t.metric] if t.metric in actual.index else None
+        value = float(a["value"]) if a is not None else math.nan
+        same_unit = a is not None and a["unit"] == t.unit
+        if a is None or not same_unit or not t.value:
+            progress = math.nan
+        elif t.unit == "rank":
+            progress = float(t.value) / value if value else math.nan
+        else:
+            progress = value / float(t.value)
+        l23 = later.loc[t.metric] if t.metric in later.index else None
+        rows.append({
+            "id": t.id, "metric": t.metric,
+            "indicator": t.indicator_en if lang == "en" else t.indicator_zh,
+            "section": t.section, "comparator": t.comparator, "target": t.value,
+            "target_max": t.value_max, "unit": t.unit,
+            "target_text": format_number(t.value, t.unit, comparator=t.comparator,
+                                         value_max=t.value_max, lang=lang),
+            "target_source": f"seed {t.section}",
+            "actual_2022": value,
+            "actual_2022_text": (format_number(value, a["unit"], comparator=a["comparator"], lang=lang)
+                                 if a is not None else ("no 2022 figure" if lang == "en" else "无2022年数据")),
+            "actual_2022_source": f"seed {a['section']}" if a is not None else "",
+            "progress": progress,
+            "actual_2023": float(l23["value"]) if l23 is not None else math.nan,
+            "actual_2023_source": str(l23["source"]) if l23 is not None else "",
+            "notes": "; ".join(x for x in (t.notes or "", a["notes"] if a is not None else "") if x),
+        })
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------- map
+
+
+def choropleth_gdf(data: CompareData, values: pd.DataFrame) -> gpd.GeoDataFrame:
+    """The 板块 that have a county polygon, with ``value`` from :func:`metric_values`.
+
+    SIP has no polygon and is left out (its value stays in the table); SND is drawn
+    with the 虎丘区 polygon it maps to in ``boards.county_adcode``.
+    """
+    bounds = data.boundaries.set_index("adcode")
+    boards = data.boards.set_index("name_zh")
+    rows, geoms = [], []
+    for r in values.itertuples():
+        code = boards.loc[r.board, "county_adcode"] if r.board in boards.index else None
+        if not code or code not in bounds.index:
+            continue
+        rows.append({"board": r.board, "board_en": BOARDS[r.board][1], "value": r.value})
+        geoms.append(bounds.loc[code, "geometry"])
+    return gpd.GeoDataFrame(pd.DataFrame(rows, columns=["board", "board_en", "value"]),
+                            geometry=geoms, crs="EPSG:4326")
+
+
+def plot_choropleth(gdf: gpd.GeoDataFrame, *, title: str = "") -> Figure:
+    """A static choropleth (matplotlib, offline). Text is ASCII: no CJK font is assumed."""
+    from matplotlib import patheffects
+    from matplotlib.figure import Figure
+
+    from geo_app.layers import METRIC_CRS
+
+    fig = Figure(figsize=(6.4, 6.0), dpi=110)
+    ax = fig.add_subplot()
+    metric = gdf.to_crs(METRIC_CRS)
+    missing = {"color": "#f0f0f0", "edgecolor": "#888888", "hatch": "///", "label": "no data"}
+    if metric["value"].notna().any():
+        metric.plot(column="value", ax=ax, cmap="YlGnBu", legend=True, edgecolor="#555555",
+                    linewidth=0.6, missing_kwds=missing,
+                    legend_kwds={"shrink": 0.6, "label": title})
+    else:
+        metric.plot(ax=ax, **missing)
+    halo = [patheffects.withStroke(linewidth=2.5, foreground="white")]
+    for r in metric.itertuples():
+        pt = r.geometry.representative_point()
+        text = r.board_en if math.isnan(r.value) else f"{r.board_en}\n{_plain_number(r.value)}"
+        ax.annotate(text, (pt.x, pt.y), ha="center", va="center", fontsize=7, path_effects=halo)
+    ax.set_axis_off()
+    fig.text(0.01, 0.01, "Hatched: no data. SIP has no polygon (not drawn; see table). "
+             "SND is drawn with the Huqiu polygon.", fontsize=6.5, color="#444444")
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------- export
+
+
+def _neutralise(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def _text_columns(df: pd.DataFrame) -> list[str]:
+    return [c for c in df.columns
+            if not (pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c]))]
+
+
+def neutralise_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """Prefix ``'`` to text cells that a spreadsheet would run as a formula."""
+    out = df.copy()
+    for column in _text_columns(out):
+        out[column] = out[column].astype(object).map(_neutralise)
+    return out
+
+
+def table_to_csv(df: pd.DataFrame) -> bytes:
+    """UTF-8 CSV with a BOM (Excel opens it as UTF-8), formulas neutralised, gaps empty."""
+    out = neutralise_frame(df)
+    for column in out.columns:
+        if pd.api.types.is_float_dtype(out[column]):
+            out[column] = [("" if v is None or math.isnan(v) else _csv_number(float(v)))
+                           for v in out[column]]
+    return ("\ufeff" + out.to_csv(index=False, lineterminator="\n")).encode("utf-8")
+
+
+def _csv_number(v: float) -> str:
+    return str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
+
+
+def table_to_xlsx(df: pd.DataFrame, sheet: str = "compare") -> bytes:
+    """Excel workbook of ``df`` (numbers stay numbers, gaps stay empty, formulas neutralised)."""
+    out = neutralise_frame(df)
+    for column in out.columns:
+        if isinstance(out[column].dtype, pd.Int64Dtype):
+            out[column] = out[column].astype(object).where(out[column].notna(), None)
+    buf = io.BytesIO()
+    with pd.ExcelWriter(buf, engine="openpyxl") as writer:
+        out.to_excel(writer, sheet_name=sheet, index=False)
+    return buf.getvalue()
+
+
+def table_to_text(df: pd.DataFrame) -> str:
+    """Plain-text table for a terminal; gaps shown as ``—``."""
+    out = df.copy()
+    for column in out.columns:
+        if pd.api.types.is_float_dtype(out[column]):
+            out[column] = ["—" if math.isnan(v) else _plain_number(float(v)) for v in out[column]]
+    return out.astype(object).where(out.notna(), "—").to_string(index=False) + "\n"
+
+
+# ----------------------------------------------------------------------------- user figures
+
+USER_COLUMNS = ("board", "indicator", "year", "value", "unit", "source", "notes")
+_HEADER_ALIASES: Mapping[str, str] = {
+    "板块": "board", "board": "board", "指标": "indicator", "indicator": "indicator",
+    "年份": "year", "year": "year", "数值": "value", "value": "value", "单位": "unit",
+    "unit": "unit", "来源": "source", "source": "source", "备注": "notes", "说明": "notes",
+    "notes": "notes",
+}
+#: A template with two shipped, sourced figures (see docs/indicators.md).
+USER_TEMPLATE = (
+    "板块,indicator,year,value,unit,source,notes\n"
+    "张家港市,rd_share_gdp,2021,3.45,%,\"M: 张家港市发改委 plan report, 2022-01-07\",\n"
+    "太仓市,gdp,2022,1653.57,亿元,M: 2022 太仓 statistical bulletin,\n"
+)
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def _nfkc(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).strip()
+
+
+def decode_upload(raw: bytes) -> tuple[str, str]:
+    """Decode an uploaded CSV: UTF-8 (with or without BOM), UTF-16 with BOM, else GB18030.
+
+    Returns the text and the encoding used; :class:`ImportValidationError` if none fits.
+    """
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        candidates = ("utf-16",)
+    else:
+        candidates = ("utf-8-sig", "gb18030")
+    for enc in candidates:
+        try:
+            return raw.decode(enc), enc
+        except UnicodeDecodeError:
+            continue
+    msg = ("The file is neither UTF-8, UTF-16 nor GB18030 text; save it as CSV UTF-8. / "
+           "文件编码无法识别，请另存为 CSV UTF-8。")
+    raise ImportValidationError(msg)
+
+
+def parse_user_indicators(raw: bytes, existing: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Validate a user-indicator CSV (layout in docs/indicators.md); all rows or none.
+
+    Parameters
+    ----------
+    raw
+        The file's bytes.
+    existing
+        Figures already loaded (``indicator, unit``): an imported figure must use the
+        unit the indicator already has.
+
+    Returns
+    -------
+    DataFrame
+        ``board, indicator, year, value, unit, source, notes`` ready to load.
+
+    Raises
+    ------
+    ImportValidationError
+        With ``problems`` = ``[{"row", "column", "problem"}]``; row numbers count the
+        header as row 1, as a spreadsheet shows them.
+    """
+    if len(raw) > _MAX_IMPORT_BYTES:
+        msg = (f"The file is {len(raw) // 1024} KiB; at most {_MAX_IMPORT_BYTES // 1024} KiB. / "
+               "文件过大。")
+        raise ImportValidationError(msg)
+    text, _enc = decode_upload(raw)
+    records = _read_records(text)
+    if not records:
+        raise ImportValidationError("The file is empty. / 文件为空。")
+    head_line, head = records[0]
+    columns = [_HEADER_ALIASES.get(_nfkc(h).lower(), _nfkc(h)) for h in head]
+    problems: list[dict[str, str]] = []
+    missing = [c for c in USER_COLUMNS[:-1] if c not in columns]
+    extra = [h for h, c in zip(head, columns, strict=True) if c not in USER_COLUMNS]
+    if missing or extra or len(set(columns)) != len(columns):
+        problem = (f"header must be 板块,indicator,year,value,unit,source(,notes); "
+                   f"missing {missing}, unknown {extra}")
+        raise ImportValidationError(_summary([{"row": str(head_line), "column": "header",
+                                               "problem": problem}]),
+                                    [{"row": str(head_line), "column": "header", "problem": problem}])
+    data_rows = records[1:]
+    if len(data_rows) > _MAX_IMPORT_ROWS:
+        msg = f"Too many rows ({len(data_rows)}); at most {_MAX_IMPORT_ROWS} per file."
+        raise ImportValidationError(msg)
+    if not data_rows:
+        raise ImportValidationError("The file has a header but no rows. / 文件只有表头，没有数据行。")
+    units = _known_units(existing)
+    seen: dict[tuple[str, str, str], int] = {}
+    out = []
+    for line, cells in data_rows:
+        if len(cells) != len(columns):
+            problems.append({"row": str(line), "column": "",
+                             "problem": f"{len(cells)} cells, the header has {len(columns)}"})
+            continue
+        rec = dict(zip(columns, cells, strict=True))
+        row, row_problems = _check_row(rec, units)
+        for column, problem in row_problems:
+            problems.append({"row": str(line), "column": column, "problem": problem})
+        if row_problems:
+            continue
+        key = (row["board"], row["indicator"], row["year"])
+        if key in seen:
+            problems.append({"row": str(line), "column": "year",
+                             "problem": f"same 板块, indicator and year as row {seen[key]}"})
+            continue
+        seen[key] = line
+        units.setdefault(_nfkc(row["indicator"]), row["unit"])
+        out.append(row)
+    if problems:
+        raise ImportValidationError(_summary(problems), problems)
+    return pd.DataFrame(out, columns=list(USER_COLUMNS)).astype({"value": float})
+
+
+def _read_records(text: str) -> list[tuple[int, list[str]]]:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    records, start = [], 1
+    try:
+        for cells in reader:
+            if any(c.strip() for c in cells):
+                records.append((start, cells))
+            start = reader.line_num + 1
+    except csv.Error as err:
+        msg = f"Row {start}: the CSV cannot be read ({err}). / 第{start}行无法解析。"
+        raise ImportValidationError(msg, [{"row": str(start), "column": "", "problem": str(err)}]) from err
+    return records
+
+
+def _known_units(existing: pd.DataFrame | None) -> dict[str, str]:
+    if existing is None or existing.empty:
+        return {}
+    pairs = existing[["indicator", "unit"]].dropna().drop_duplicates("indicator", keep="first")
+    return {_nfkc(str(i)): str(u) for i, u in pairs.itertuples(index=False)}
+
+
+def _check_row(rec: Mapping[str, str], units: Mapping[str, str]
+               ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    problems: list[tuple[str, str]] = []
+    board = _nfkc(rec["board"])
+    if board not in BOARDS and board != CITY:
+        problems.append(("板块", f"{rec['board']!r} is not 全市 or one of {', '.join(BOARDS)}"))
+    indicator = _nfkc(rec["indicator"])
+    if not indicator or len(indicator) > 100 or any(unicodedata.category(ch) == "Cc" for ch in indicator):
+        problems.append(("indicator", "empty, longer than 100 characters or with control characters"))
+    year = _nfkc(rec["year"])
+    if not re.fullmatch(r"\d{4}", year) or not 1900 <= int(year) <= 2100:
+        problems.append(("year", f"{rec['year']!r} is not a four-digit year (1900–2100)"))
+    value = _parse_value(rec["value"])
+    if isinstance(value, str):
+        problems.append(("value", value))
+    unit = rec["unit"].strip()
+    if not unit or len(unit) > 30:
+        problems.append(("unit", "empty or longer than 30 characters"))
+    known = units.get(indicator)
+    if unit and known is not None:
+        if _nfkc(unit) != _nfkc(known):
+            problems.append(("unit", f"{unit!r} differs from the unit {known!r} already used for {indicator}"))
+        unit = known
+    source = rec["source"].strip()
+    if not source:
+        problems.append(("source", "empty: every figure needs its source"))
+    notes = (rec.get("notes") or "").strip() or None
+    return ({"board": board, "indicator": indicator, "year": year, "value": value, "unit": unit,
+             "source": source, "notes": notes}, problems)
+
+
+def _parse_value(cell: str) -> float | str:
+    text = _nfkc(cell).replace(",", "").replace(" ", "")
+    if not text:
+        return "empty: leave the row out when no figure is known (a gap is not a zero)"
+    if not _NUMBER.fullmatch(text):
+        return f"{cell!r} is not a number (write % and units in the unit column)"
+    number = float(text)
+    if not math.isfinite(number):
+        return f"{cell!r} is out of range"
+    return number
+
+
+def _summary(problems: list[dict[str, str]]) -> str:
+    head = "; ".join(f"row {p['row']} {p['column']}: {p['problem']}" for p in problems[:5])
+    more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+    return (f"Nothing was imported: {len(problems)} problem(s). {head}{more} / "
+            f"未导入任何数据：共{len(problems)}处问题。")
+
+
+def import_user_indicators(db_path: Path, raw: bytes, file_name: str, *,
+                           dry_run: bool = False) -> tuple[pd.DataFrame, str | None]:
+    """Validate ``raw`` and, unless ``dry_run``, load it as one batch (all rows or none).
+
+    Returns the validated rows and the batch id (``None`` for a dry run).
+    """
+    existing = store.read_table(db_path, "board_indicators")
+    frame = parse_user_indicators(raw, existing)
+    if dry_run:
+        return frame, None
+    return frame, store.import_board_indicators(db_path, frame, file_name=file_name)

@@ -1,0 +1,416 @@
+"""Per-板块 metrics recomputed independently, gaps kept as gaps, plan vs result, user figures."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import math
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import openpyxl
+import pandas as pd
+import pytest
+
+from geo_app import build, cli, districts, store
+from geo_app.errors import FilterError, ImportValidationError
+from geo_app.layers import METRIC_CRS
+from geo_app.settings import Settings
+from geo_app.vocab import BOARDS
+
+HEAD = "板块,indicator,year,value,unit,source,notes\n"
+
+
+@pytest.fixture(scope="module")
+def data(db: Path) -> districts.CompareData:
+    return districts.load_compare_data(db)
+
+
+@pytest.fixture(scope="module")
+def exported(built_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+             ) -> dict[str, gpd.GeoDataFrame]:
+    """Entities and layers written by ``geo-app export``, read back with geopandas."""
+    out = tmp_path_factory.mktemp("export")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("GEO_APP_DB", str(built_settings.db_path))
+    mp.setenv("GEO_APP_DATA_DIR", str(built_settings.data_dir))
+    mp.setenv("GEO_APP_LAYERS_DIR", str(built_settings.layers_dir))
+    try:
+        frames = {}
+        for collection in ("entities", "layers", "boundaries"):
+            path = out / f"{collection}.geojson"
+            assert cli.main(["export", collection, "--output", str(path)]) == 0
+            frames[collection] = gpd.read_file(path)
+    finally:
+        mp.undo()
+    return frames
+
+
+def _values(data: districts.CompareData, key: str) -> pd.Series:
+    vals = districts.metric_values(data, key)
+    return vals.set_index("board")["value"]
+
+
+def _boards_csv(settings: Settings) -> pd.DataFrame:
+    return pd.read_csv(settings.data_dir / "boards.csv", dtype={"county_adcode": str})
+
+
+# ----------------------------------------------------------------------------- independent recompute
+
+
+def test_entity_counts_match_the_export(data: districts.CompareData,
+                                        exported: dict[str, gpd.GeoDataFrame]) -> None:
+    ents = exported["entities"]
+    counted = ents[ents["board"].isin(list(BOARDS)) & (ents["status"] != "planned")]
+    expected = counted.groupby("board").size().reindex(list(BOARDS), fill_value=0)
+    got = _values(data, "entities")
+    assert got.tolist() == expected.astype(float).tolist()
+    assert got.sum() > 30  # the registry places most of its entities in a 板块
+
+
+def test_national_platforms_and_zones_match_the_export(
+        data: districts.CompareData, exported: dict[str, gpd.GeoDataFrame]) -> None:
+    ents = exported["entities"]
+    ents = ents[ents["board"].isin(list(BOARDS)) & (ents["status"] != "planned")]
+    national = ents[(ents["level"] == "national") & ents["kind"].isin(districts.PLATFORM_KINDS)]
+    assert _values(data, "national_platforms").to_dict() == {
+        b: float((national["board"] == b).sum()) for b in BOARDS}
+    zones = ents[ents["kind"] == "high_tech_zone"]
+    assert _values(data, "high_tech_zones").to_dict() == {
+        b: float((zones["board"] == b).sum()) for b in BOARDS}
+    # 太仓's planned national upgrade is a plan item, not a second zone
+    assert _values(data, "high_tech_zones")["太仓市"] == 1.0
+    assert _values(data, "high_tech_zones_national")["太仓市"] == 0.0
+
+
+def test_density_uses_official_land_area(data: districts.CompareData, built_settings: Settings,
+                                         exported: dict[str, gpd.GeoDataFrame]) -> None:
+    ents = exported["entities"]
+    ents = ents[ents["board"].isin(list(BOARDS)) & (ents["status"] != "planned")]
+    area = _boards_csv(built_settings).set_index("name_zh")["land_area_km2"]
+    got = _values(data, "density")
+    for board in BOARDS:
+        expected = (ents["board"] == board).sum() / area[board] * 100
+        assert got[board] == pytest.approx(expected, abs=5e-4), board
+    # SIP has an official land area, so its density is known although it has no polygon
+    assert not math.isnan(got["苏州工业园区"])
+    sources = districts.metric_values(data, "density")["source"]
+    assert sources.str.contains("苏州统计年鉴 2019").all()
+
+
+def test_layer_entity_shares_match_a_spatial_join(
+        data: districts.CompareData, exported: dict[str, gpd.GeoDataFrame]) -> None:
+    ents = exported["entities"]
+    pts = ents[ents.geometry.notna() & ~ents.geometry.is_empty]
+    layers = exported["layers"]
+    joined = gpd.sjoin(pts, layers[["id", "geometry"]].rename(columns={"id": "layer_id"}),
+                       predicate="within")
+    checked = 0
+    for layer_id in layers["id"]:
+        inside = joined[joined["layer_id"] == layer_id]
+        got = _values(data, f"layer_entity_share:{layer_id}")
+        if inside.empty:
+            assert got.isna().all(), layer_id  # undefined, not zero
+            continue
+        for board in BOARDS:
+            expected = (inside["board"] == board).sum() / len(inside) * 100
+            assert got[board] == pytest.approx(expected, abs=0.01), (layer_id, board)
+            checked += 1
+    assert checked >= 10
+
+
+def test_layer_area_shares_match_an_overlay(
+        data: districts.CompareData, built_settings: Settings,
+        exported: dict[str, gpd.GeoDataFrame]) -> None:
+    layers = exported["layers"].to_crs(METRIC_CRS).set_index("id")
+    bounds = exported["boundaries"].to_crs(METRIC_CRS).set_index("adcode")
+    boards = _boards_csv(built_settings).set_index("name_zh")
+    ring = layers.loc["taihu_ring", "geometry"]
+    got = _values(data, "layer_area_share:taihu_ring")
+    for board in BOARDS:
+        code = boards.loc[board, "county_adcode"]
+        if not isinstance(code, str):
+            assert math.isnan(got[board]), "SIP has no polygon: unknown, never zero"
+            continue
+        expected = ring.intersection(bounds.loc[code, "geometry"]).area / ring.area * 100
+        assert got[board] == pytest.approx(expected, abs=0.05), board
+    notes = districts.metric_values(data, "layer_area_share:taihu_ring").set_index("board")["notes"]
+    assert "无官方多边形" in notes["苏州工业园区"]
+    assert "虎丘区" in notes["苏州高新区"]
+
+
+# ----------------------------------------------------------------------------- gaps and ranks
+
+
+def test_missing_public_figure_is_a_gap_not_a_zero(data: districts.CompareData) -> None:
+    table = districts.comparison_table(data, ["ind:gdp"], lang="en")
+    row = table.set_index("板块").loc["姑苏区"]
+    assert math.isnan(row["Value"]) and pd.isna(row["Rank"])
+    assert row["Year"] == "" and row["Source"] == "" and "no data" in row["Notes"]
+    assert table["Rank"].isna().tolist() == sorted(table["Rank"].isna().tolist())  # gaps last
+    known = table.dropna(subset=["Value"])
+    assert (known["Year"] != "").all() and (known["Source"] != "").all()
+    assert 0.0 not in set(table["Value"].dropna())
+    csv_text = districts.table_to_csv(table).decode("utf-8-sig")
+    gusu = next(line for line in csv_text.splitlines() if ",姑苏区," in line)
+    assert ",,亿元,,," in gusu  # empty value, year and source cells
+
+
+def test_public_figure_uses_latest_year_unless_a_year_is_chosen(data: districts.CompareData) -> None:
+    latest = districts.metric_values(data, "ind:gdp").set_index("board")
+    assert (latest.loc["苏州工业园区", "value"], latest.loc["苏州工业园区", "year"]) == (3686.0, "2023")
+    in_2022 = districts.metric_values(data, "ind:gdp", year="2022").set_index("board")
+    assert in_2022.loc["苏州工业园区", "value"] == 3515.61
+    assert math.isnan(in_2022.loc["张家港市", "value"])  # its figure is for 2021
+
+
+@pytest.mark.parametrize(("values", "lower", "expected"), [
+    ([3.0, 1.0, 2.0], False, [1, 3, 2]),
+    ([5.0, 5.0, 1.0], False, [1, 1, 3]),          # ties share the better rank
+    ([4.0, 20.0, np.nan], True, [1, 2, pd.NA]),   # positions: lower is better; gap unranked
+    ([np.nan, np.nan], False, [pd.NA, pd.NA]),    # nothing known: nobody ranked (not all 1st)
+    ([0.0, np.nan, 2.0], False, [2, pd.NA, 1]),   # a real zero is ranked, a gap is not
+])
+def test_rank_values(values: list[float], lower: bool, expected: list[object]) -> None:
+    got = districts.rank_values(pd.Series(values), lower_is_better=lower).tolist()
+    assert [None if pd.isna(v) else v for v in got] == [None if pd.isna(v) else v for v in expected]
+
+
+def test_rank_metric_ranks_ascending(data: districts.CompareData) -> None:
+    table = districts.comparison_table(data, ["ind:national_hitech_zone_rank"], lang="en")
+    ranked = table.dropna(subset=["Value"]).set_index("板块")
+    assert ranked.loc["苏州工业园区", "Rank"] == 1  # 4th nationally beats 20th
+
+
+def test_board_filter_keeps_ranks_among_all_ten(data: districts.CompareData) -> None:
+    full = districts.comparison_table(data, ["entities"], lang="en").set_index("板块")
+    part = districts.comparison_table(data, ["entities"], boards=["太仓市", "昆山市"], lang="en")
+    assert set(part["板块"]) == {"太仓市", "昆山市"}
+    for r in part.itertuples():
+        assert r.Rank == full.loc[r.板块, "Rank"]
+
+
+def test_unknown_board_or_metric_is_a_clear_error(data: districts.CompareData) -> None:
+    with pytest.raises(FilterError, match="Unknown 板块"):
+        districts.comparison_table(data, ["entities"], boards=["花园区"])
+    with pytest.raises(FilterError, match="Unknown metric"):
+        districts.comparison_table(data, ["nope"])
+
+
+def test_every_metric_covers_all_ten_boards(data: districts.CompareData) -> None:
+    for metric in districts.list_metrics(data):
+        vals = districts.metric_values(data, metric.key)
+        assert vals["board"].tolist() == list(BOARDS), metric.key
+        known = vals[vals["value"].notna()]
+        assert (known["source"] != "").all() and (known["year"] != "").all(), metric.key
+        assert (vals.loc[vals["value"].isna(), "notes"] != "").all(), metric.key
+
+
+# ----------------------------------------------------------------------------- plan vs result
+
+
+def test_every_2023_target_is_shown_with_its_2022_value(data: districts.CompareData,
+                                                        built_settings: Settings) -> None:
+    ind = pd.read_csv(built_settings.data_dir / "indicators.csv")
+    targets = ind[(ind["kind"] == "target") & (ind["year"] == 2023)]
+    actual = ind[(ind["kind"] == "actual") & (ind["year"] == 2022)].set_index("metric")
+    prog = districts.plan_progress(data, "en")
+    assert prog["id"].tolist() == targets["id"].tolist()
+    for r in prog.itertuples():
+        if r.metric in actual.index:
+            assert r.actual_2022 == actual.loc[r.metric, "value"]
+            assert r.actual_2022_source == f"seed {actual.loc[r.metric, 'section']}"
+        else:
+            assert math.isnan(r.actual_2022) and r.actual_2022_text == "no 2022 figure"
+            assert math.isnan(r.progress)
+    hte = prog[prog["metric"] == "high_tech_enterprises_total"].iloc[0]
+    assert hte.progress == pytest.approx(13400 / 16000)
+    assert hte.actual_2023 == 15700  # the later public figure, with its source
+    assert "2024 city work report" in hte.actual_2023_source
+    # 205 个 projects against 100 项: different units, so no progress is invented
+    transfer = prog[prog["metric"] == "major_tech_transfer_projects"].iloc[0]
+    assert transfer.actual_2022 == 205 and math.isnan(transfer.progress)
+
+
+def test_board_plan_items_follow_the_registry(data: districts.CompareData) -> None:
+    items = districts.plan_items(data, "en")
+    upgrade = items[items["item"].str.startswith("Upgrade 太仓高新区")]
+    assert upgrade[["board", "section", "status"]].values.tolist() == [["太仓市", "二.5.四", "not_yet"]]
+    for board in ("吴江区", "吴中区", "常熟市"):
+        prep = items[(items["board"] == board) & items["item"].str.contains("preparatory")]
+        assert prep["status"].tolist() == ["not_yet"], board
+    offshore = items[items["section"] == "二.5.三"]
+    assert sorted(offshore["board"]) == sorted(BOARDS)
+    assert set(offshore["status"]) == {"unknown"}  # the 26 centres' list is not published
+    assert not items["item"].str.contains("太仓高新区升级").any()  # registry row linked, not doubled
+    # when the registry says the zone became national, the item is achieved
+    ents = data.entities.copy()
+    ents.loc[ents["id"] == "hz-taicang", "level"] = "national"
+    ents.loc[ents["id"] == "hz-wujiang-prep", "status"] = "operating"
+    moved = districts.plan_items(dataclasses.replace(data, entities=ents), "en")
+    done = moved[moved["status"] == "achieved"]["board"].tolist()
+    assert sorted(done) == ["吴江区", "太仓市"]
+    counts = districts.metric_values(dataclasses.replace(data, entities=ents), "plan:achieved")
+    assert counts.set_index("board")["value"]["太仓市"] == 1.0
+
+
+# ----------------------------------------------------------------------------- map
+
+
+def test_choropleth_leaves_sip_out_and_draws_snd_with_huqiu(data: districts.CompareData) -> None:
+    values = districts.metric_values(data, "ind:gdp")
+    gdf = districts.choropleth_gdf(data, values)
+    assert "苏州工业园区" not in set(gdf["board"]) and len(gdf) == 9
+    huqiu = data.boundaries.set_index("adcode").loc["320505", "geometry"]
+    assert gdf.set_index("board").loc["苏州高新区", "geometry"].equals(huqiu)
+    assert math.isnan(gdf.set_index("board").loc["姑苏区", "value"])
+    fig = districts.plot_choropleth(gdf, title="GDP")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    assert buf.getvalue().startswith(b"\x89PNG")
+    empty = gdf.assign(value=np.nan)  # nothing known anywhere still draws (all hatched)
+    assert districts.plot_choropleth(empty).axes
+
+
+# ----------------------------------------------------------------------------- export
+
+
+def test_csv_and_xlsx_neutralise_formulas_and_keep_numbers() -> None:
+    table = pd.DataFrame({"板块": ["昆山市", "太仓市"], "数值": [-3.5, np.nan],
+                          "来源": ["=HYPERLINK(\"http://x\")", "@SUM(A1)"],
+                          "排名": pd.array([1, pd.NA], dtype="Int64")})
+    text = districts.table_to_csv(table)
+    assert text.startswith(b"\xef\xbb\xbf")
+    lines = text.decode("utf-8-sig").splitlines()
+    assert lines[1] == "昆山市,-3.5,\"'=HYPERLINK(\"\"http://x\"\")\",1"
+    assert lines[2] == "太仓市,,'@SUM(A1),"
+    ws = openpyxl.load_workbook(io.BytesIO(districts.table_to_xlsx(table))).active
+    assert ws["B2"].value == -3.5 and ws["B3"].value is None
+    assert ws["C2"].value == "'=HYPERLINK(\"http://x\")" and ws["C2"].data_type == "s"
+    assert ws["D2"].value == 1 and ws["D3"].value is None
+
+
+# ----------------------------------------------------------------------------- user figures
+
+
+def _parse(text: str, existing: pd.DataFrame | None = None, enc: str = "utf-8") -> pd.DataFrame:
+    return districts.parse_user_indicators(text.encode(enc), existing)
+
+
+def test_parse_accepts_full_width_and_aliases() -> None:
+    df = _parse("板块,指标,年份,数值,单位,来源\n吴江区,gdp,２０２２,\"２，５００.５\",亿元,my source\n"
+                "全市,new_thing,2023,-1e3,个,s\n")
+    assert df.to_dict("records") == [
+        {"board": "吴江区", "indicator": "gdp", "year": "2022", "value": 2500.5, "unit": "亿元",
+         "source": "my source", "notes": None},
+        {"board": "全市", "indicator": "new_thing", "year": "2023", "value": -1000.0, "unit": "个",
+         "source": "s", "notes": None}]
+
+
+@pytest.mark.parametrize("enc", ["utf-8-sig", "gb18030", "utf-16"])
+def test_parse_reads_common_excel_encodings(enc: str) -> None:
+    df = _parse(HEAD + "姑苏区,gdp,2022,1,亿元,来源甲,\n", enc=enc)
+    assert df["board"].tolist() == ["姑苏区"] and df["source"].tolist() == ["来源甲"]
+
+
+@pytest.mark.parametrize(("row", "column", "fragment"), [
+    ("花园区,gdp,2022,1,亿元,s,", "板块", "is not 全市"),
+    ("吴中区,gdp,22,1,亿元,s,", "year", "four-digit"),
+    ("吴中区,gdp,2201,1,亿元,s,", "year", "four-digit"),
+    ("吴中区,gdp,2022,,亿元,s,", "value", "gap is not a zero"),         # empty is not zero
+    ("吴中区,gdp,2022,３．４５％,亿元,s,", "value", "not a number"),     # % goes in unit
+    ("吴中区,gdp,2022,nan,亿元,s,", "value", "not a number"),
+    ("吴中区,gdp,2022,1e400,亿元,s,", "value", "out of range"),
+    ("吴中区,gdp,2022,1,亿元,  ,", "source", "every figure needs its source"),
+    ("吴中区,gdp,2022,1,,s,", "unit", "empty"),
+    ("吴中区,gdp,2022,1,万元,s,", "unit", "differs from the unit '亿元'"),
+    ("吴中区,,2022,1,亿元,s,", "indicator", "empty"),
+    ("吴中区,gdp,2022,1,亿元", "", "5 cells, the header has 7"),
+])
+def test_parse_rejects_bad_rows_with_row_numbers(row: str, column: str, fragment: str) -> None:
+    existing = pd.DataFrame({"indicator": ["gdp"], "unit": ["亿元"]})
+    text = HEAD + "太仓市,gdp,2023,1,亿元,s,\n\n" + row + "\n"   # a blank line before the bad row
+    with pytest.raises(ImportValidationError) as info:
+        _parse(text, existing)
+    assert info.value.problems == [{"row": "4", "column": column,
+                                    "problem": info.value.problems[0]["problem"]}]
+    assert fragment in info.value.problems[0]["problem"]
+    assert "row 4" in info.value.user_message
+
+
+def test_parse_rejects_duplicates_header_and_empty_files() -> None:
+    with pytest.raises(ImportValidationError) as info:
+        _parse(HEAD + "太仓市,gdp,2023,1,亿元,s,\n太仓市,gdp,2023,2,亿元,t,\n")
+    assert info.value.problems[0]["row"] == "3" and "row 2" in info.value.problems[0]["problem"]
+    with pytest.raises(ImportValidationError, match="header"):
+        _parse("board,indicator,yr,value,unit,source\n太仓市,gdp,2023,1,亿元,s\n")
+    with pytest.raises(ImportValidationError, match="empty"):
+        _parse("")
+    with pytest.raises(ImportValidationError, match="no rows"):
+        _parse(HEAD)
+    with pytest.raises(ImportValidationError):  # a unit must stay consistent inside the file too
+        _parse(HEAD + "太仓市,x,2023,1,亿元,s,\n昆山市,x,2023,1,万元,s,\n")
+
+
+def test_import_is_all_or_nothing_and_survives_a_rebuild(writable_settings: Settings) -> None:
+    db = writable_settings.db_path
+    before = store.read_table(db, "board_indicators")
+    bad = (HEAD + "吴江区,gdp,2022,2500,亿元,my survey,\n吴江区,gdp,2021,oops,亿元,x,\n").encode()
+    with pytest.raises(ImportValidationError):
+        districts.import_user_indicators(db, bad, "bad.csv")
+    assert len(store.read_table(db, "board_indicators")) == len(before)
+    assert store.read_table(db, "import_batches").empty
+    good = (HEAD + "吴江区,gdp,2022,2500,亿元,my survey,est.\n"
+            "太仓市,gdp,2022,1700,亿元,=HYPERLINK(\"x\"),\n").encode()
+    _rows, none = districts.import_user_indicators(db, good, "good.csv", dry_run=True)
+    assert none is None and len(store.read_table(db, "board_indicators")) == len(before)
+    rows, batch = districts.import_user_indicators(db, good, "good.csv")
+    batches = store.read_table(db, "import_batches")
+    assert batches[["batch_id", "file_name", "target", "row_count"]].values.tolist() == [
+        [batch, "good.csv", "board_indicators", 2]]
+    data = districts.load_compare_data(db)
+    gdp = districts.metric_values(data, "ind:gdp", year="2022").set_index("board")
+    assert gdp.loc["吴江区", ["value", "source"]].tolist() == [2500.0, "my survey"]
+    assert gdp.loc["太仓市", "value"] == 1700.0  # the user figure supersedes the shipped one
+    figures = districts.indicator_table(data, "en")
+    taicang = figures[(figures["板块"] == "太仓市") & (figures["metric_id"] == "gdp")]
+    assert sorted(taicang["In use"].tolist()) == [False, True]
+    build.build_database(writable_settings)
+    kept = store.read_table(db, "board_indicators")
+    assert (kept["origin"] == "user").sum() == 2
+    assert len(rows) == 2
+
+
+def test_cli_import_reports_rows_and_writes_nothing_on_error(
+        writable_settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text(HEAD + "吴江区,gdp,2022,1,亿元,s,\n吴中区,gdp,2022,x,亿元,s,\n", encoding="utf-8")
+    assert cli.main(["import-indicators", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "row 3\tvalue" in err and "Nothing was imported" in err
+    assert store.read_table(writable_settings.db_path, "import_batches").empty
+    good = tmp_path / "good.csv"
+    good.write_text(HEAD + "吴江区,gdp,2022,1,亿元,s,\n", encoding="utf-8")
+    assert cli.main(["import-indicators", str(good), "--dry-run"]) == 0
+    assert store.read_table(writable_settings.db_path, "import_batches").empty
+    assert cli.main(["import-indicators", str(good)]) == 0
+    assert "imported 1 rows" in capsys.readouterr().out
+    assert len(store.read_table(writable_settings.db_path, "import_batches")) == 1
+
+
+def test_cli_compare_table_shows_gaps_and_lists_metrics(
+        env_settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["compare", "--metric", "ind:gdp", "--boards", "姑苏区", "昆山市",
+                     "--lang", "en"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    gusu = next(line for line in out if "姑苏区" in line)
+    assert "—" in gusu and " 0 " not in gusu and "no data" in gusu
+    assert any("5,006.7" in line and "2022" in line for line in out)
+    assert cli.main(["compare", "--format", "xlsx"]) == 2  # a workbook needs a file
+    capsys.readouterr()
+    assert cli.main(["compare", "--list-metrics"]) == 0
+    keys = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert {"entities", "density", "ind:gdp", "plan:not_yet"} <= set(keys)
+    assert cli.main(["compare", "--metric", "nope"]) == 1
+    assert "Unknown metric" in capsys.readouterr().err

@@ -1,0 +1,152 @@
+"""The 板块 comparison page (AppTest) and its equality with ``geo-app compare``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from geo_app import cli, districts, store
+from geo_app.settings import Settings
+from geo_app.views.common import md_escape
+from geo_app.vocab import BOARDS
+
+TIMEOUT = 90
+
+
+def _page() -> None:
+    from geo_app.views import compare
+
+    compare.render()
+
+
+def _run(lang: str = "zh", **params: str) -> AppTest:
+    at = AppTest.from_function(_page, default_timeout=TIMEOUT)
+    at.query_params["lang"] = lang
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def _ranked(at: AppTest) -> pd.DataFrame:
+    return at.dataframe[0].value
+
+
+@pytest.fixture(scope="module")
+def data(db: Path) -> districts.CompareData:
+    return districts.load_compare_data(db)
+
+
+def test_page_ranks_all_ten_boards_with_year_and_source(env_settings: Settings,
+                                                        data: districts.CompareData) -> None:
+    at = _run()
+    table = _ranked(at)
+    expected = districts.comparison_table(data, ["entities"], lang="zh")
+    pd.testing.assert_frame_equal(table.reset_index(drop=True), expected, check_dtype=False)
+    assert sorted(table["板块"]) == sorted(BOARDS)
+    assert (table["年份"] != "").all() and (table["来源"] != "").all()
+    captions = " ".join(c.value for c in at.caption)
+    assert "苏州工业园区没有官方多边形" in captions and "虎丘区多边形" in captions
+    assert len(at.get("image")) == 1, "the choropleth figure is drawn"
+
+
+def test_choosing_a_public_figure_shows_gaps_not_zeros(env_settings: Settings,
+                                                       data: districts.CompareData) -> None:
+    at = _run()
+    at.selectbox(key="cmp_metric").set_value("ind:gdp").run()
+    assert not at.exception
+    table = _ranked(at).set_index("板块")
+    assert pd.isna(table.loc["姑苏区", "数值"]) and "无数据" in table.loc["姑苏区", "说明"]
+    assert table.loc["昆山市", ["数值", "年份"]].tolist() == [5006.7, "2022"]
+    assert at.query_params["metric"] == "ind:gdp"  # the view is in the link
+    assert any("年份不同" in w.value for w in at.warning)  # figures from 2021-2023 are mixed
+    at.selectbox(key="cmp_year_ind:gdp").set_value("2022").run()
+    in_2022 = _ranked(at).set_index("板块")
+    assert pd.isna(in_2022.loc["张家港市", "数值"])  # its GDP figure is for 2021
+
+
+def test_link_with_metric_and_english(env_settings: Settings, data: districts.CompareData) -> None:
+    at = _run("en", metric="density")
+    table = _ranked(at)
+    expected = districts.comparison_table(data, ["density"], lang="en")
+    pd.testing.assert_frame_equal(table.reset_index(drop=True), expected, check_dtype=False)
+    assert list(table.columns)[:3] == ["metric_id", "Metric", "Rank"]
+
+
+def test_cli_csv_equals_the_page_table(env_settings: Settings, data: districts.CompareData,
+                                       tmp_path: Path) -> None:
+    at = _run(metric="ind:rd_share_gdp")
+    out = tmp_path / "cmp.csv"
+    assert cli.main(["compare", "--metric", "ind:rd_share_gdp", "--format", "csv",
+                     "--output", str(out)]) == 0
+    page = _ranked(at)
+    assert out.read_bytes() == districts.table_to_csv(
+        districts.comparison_table(data, ["ind:rd_share_gdp"], lang="zh"))
+    from_cli = pd.read_csv(out, encoding="utf-8-sig", dtype={"年份": str}, keep_default_na=False)
+    assert from_cli["板块"].tolist() == page["板块"].tolist()
+    cli_values = pd.to_numeric(from_cli["数值"].replace("", None)).tolist()
+    pd.testing.assert_series_equal(pd.Series(cli_values, dtype=float),
+                                   page["数值"].astype(float).reset_index(drop=True),
+                                   check_names=False)
+    xlsx = tmp_path / "cmp.xlsx"
+    assert cli.main(["compare", "--metric", "ind:rd_share_gdp", "--format", "xlsx",
+                     "-o", str(xlsx)]) == 0
+    assert pd.read_excel(xlsx)["板块"].tolist() == page["板块"].tolist()
+
+
+def test_side_by_side_shows_only_the_chosen_boards(env_settings: Settings) -> None:
+    at = _run(cmp="昆山市,太仓市")
+    assert at.multiselect(key="cmp_side_boards").value == ["昆山市", "太仓市"]
+    long = next(d.value for d in at.dataframe if "指标代码" in d.value.columns
+                and set(d.value["板块"]) == {"昆山市", "太仓市"})
+    assert set(long["指标代码"]) >= {"entities", "ind:gdp"}
+    at.multiselect(key="cmp_side_boards").set_value(["昆山市"]).run()
+    assert any("至少选择两个" in i.value for i in at.info)
+
+
+def test_plan_tab_shows_every_target_with_progress_where_possible(
+        env_settings: Settings, data: districts.CompareData, built_settings: Settings) -> None:
+    at = _run("en")
+    targets = pd.read_csv(built_settings.data_dir / "indicators.csv").query(
+        "kind == 'target' and year == 2023")
+    prog = districts.plan_progress(data, "en")
+    bars = at.get("progress")
+    assert len(bars) == int(prog["progress"].notna().sum()) >= 5
+    hte = next(b for b in bars if b.proto.text.startswith("National high\\-tech enterprises"))
+    assert hte.value == int(13400 / 16000 * 100) and "84%" in hte.proto.text
+    assert "13,400" in hte.proto.text and "16,000" in hte.proto.text
+    without = next(d.value for d in at.dataframe if "2023 target" in d.value.columns)
+    assert set(without["2022"]) == {"no 2022 figure"}
+    with_2022 = [b.proto.text for b in bars] + [m.value for m in at.markdown]
+    shown = len(without) + sum(1 for i in prog.loc[prog["actual_2022"].notna(), "indicator"]
+                               if any(x.startswith(md_escape(i)) for x in with_2022))
+    assert shown == len(targets) == len(prog)  # every 2023 target of the seed is on the page
+    assert set(without["Metric"]) == set(prog.loc[prog["actual_2022"].isna(), "indicator"])
+
+
+def test_upload_rejects_bad_file_then_imports_a_good_one(writable_settings: Settings) -> None:
+    db = writable_settings.db_path
+    at = _run("en")
+    head = "板块,indicator,year,value,unit,source\n"
+    at.file_uploader(key="cmp_upload").set_value(
+        ("bad.csv", (head + "吴江区,gdp,2022,1,亿元,s\n花园区,gdp,2022,1,亿元,s\n").encode(),
+         "text/csv")).run()
+    assert any("Nothing was imported" in e.value for e in at.error)
+    problems = next(d.value for d in at.dataframe if "problem" in d.value.columns)
+    assert problems["row"].tolist() == ["3"]
+    assert store.read_table(db, "import_batches").empty
+    at.file_uploader(key="cmp_upload").set_value(
+        ("good.csv", (head + "吴江区,gdp,2022,2500,亿元,my survey\n").encode(), "text/csv")).run()
+    assert not at.error
+    at.button(key="cmp_do_import").click().run()
+    assert not at.exception
+    batches = store.read_table(db, "import_batches")
+    assert batches["file_name"].tolist() == ["good.csv"]
+    at.selectbox(key="cmp_metric").set_value("ind:gdp").run()
+    wujiang = _ranked(at).set_index("板块").loc["吴江区"]
+    assert wujiang[["Value", "Source"]].tolist() == [2500.0, "my survey"]
