@@ -1,0 +1,605 @@
+"""OGC API – Features core and Starlette adapter, in-process (Starlette's TestClient).
+
+The real-client tests (GDAL, OWSLib, schemathesis against a running ``geo-app api``)
+are in tests/test_api_clients.py.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import geopandas.testing
+import pytest
+import shapely
+from shapely.geometry import shape
+
+from geo_app import api, asgi, build, cli, export, store
+from geo_app.filters import EntityFilter, make_filter
+from geo_app.asgi import create_app
+from geo_app.settings import Settings
+
+with warnings.catch_warnings():  # starlette asks for httpx2; httpx is what the project pins
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+TABLES = ("layers", "boards", "boundaries", "water")
+
+
+@pytest.fixture(scope="module")
+def client(db: Path) -> TestClient:
+    return TestClient(create_app(db))
+
+
+def get_json(client: TestClient, url: str, status: int = 200, **kwargs: Any) -> Any:
+    resp = client.get(url, **kwargs)
+    assert resp.status_code == status, resp.text
+    return resp.json()
+
+
+def export_features(db: Path, collection: str, flt: EntityFilter | None = None) -> list[dict]:
+    """What ``geo-app export`` writes for this collection (the reference for every comparison)."""
+    return json.loads(export.export_bytes(db, collection, "geojson", flt=flt))["features"]
+
+
+def walk_items(client: TestClient, url: str) -> tuple[list[dict], list[dict]]:
+    """Follow the ``next`` links from ``url``; returns (features, pages)."""
+    features: list[dict] = []
+    pages: list[dict] = []
+    while url:
+        page = get_json(client, url)
+        pages.append(page)
+        features += page["features"]
+        url = next((link["href"] for link in page["links"] if link["rel"] == "next"), "")
+        assert len(pages) < 100, "the next links do not end"
+    return features, pages
+
+
+def link(doc: dict, rel: str, media_type: str | None = None) -> dict:
+    found = [li for li in doc["links"] if li["rel"] == rel
+             and (media_type is None or li["type"] == media_type)]
+    assert found, f"no {rel} link ({media_type}) in {doc['links']}"
+    return found[0]
+
+
+def expected_ids(db: Path) -> list[str]:
+    return ["entities", *(f"layer-{i}" for i in store.layer_ids(db)), *TABLES]
+
+
+# ----------------------------------------------------------------------------- resources
+
+
+def test_landing_page_links_definition_conformance_and_data(client: TestClient) -> None:
+    resp = client.get("/")
+    assert resp.status_code == 200
+    assert resp.headers["content-type"] == "application/json"
+    body = resp.json()
+    assert link(body, "service-desc")["type"] == api.OPENAPI
+    assert link(body, "service-desc")["href"] == "http://testserver/api?f=json"
+    assert link(body, "service-doc")["type"] == "text/html"
+    assert link(body, "conformance")["href"] == "http://testserver/conformance"
+    assert link(body, "data")["href"] == "http://testserver/collections"
+    assert link(body, "self")["type"] == "application/json"
+    assert link(body, "alternate")["type"] == "text/html"
+
+
+def test_conformance_declares_core_geojson_html_oas30(client: TestClient) -> None:
+    body = get_json(client, "/conformance")
+    assert set(body["conformsTo"]) == {
+        f"http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/{c}"
+        for c in ("core", "geojson", "html", "oas30")}
+
+
+def test_collections_are_entities_each_layer_and_the_tables(client: TestClient, db: Path) -> None:
+    body = get_json(client, "/collections")
+    ids = [c["id"] for c in body["collections"]]
+    assert ids == expected_ids(db)
+    assert len(store.layer_ids(db)) == 5
+    for c in body["collections"]:
+        assert c["itemType"] == "feature"
+        if c["id"] in ("entities", *TABLES):
+            assert c["extent"]["spatial"]["crs"] == api.CRS84
+        items = link(c, "items", api.GEOJSON)["href"]
+        assert items == f"http://testserver/collections/{c['id']}/items?f=json"
+
+
+def test_every_extent_contains_every_feature_of_its_collection(client: TestClient, db: Path) -> None:
+    with_extent = 0
+    for c in get_json(client, "/collections")["collections"]:
+        features, _ = walk_items(client, f"/collections/{c['id']}/items?limit=1000")
+        geoms = [shape(f["geometry"]) for f in features if f["geometry"]]
+        if not geoms:  # e.g. a strategy layer no located entity lies in: no extent is claimed
+            assert "extent" not in c, c["id"]
+            continue
+        with_extent += 1
+        minx, miny, maxx, maxy = c["extent"]["spatial"]["bbox"][0]
+        bx0, by0, bx1, by1 = shapely.union_all(geoms).bounds
+        assert minx <= bx0 and miny <= by0 and bx1 <= maxx and by1 <= maxy, c["id"]
+        # tight: not a padded box (guards against a fixed "Suzhou" extent)
+        assert max(bx0 - minx, by0 - miny, maxx - bx1, maxy - by1) < 1e-6, c["id"]
+    assert with_extent >= 6  # entities, two layers with entities, and the four tables
+
+
+def test_collection_document_has_self_alternate_and_items_links(client: TestClient) -> None:
+    body = get_json(client, "/collections/layer-taihu_science_city")
+    assert body["id"] == "layer-taihu_science_city"
+    assert "太湖科学城" in body["title"]
+    assert link(body, "self")["href"] == "http://testserver/collections/layer-taihu_science_city?f=json"
+    assert link(body, "alternate", "text/html")
+    assert link(body, "items", "text/html")
+
+
+# ----------------------------------------------------------------------------- items = export
+
+
+@pytest.mark.parametrize("collection", ["entities", *TABLES])
+def test_items_of_every_collection_equal_the_export(client: TestClient, db: Path,
+                                                   collection: str) -> None:
+    body = get_json(client, f"/collections/{collection}/items?limit=1000")
+    assert body["features"] == export_features(db, collection)
+    assert body["numberMatched"] == body["numberReturned"] == len(body["features"])
+
+
+def test_each_layer_collection_equals_export_entities_with_that_layer(client: TestClient,
+                                                                     db: Path) -> None:
+    sizes = {}
+    for layer_id in store.layer_ids(db):
+        body = get_json(client, f"/collections/layer-{layer_id}/items?limit=1000")
+        expected = export_features(db, "entities", make_filter(layers=[layer_id]))
+        assert body["features"] == expected, layer_id
+        sizes[layer_id] = len(expected)
+    assert sum(sizes.values()) > 0, sizes
+
+
+def test_paging_with_next_links_returns_every_entity_once_in_export_order(
+        client: TestClient, db: Path) -> None:
+    features, pages = walk_items(client, "/collections/entities/items?limit=7")
+    expected = export_features(db, "entities")
+    assert features == expected
+    assert len(pages) == -(-len(expected) // 7)
+    for i, page in enumerate(pages):
+        assert page["numberMatched"] == len(expected)
+        assert page["numberReturned"] == len(page["features"])
+        rels = {li["rel"] for li in page["links"]}
+        assert ("prev" in rels) == (i > 0)
+        assert ("next" in rels) == (i < len(pages) - 1)
+        assert page["timeStamp"].endswith("Z")
+    prev = parse_qs(urlsplit(link(pages[2], "prev")["href"]).query)
+    assert prev["offset"] == ["7"] and prev["limit"] == ["7"]
+
+
+def test_default_limit_is_10_and_a_larger_limit_is_lowered_to_1000(client: TestClient) -> None:
+    body = get_json(client, "/collections/entities/items")
+    assert body["numberReturned"] == api.DEFAULT_LIMIT == 10
+    body = get_json(client, "/collections/entities/items?limit=99999")
+    assert body["numberReturned"] == body["numberMatched"]
+    assert parse_qs(urlsplit(link(body, "self")["href"]).query)["limit"] == ["1000"]
+
+
+def test_offset_past_the_end_gives_an_empty_page_with_prev(client: TestClient) -> None:
+    body = get_json(client, "/collections/entities/items?offset=500&limit=10")
+    assert body["features"] == [] and body["numberReturned"] == 0
+    assert body["numberMatched"] > 0
+    assert parse_qs(urlsplit(link(body, "prev")["href"]).query)["offset"] == ["490"]
+
+
+@pytest.mark.parametrize(("query", "flt"), [
+    ("kind=laboratory,university", {"kinds": ["laboratory", "university"]}),
+    # repeating the key means the same as a comma list
+    ("kind=laboratory&kind=university", {"kinds": ["laboratory", "university"]}),
+    ("board=苏州工业园区", {"boards": ["苏州工业园区"]}),
+    ("level=national&status=operating", {"levels": ["national"], "statuses": ["operating"]}),
+    ("layer=taihu_science_city,wusong_belt", {"layers": ["taihu_science_city", "wusong_belt"]}),
+    ("q=大学", {"search": "大学"}),
+    ("q=LABORATORY", {"search": "LABORATORY"}),  # case-insensitive, like the map
+    ("kind=university&board=苏州工业园区&q=xi", {"kinds": ["university"], "boards": ["苏州工业园区"],
+                                              "search": "xi"}),
+    ("kind=", {}),  # an empty value is no restriction, as in the map's URL
+])
+def test_filters_give_the_same_features_as_the_export(client: TestClient, db: Path, query: str,
+                                                      flt: dict) -> None:
+    expected = export_features(db, "entities", make_filter(**flt))
+    features, pages = walk_items(client, f"/collections/entities/items?limit=5&{query}")
+    assert features == expected
+    assert pages[0]["numberMatched"] == len(expected)
+
+
+def test_filter_values_are_kept_in_paging_links(client: TestClient) -> None:
+    body = get_json(client, "/collections/entities/items?limit=1&kind=laboratory&kind=university")
+    nxt = parse_qs(urlsplit(link(body, "next")["href"]).query)
+    assert nxt["kind"] == ["laboratory,university"]
+    assert nxt["offset"] == ["1"]
+
+
+def test_filters_narrow_a_layer_collection(client: TestClient, db: Path) -> None:
+    expected = export_features(db, "entities", make_filter(layers=["taihu_science_city"],
+                                                           kinds=["laboratory"]))
+    body = get_json(client, "/collections/layer-taihu_science_city/items?kind=laboratory&limit=100")
+    assert body["features"] == expected
+    assert 0 < len(expected) < get_json(
+        client, "/collections/layer-taihu_science_city/items")["numberMatched"]
+
+
+def test_bbox_keeps_the_entities_inside_the_box_edges_included(client: TestClient, db: Path) -> None:
+    everything = export_features(db, "entities")
+    pts = [f for f in everything if f["geometry"]]
+    x0, y0 = pts[0]["geometry"]["coordinates"]  # an entity exactly on the box corner stays
+    box = (x0, y0, x0 + 0.3, y0 + 0.3)
+    expected = [f for f in pts if box[0] <= f["geometry"]["coordinates"][0] <= box[2]
+                and box[1] <= f["geometry"]["coordinates"][1] <= box[3]]
+    body = get_json(client, "/collections/entities/items?limit=1000&bbox="
+                    + ",".join(map(str, box)))
+    assert body["features"] == expected
+    assert pts[0] in body["features"]
+    assert 0 < len(expected) < len(pts)
+
+
+def test_bbox_across_the_antimeridian_wraps(client: TestClient) -> None:
+    # 100°E eastwards over 180° to 170°W contains Suzhou; 170°W..100°E the other way does not
+    wrapped = get_json(client, "/collections/entities/items?limit=1000&bbox=100,-90,-170,90")
+    plain = get_json(client, "/collections/entities/items?limit=1000&bbox=100,-90,180,90")
+    assert wrapped["features"] == plain["features"] and plain["numberMatched"] > 0
+    other = get_json(client, "/collections/entities/items?limit=1000&bbox=-170,-90,100,90")
+    assert other["numberMatched"] == 0
+    water = get_json(client, "/collections/water/items?bbox=100,-90,-170,90")
+    assert water["numberMatched"] == len(get_json(client, "/collections/water/items")["features"])
+
+
+def test_bbox_on_polygons_keeps_those_intersecting(client: TestClient, db: Path) -> None:
+    box = shapely.box(120.2, 31.1, 120.25, 31.15)  # open water in 太湖
+    expected = [f for f in export_features(db, "water") if shape(f["geometry"]).intersects(box)]
+    body = get_json(client, "/collections/water/items?bbox=120.2,31.1,120.25,31.15")
+    assert [f["id"] for f in body["features"]] == [f["id"] for f in expected] == ["taihu"]
+
+
+def test_entities_without_a_location_are_included_with_null_geometry(client: TestClient,
+                                                                    db: Path) -> None:
+    unlocated = [f for f in export_features(db, "entities") if f["geometry"] is None]
+    assert unlocated
+    fid = unlocated[0]["id"]
+    body = get_json(client, f"/collections/entities/items/{fid}")
+    assert body["geometry"] is None and body["properties"]["lon"] is None
+
+
+# ----------------------------------------------------------------------------- one feature
+
+
+@pytest.mark.parametrize("collection", ["entities", *TABLES])
+def test_one_feature_equals_its_export_feature(client: TestClient, db: Path,
+                                               collection: str) -> None:
+    for expected in export_features(db, collection)[:3]:
+        resp = client.get(f"/collections/{collection}/items/{expected['id']}")
+        assert resp.status_code == 200
+        assert resp.headers["content-type"] == api.GEOJSON
+        body = resp.json()
+        links = body.pop("links")
+        assert body == expected
+        assert link({"links": links}, "collection")["href"].endswith(f"/collections/{collection}")
+
+
+def test_a_board_without_polygon_has_null_geometry(client: TestClient) -> None:
+    body = get_json(client, "/collections/boards/items/sip")
+    assert body["geometry"] is None and body["properties"]["name_zh"] == "苏州工业园区"
+
+
+@pytest.mark.parametrize("url", [
+    "/collections/entities/items/no-such-entity",
+    "/collections/boundaries/items/999999",
+    "/collections/nope",
+    "/collections/nope/items",
+    "/collections/nope/items/x",
+    "/no/such/path",
+])
+def test_missing_things_are_404_with_a_json_message(client: TestClient, url: str) -> None:
+    resp = client.get(url)
+    assert resp.status_code == 404
+    assert resp.headers["content-type"] == "application/json"
+    assert resp.json()["code"] == "NotFound" and resp.json()["description"]
+
+
+def test_an_entity_outside_a_layer_is_404_in_that_layer_collection(client: TestClient,
+                                                                  db: Path) -> None:
+    inside = {f["id"] for f in export_features(db, "entities", make_filter(layers=["wusong_belt"]))}
+    outside = next(f["id"] for f in export_features(db, "entities") if f["id"] not in inside)
+    assert client.get(f"/collections/layer-wusong_belt/items/{outside}").status_code == 404
+    assert client.get(f"/collections/entities/items/{outside}").status_code == 200
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize("query", [
+    "limit=0",
+    "limit=-1",
+    "limit=abc",
+    "limit=1.5",
+    "limit=１０",                 # full-width digits: int() would accept them
+    "limit=1_0",                  # int() accepts underscores
+    "limit=",                     # empty is not a number
+    "limit=5&limit=6",            # repeated
+    "offset=-1",
+    "offset=1e3",
+    "offset=1000000001",          # beyond MAX_OFFSET (would overflow SQL if unbounded)
+    "offset=99999999999999999999999",
+    "bbox=1,2,3",
+    "bbox=1,2,3,4,5,6",           # 3-D boxes are not supported
+    "bbox=nan,30,121,32",         # float() accepts nan and inf
+    "bbox=120,30,inf,32",
+    "bbox=120,-91,121,32",
+    "bbox=181,30,121,32",
+    "bbox=120,32,121,30",         # min lat above max lat
+    "bbox=１２０,30,121,32",
+    "bbox=",
+    "f=xml",
+    "f=",
+    "kind=bad_kind",
+    "level=National",             # vocabularies are case-sensitive, as in the CLI
+    "board=Suzhou",
+    "layer=no_such_layer",
+    "q=" + "x" * 201,
+    "q=a&q=b",
+    "kinds=laboratory",           # a typo of a parameter name is reported, not ignored
+    "sortby=id",                  # not offered (Part 1 core only)
+])
+def test_bad_parameters_give_400_naming_the_problem(client: TestClient, query: str) -> None:
+    resp = client.get(f"/collections/entities/items?{query}")
+    assert resp.status_code == 400, resp.text
+    assert resp.headers["content-type"] == "application/json"
+    body = resp.json()
+    assert body["code"] == "InvalidParameterValue"
+    assert len(body["description"]) > 15 and "Traceback" not in body["description"]
+
+
+@pytest.mark.parametrize("url", [
+    "/collections/boundaries/items?kind=laboratory",   # filters are for entity collections only
+    "/collections/layer-taihu_ring/items?layer=wusong_belt",  # the collection is the layer
+    "/?limit=3",
+    "/collections?bbox=1,2,3,4",
+    "/collections/entities?limit=3",
+    "/collections/entities/items/lab-spintronics?limit=3",
+    "/api?f=yaml",
+])
+def test_parameters_a_resource_does_not_take_give_400(client: TestClient, url: str) -> None:
+    resp = client.get(url)
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["code"] == "InvalidParameterValue"
+
+
+def test_text_that_is_not_utf8_is_refused_before_the_database(db: Path) -> None:
+    req = api.APIRequest("http://x", {"q": ["\ud800"]})
+    headers, status, content = api.get_items(db, req, "entities")
+    assert status == 400 and "UTF-8" in json.loads(content)["description"]
+    headers, status, content = api.get_item(db, api.APIRequest("http://x"), "entities", "\udfff")
+    assert status == 400
+
+
+def test_control_characters_in_search_are_just_text(client: TestClient) -> None:
+    body = get_json(client, "/collections/entities/items?q=%00%27%3B--")
+    assert body["numberMatched"] == 0
+
+
+def test_writes_are_refused_with_405_json(client: TestClient) -> None:
+    for method in ("post", "put", "delete"):
+        resp = client.request(method.upper(), "/collections/entities/items")
+        assert resp.status_code == 405
+        assert resp.json()["code"] == "MethodNotAllowed"
+
+
+def test_head_is_answered_like_get_without_a_body(client: TestClient) -> None:
+    resp = client.head("/collections/entities/items")
+    assert resp.status_code == 200 and resp.content == b""
+    assert resp.headers["content-type"] == api.GEOJSON
+
+
+def test_a_missing_database_is_503_without_the_path(tmp_path: Path) -> None:
+    missing = tmp_path / "nothing.duckdb"
+    resp = TestClient(create_app(missing)).get("/collections")
+    assert resp.status_code == 503
+    assert resp.json()["code"] == "ServiceUnavailable"
+    assert str(tmp_path) not in resp.text
+
+
+# ----------------------------------------------------------------------------- formats
+
+
+@pytest.mark.parametrize(("accept", "f", "media_type"), [
+    ("", "", "application/geo+json"),
+    ("*/*", "", "application/geo+json"),
+    ("application/geo+json, application/json", "", "application/geo+json"),  # GDAL
+    ("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", "", "text/html"),  # browser
+    ("text/html", "json", "application/geo+json"),  # f wins over Accept
+    ("application/json", "html", "text/html"),
+    ("text/html;q=0.1, application/json", "", "application/geo+json"),
+    ("text/html;q=bogus", "", "application/geo+json"),
+])
+def test_format_follows_f_then_accept(client: TestClient, accept: str, f: str,
+                                      media_type: str) -> None:
+    url = "/collections/entities/items" + (f"?f={f}" if f else "")
+    resp = client.get(url, headers={"Accept": accept} if accept else {})
+    assert resp.status_code == 200
+    assert resp.headers["content-type"].split(";")[0] == media_type
+    assert resp.headers["vary"] == "Accept"
+    assert resp.headers["x-content-type-options"] == "nosniff"
+
+
+@pytest.mark.parametrize("url", [
+    "/", "/conformance", "/api", "/collections", "/collections/entities",
+    "/collections/entities/items", "/collections/boards/items/sip",
+    "/collections/layer-taihu_ring/items?kind=laboratory",
+])
+def test_every_resource_has_an_html_page(client: TestClient, url: str) -> None:
+    sep = "&" if "?" in url else "?"
+    resp = client.get(f"{url}{sep}f=html")
+    assert resp.status_code == 200
+    assert resp.headers["content-type"] == "text/html; charset=utf-8"
+    assert resp.text.startswith("<!doctype html>")
+    assert "default-src 'none'" in resp.headers["content-security-policy"]
+    # offline: no script, no stylesheet or image from anywhere, every link to this server
+    assert "<script" not in resp.text and "<link" not in resp.text and "src=" not in resp.text
+    hrefs = re.findall(r'href="([^"]*)"', resp.text)
+    assert hrefs and all(h.startswith("http://testserver/") for h in hrefs), hrefs
+
+
+def test_html_items_page_links_pages_and_features(client: TestClient) -> None:
+    page = client.get("/collections/entities/items?f=html&limit=3&kind=laboratory").text
+    assert 'href="http://testserver/collections/entities/items?kind=laboratory&amp;limit=3&amp;offset=3&amp;f=html"' in page
+    assert 'href="http://testserver/collections/entities/items/lab-gusu-materials?f=html"' in page
+
+
+def test_openapi_document_lists_one_path_per_collection_with_its_filters(client: TestClient,
+                                                                         db: Path) -> None:
+    resp = client.get("/api")
+    assert resp.headers["content-type"] == api.OPENAPI
+    doc = resp.json()
+    assert doc["openapi"].startswith("3.0")
+    for cid in expected_ids(db):
+        for path in (f"/collections/{cid}", f"/collections/{cid}/items",
+                     f"/collections/{cid}/items/{{featureId}}"):
+            assert path in doc["paths"], path
+    names = {cid: {p.get("name") or p["$ref"].rsplit("/", 1)[-1]
+                   for p in doc["paths"][f"/collections/{cid}/items"]["get"]["parameters"]}
+             for cid in ("entities", "layer-wusong_belt", "boundaries")}
+    assert names["entities"] == {"limit", "offset", "bbox", "f", "kind", "level", "status",
+                                 "board", "layer", "q"}
+    assert names["layer-wusong_belt"] == names["entities"] - {"layer"}
+    assert names["boundaries"] == {"limit", "offset", "bbox", "f"}
+    layer_param = next(p for p in doc["paths"]["/collections/entities/items"]["get"]["parameters"]
+                       if p.get("name") == "layer")
+    assert layer_param["schema"]["items"]["enum"] == store.layer_ids(db)
+    limit = doc["components"]["parameters"]["limit"]["schema"]
+    assert (limit["default"], limit["maximum"]) == (10, api.MAX_LIMIT)
+
+
+# ----------------------------------------------------------------------------- CORS
+
+
+def test_cors_is_off_by_default(client: TestClient) -> None:
+    resp = client.get("/collections", headers={"Origin": "https://example.org"})
+    assert "access-control-allow-origin" not in resp.headers
+
+
+def test_cors_allows_the_configured_origins_only(db: Path) -> None:
+    app_client = TestClient(create_app(db, cors_origins=["https://maps.example.org"]))
+    ok = app_client.get("/collections", headers={"Origin": "https://maps.example.org"})
+    assert ok.headers["access-control-allow-origin"] == "https://maps.example.org"
+    other = app_client.get("/collections", headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in other.headers
+    pre = app_client.options("/collections/entities/items", headers={
+        "Origin": "https://maps.example.org", "Access-Control-Request-Method": "GET"})
+    assert pre.status_code == 200
+
+
+# ----------------------------------------------------------------------------- live data
+
+
+def _insert_entity(db: Path, entity_id: str, name: str, lon: float | None,
+                   lat: float | None) -> None:
+    store.execute_write(db, [(
+        "INSERT INTO entities (id, name_zh, name_en, kind, level, status, lon, lat, "
+        "location_precision, source, origin) VALUES (?, ?, ?, 'laboratory', 'unknown', "
+        "'unknown', ?, ?, 'site', 'test', 'user')",
+        [entity_id, name, name, lon, lat])])
+
+
+def test_html_escapes_every_value(writable_settings: Settings) -> None:
+    db = writable_settings.db_path
+    evil = "<script>alert(1)</script>\"'&"
+    _insert_entity(db, "zz-evil\"<b>", evil, 120.6, 31.3)
+    app_client = TestClient(create_app(db))
+    for url in ("/collections/entities/items?f=html&limit=1000",
+                "/collections/entities/items/zz-evil%22%3Cb%3E?f=html"):
+        page = app_client.get(url).text
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#x27;&amp;" in page
+        assert "<script>" not in page and "<b>" not in page
+    body = app_client.get("/collections/entities/items/zz-evil%22%3Cb%3E").json()
+    assert body["properties"]["name_zh"] == evil  # JSON keeps the raw value
+
+
+def test_new_rows_are_seen_without_restart(writable_settings: Settings) -> None:
+    db = writable_settings.db_path
+    app_client = TestClient(create_app(db))
+    before = app_client.get("/collections/entities/items").json()["numberMatched"]
+    old_box = app_client.get("/collections/entities").json()["extent"]["spatial"]["bbox"][0]
+    _insert_entity(db, "zz-far", "far away", 122.5, 33.0)
+    assert app_client.get("/collections/entities/items").json()["numberMatched"] == before + 1
+    new_box = app_client.get("/collections/entities").json()["extent"]["spatial"]["bbox"][0]
+    assert new_box[2:] == [122.5, 33.0] and new_box != old_box
+
+
+def test_a_rebuilt_database_is_served_without_restart(writable_settings: Settings) -> None:
+    app_client = TestClient(create_app(writable_settings.db_path))
+    ids = [c["id"] for c in app_client.get("/collections").json()["collections"]]
+    assert "layer-wusong_belt" in ids
+    (writable_settings.layers_dir / "wusong_belt.toml").unlink()
+    build.build_database(writable_settings)  # a new file replaces the old one
+    ids = [c["id"] for c in app_client.get("/collections").json()["collections"]]
+    assert "layer-wusong_belt" not in ids and "layer-taihu_ring" in ids
+    assert app_client.get("/collections/layer-wusong_belt/items").status_code == 404
+    resp = app_client.get("/collections/entities/items?layer=wusong_belt")
+    assert resp.status_code == 400 and "wusong_belt" in resp.json()["description"]
+
+
+# ----------------------------------------------------------------------------- store paging
+
+
+def test_query_entities_page_without_paging_equals_query_entities(db: Path) -> None:
+    for flt in (None, make_filter(kinds=["university"]), make_filter(layers=["taihu_science_city"])):
+        page, matched = store.query_entities_page(db, flt)
+        by_id = page.sort_values("id").reset_index(drop=True)
+        geopandas.testing.assert_geodataframe_equal(by_id, store.query_entities(db, flt))
+        assert matched == len(page) > 0
+
+
+def test_query_entities_page_keeps_the_exports_storage_order(db: Path) -> None:
+    page, _ = store.query_entities_page(db)
+    streamed = [i for batch in store.iter_entity_batches(db, select=["e.id"])
+                for i in batch.column("id").to_pylist()]
+    assert page["id"].tolist() == streamed
+    assert streamed != sorted(streamed)  # the registry's order, not the id order
+
+
+def test_query_entities_page_slices_in_order(db: Path) -> None:
+    everything, _ = store.query_entities_page(db)
+    page, matched = store.query_entities_page(db, limit=5, offset=60)
+    assert matched == len(everything)
+    assert list(page["id"]) == list(everything["id"][60:65])
+    page, matched = store.query_entities_page(db, limit=5, offset=10**12)
+    assert page.empty and matched == len(everything)
+    page, matched = store.query_entities_page(db, entity_id=str(everything["id"].iloc[3]))
+    assert matched == 1 and page["id"].tolist() == [everything["id"].iloc[3]]
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def test_cli_api_passes_host_port_and_cors_to_the_server(
+        env_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[Path, dict]] = []
+    monkeypatch.setattr(asgi, "serve", lambda db, **kwargs: calls.append((db, kwargs)))
+    code = cli.main(["api", "--host", "0.0.0.0", "--port", "8123",
+                     "--cors-origin", "https://maps.example.org", "--cors-origin", "*"])
+    assert code == 0
+    assert calls == [(env_settings.db_path, {"host": "0.0.0.0", "port": 8123,
+                                             "cors_origins": ["https://maps.example.org", "*"]})]
+
+
+def test_cli_api_defaults_to_localhost_8000_without_cors(
+        env_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[dict] = []
+    monkeypatch.setattr(asgi, "serve", lambda db, **kwargs: calls.append(kwargs))
+    assert cli.main(["api"]) == 0
+    assert calls == [{"host": "127.0.0.1", "port": 8000, "cors_origins": []}]
+
+
+@pytest.mark.parametrize("port", ["0", "70000", "http", "-1"])
+def test_cli_api_refuses_a_bad_port(port: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli.main(["api", "--port", port])
+    assert info.value.code == 2
+    assert "not a TCP port" in capsys.readouterr().err
