@@ -1,81 +1,249 @@
-"""Shared view helpers: language and filters kept in the URL query string, cached reads."""
+"""Shared view helpers: language and filters kept in the URL query string, cached reads.
+
+State rules (the same for the language, the filters and the basemap):
+
+- A link opened in a new session (or a ``st.switch_page(..., query_params=...)``) seeds the
+  widgets from the URL; invalid values are dropped with a warning.
+- After that the widgets are authoritative: every run writes their values back to the URL,
+  so copying the address at any time reproduces the view.
+- Switching pages keeps the state (a copy lives in ``st.session_state``), even when the
+  other page does not draw the same widgets.
+"""
 
 from __future__ import annotations
 
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
+import pandas as pd
 import streamlit as st
 
 from geo_app import build, store
+from geo_app.errors import GeoAppError
 from geo_app.filters import EntityFilter, filter_from_query, filter_to_query
 from geo_app.i18n import LANGS, t
-from geo_app.settings import load_settings
-from geo_app.vocab import BOARDS, KINDS, LEVELS, STATUSES, label
+from geo_app.settings import Settings, load_settings
+from geo_app.vocab import BOARDS, KINDS, LEVELS, PRECISIONS, STATUSES, label
+
+#: URL key -> session-state key of its sidebar widget.
+FILTER_WIDGETS: Mapping[str, str] = {
+    "kind": "f_kind", "level": "f_level", "status": "f_status", "board": "f_board",
+    "layer": "f_layer", "q": "f_q",
+}
+_LANG_WIDGET = "lang_radio"
+
+# ----------------------------------------------------------------------------- database
+
+
+def _fingerprint(paths: Sequence[Path]) -> tuple[tuple[str, int, int, int], ...]:
+    out = []
+    for p in paths:
+        try:
+            s = os.stat(p)
+            out.append((str(p), s.st_mtime_ns, s.st_size, s.st_ino))
+        except OSError:
+            out.append((str(p), -1, -1, -1))
+    return tuple(out)
+
+
+def _source_files(settings: Settings) -> list[Path]:
+    files = [settings.data_dir / name for name in build.DATA_FILES]
+    files += sorted(settings.layers_dir.glob("*.toml"))
+    return files + [settings.db_path]
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _ensured(db: str, fingerprint: tuple[tuple[str, int, int, int], ...]) -> str:
+    # ``fingerprint`` (file stats) is the cache key: ensure_database opens the database,
+    # which is not free, so it runs only when a source file or the database changed.
+    settings = load_settings()
+    return str(build.ensure_database(settings))
 
 
 def db_path() -> Path:
     """The database, built from ``data/`` on first start (and when the data change)."""
-    return build.ensure_database(load_settings())
+    settings = load_settings()
+    return Path(_ensured(str(settings.db_path), _fingerprint(_source_files(settings))))
 
 
-@st.cache_data(show_spinner=False)
-def _layers_table(path: str, built_at: str) -> gpd.GeoDataFrame:
+def data_version(path: Path) -> str:
+    """A cheap token that changes whenever the database file changes (rebuild or import).
+
+    Use it as the key of ``st.cache_data`` functions that read the database: it costs two
+    ``stat`` calls, where reading ``built_at`` would open the database.
+    """
+    wal = Path(str(path) + ".wal")
+    return repr(_fingerprint([Path(path), wal]))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _layers_table(path: str, version: str) -> gpd.GeoDataFrame:
     return store.read_geo_table(Path(path), "layers")
 
 
+def layers_table(path: Path) -> gpd.GeoDataFrame:
+    """The strategy layers (cached per database version)."""
+    return _layers_table(str(path), data_version(path))
+
+
+def layer_choices(path: Path, lang: str) -> tuple[list[str], dict[str, str]]:
+    """Layer ids and their names in ``lang``: the arguments of :func:`sidebar_filter`."""
+    layers = layers_table(path)
+    col = "name_en" if lang == "en" else "name_zh"
+    ids = [str(i) for i in layers["id"]]
+    return ids, {str(r["id"]): str(r[col] or r["id"]) for _, r in layers.iterrows()}
+
+
+def show_error(err: GeoAppError) -> None:
+    """Show a package error to the user (its user message, never a traceback)."""
+    st.error(err.user_message)
+
+
+# ----------------------------------------------------------------------------- text
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
+
+
+def md_escape(text: object) -> str:
+    r"""Escape Markdown (and HTML) so ``text`` shows literally in ``st.markdown``/``st.warning``.
+
+    >>> md_escape("*a* <b> $x$")
+    '\\*a\\* \\<b\\> \\$x\\$'
+    """
+    return _MD_SPECIAL.sub(r"\\\1", str(text))
+
+
+# ----------------------------------------------------------------------------- URL state
+
+
+def _url_changed(group: str, current: Mapping[str, list[str]]) -> bool:
+    """True when the URL carries values for ``group`` that this session did not write."""
+    if not any(current.values()):
+        return False
+    return dict(current) != st.session_state.get(f"_url_written_{group}")
+
+
+def _remember_written(group: str, written: Mapping[str, list[str]]) -> None:
+    st.session_state[f"_url_written_{group}"] = dict(written)
+
+
+def _set_param(key: str, values: list[str]) -> None:
+    if values:
+        if st.query_params.get_all(key) != values:
+            st.query_params[key] = values
+    elif key in st.query_params:
+        del st.query_params[key]
+
+
 def get_lang() -> str:
-    """Language from the URL (``?lang=en``); Chinese by default."""
-    lang = st.query_params.get("lang", "zh")
+    """The language of this run: ``?lang=en`` in a new link, else the session's; Chinese by default."""
+    ss = st.session_state
+    url = st.query_params.get("lang")
+    if url in LANGS and _url_changed("lang", {"lang": [url]}):
+        return url
+    lang = ss.get(_LANG_WIDGET) or ss.get("_lang") or "zh"
     return lang if lang in LANGS else "zh"
 
 
 def language_switch() -> str:
     """Sidebar language switch, written back to the URL; returns the language."""
-    lang = get_lang()
-    choice = st.sidebar.radio(t("language", lang), LANGS, index=LANGS.index(lang),
-                              format_func=lambda v: "中文" if v == "zh" else "English",
-                              horizontal=True, key="lang_radio")
-    if choice != lang:
-        st.query_params["lang"] = choice
-        lang = choice
+    ss = st.session_state
+    # re-assigned every run: a widget on another page has another id and would
+    # otherwise start from its default
+    ss[_LANG_WIDGET] = get_lang()
+    lang = st.sidebar.radio(t("language", ss[_LANG_WIDGET]), LANGS,
+                            format_func=lambda v: "中文" if v == "zh" else "English",
+                            horizontal=True, key=_LANG_WIDGET)
+    ss["_lang"] = lang
+    _set_param("lang", [lang])
+    _remember_written("lang", {"lang": [lang]})
     return lang
 
 
-def url_filter(known_layers: list[str]) -> EntityFilter:
-    """Read the entity filter from the URL; invalid values are dropped with a warning."""
-    params = {k: st.query_params.get_all(k) for k in ("kind", "level", "status", "board", "layer", "q")}
+def _url_filter_values() -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for key in FILTER_WIDGETS:
+        raw = st.query_params.get_all(key)
+        if key == "q":
+            out[key] = [raw[0].strip()] if raw and raw[0].strip() else []
+        else:
+            out[key] = [p.strip() for v in raw for p in v.split(",") if p.strip()]
+    return out
+
+
+def _split_valid(values: dict[str, list[str]],
+                 known_layers: Sequence[str]) -> tuple[dict[str, list[str]], list[str]]:
+    vocab: dict[str, Any] = {"kind": KINDS, "level": LEVELS, "status": STATUSES,
+                             "board": BOARDS, "layer": set(known_layers)}
     clean: dict[str, list[str]] = {}
-    vocab = {"kind": KINDS, "level": LEVELS, "status": STATUSES, "board": BOARDS}
-    for key, values in params.items():
-        parts = [p for v in values for p in v.split(",") if p]
-        if key in vocab:
-            parts = [p for p in parts if p in vocab[key]]
-        elif key == "layer":
-            parts = [p for p in parts if p in known_layers]
-        clean[key] = parts
+    bad: list[str] = []
+    for key, vals in values.items():
+        if key == "q":
+            clean[key] = [vals[0][:200]] if vals else []
+            continue
+        ok = list(dict.fromkeys(v for v in vals if v in vocab[key]))
+        bad += [f"{key}={v}" for v in vals if v not in vocab[key]]
+        clean[key] = ok
+    return clean, bad
+
+
+def url_filter(known_layers: list[str]) -> EntityFilter:
+    """Read the entity filter from the URL alone; invalid values are dropped."""
+    clean, _bad = _split_valid(_url_filter_values(), known_layers)
     return filter_from_query(clean, known_layers=known_layers)
+
+
+def _seed_filter_widgets(known_layers: Sequence[str]) -> list[str]:
+    """Put URL (or remembered) filter values into the widgets' state; returns invalid values."""
+    ss = st.session_state
+    url = _url_filter_values()
+    bad: list[str] = []
+    changed = _url_changed("filter", url)
+    if changed:
+        clean, bad = _split_valid(url, known_layers)
+        ss["_filter"] = clean
+    remembered: dict[str, list[str]] = ss.get("_filter", {})
+    for key, widget in FILTER_WIDGETS.items():
+        # re-assigned every run (see language_switch): the same key on another page
+        # is another widget and would start empty
+        if not changed and widget in ss:
+            continue_with = ss[widget]
+        else:
+            vals = remembered.get(key, [])
+            continue_with = (vals[0] if vals else "") if key == "q" else list(vals)
+        if key == "layer":
+            continue_with = [v for v in continue_with if v in known_layers]
+        ss[widget] = continue_with
+    return bad
 
 
 def sidebar_filter(lang: str, known_layers: list[str], layer_names: dict[str, str]) -> EntityFilter:
     """Filter widgets in the sidebar, initialised from and written back to the URL."""
-    current = url_filter(known_layers)
+    bad = _seed_filter_widgets(known_layers)
     sb = st.sidebar
     sb.header(t("filters", lang))
-    kinds = sb.multiselect(t("kind", lang), list(KINDS), default=list(current.kinds),
-                           format_func=lambda v: label(KINDS, v, lang), key="f_kind")
-    levels = sb.multiselect(t("level", lang), list(LEVELS), default=list(current.levels),
-                            format_func=lambda v: label(LEVELS, v, lang), key="f_level")
-    statuses = sb.multiselect(t("status", lang), list(STATUSES), default=list(current.statuses),
-                              format_func=lambda v: label(STATUSES, v, lang), key="f_status")
-    boards = sb.multiselect(t("board", lang), list(BOARDS), default=list(current.boards),
-                            format_func=lambda v: label(BOARDS, v, lang), key="f_board")
-    layers = sb.multiselect(t("layer", lang), known_layers, default=list(current.layers),
-                            format_func=lambda v: layer_names.get(v, v), key="f_layer")
-    search = sb.text_input(t("search", lang), value=current.search, key="f_q", max_chars=200)
-    flt = filter_from_query({"kind": kinds, "level": levels, "status": statuses, "board": boards,
-                             "layer": layers, "q": [search] if search else []},
-                            known_layers=known_layers)
+    if bad:
+        sb.warning(t("map_invalid_url", lang, values=md_escape(", ".join(bad))))
+    fmt: dict[str, Callable[[str], str]] = {
+        "kind": lambda v: label(KINDS, v, lang), "level": lambda v: label(LEVELS, v, lang),
+        "status": lambda v: label(STATUSES, v, lang), "board": lambda v: label(BOARDS, v, lang),
+        "layer": lambda v: layer_names.get(v, v),
+    }
+    options = {"kind": list(KINDS), "level": list(LEVELS), "status": list(STATUSES),
+               "board": list(BOARDS), "layer": list(known_layers)}
+    chosen: dict[str, list[str]] = {}
+    for key in ("kind", "level", "status", "board", "layer"):
+        chosen[key] = sb.multiselect(t(key, lang), options[key], format_func=fmt[key],
+                                     key=FILTER_WIDGETS[key], placeholder=t("map_choose", lang))
+    search = sb.text_input(t("search", lang), key=FILTER_WIDGETS["q"], max_chars=200)
+    chosen["q"] = [search.strip()] if search and search.strip() else []
+    st.session_state["_filter"] = chosen
+    flt = filter_from_query(chosen, known_layers=known_layers)
     write_filter_to_url(flt)
     return flt
 
@@ -83,10 +251,50 @@ def sidebar_filter(lang: str, known_layers: list[str], layer_names: dict[str, st
 def write_filter_to_url(flt: EntityFilter) -> None:
     """Replace the filter keys of the query string (language and other keys are kept)."""
     wanted = filter_to_query(flt)
-    for key in ("kind", "level", "status", "board", "layer", "q"):
-        values = wanted.get(key)
-        if values:
-            if st.query_params.get_all(key) != values:
-                st.query_params[key] = values
-        elif key in st.query_params:
-            del st.query_params[key]
+    for key in FILTER_WIDGETS:
+        _set_param(key, wanted.get(key, []))
+    _remember_written("filter", {k: wanted.get(k, []) for k in FILTER_WIDGETS})
+
+
+def url_choice(param: str, widget_key: str, options: Sequence[str], default: str) -> str:
+    """Seed a single-choice widget's state from ``?param=`` (new links) or keep the session's.
+
+    Call before drawing the widget with ``key=widget_key``; afterwards call
+    :func:`write_choice_to_url`. Returns the value the widget will start with.
+    """
+    ss = st.session_state
+    raw = st.query_params.get(param)
+    if raw is not None and raw in options and _url_changed(param, {param: [raw]}):
+        value = raw
+    elif ss.get(widget_key) in options:
+        value = str(ss[widget_key])
+    else:
+        kept = ss.get(f"_{widget_key}")
+        value = kept if isinstance(kept, str) and kept in options else default
+    ss[widget_key] = value  # re-assigned every run (see language_switch)
+    return str(value)
+
+
+def write_choice_to_url(param: str, widget_key: str, value: str, default: str) -> None:
+    """Write a single choice to the URL (omitted when it is the default) and remember it."""
+    st.session_state[f"_{widget_key}"] = value
+    values = [] if value == default else [value]
+    _set_param(param, values)
+    _remember_written(param, {param: values})
+
+
+def entity_table(gdf: pd.DataFrame, lang: str, layer_names: Mapping[str, str]) -> pd.DataFrame:
+    """Entities as a display table with translated labels (no geometry)."""
+    cols = {
+        "id": t("col_id", lang), "name_zh": t("col_name_zh", lang), "name_en": t("col_name_en", lang),
+        "kind": t("kind", lang), "level": t("level", lang), "status": t("status", lang),
+        "board": t("board", lang), "location_precision": t("col_precision", lang),
+        "layers": t("col_layers", lang), "source": t("col_source", lang),
+    }
+    df = pd.DataFrame({k: gdf[k] if k in gdf else "" for k in cols})
+    for key, vocab in (("kind", KINDS), ("level", LEVELS), ("status", STATUSES),
+                       ("board", BOARDS), ("location_precision", PRECISIONS)):
+        df[key] = [label(vocab, v if isinstance(v, str) else None, lang) for v in df[key]]
+    df["layers"] = ["、".join(layer_names.get(i, i) for i in str(v or "").split(",") if i)
+                    for v in df["layers"]]
+    return df.rename(columns=cols).reset_index(drop=True)

@@ -1,0 +1,642 @@
+"""The only module that imports folium: build the web map, offline and with every value escaped.
+
+Every value shown in a popup, tooltip, layer control or the legend goes through
+:func:`escape_html` and then into the page as a JSON string (``bindPopup("...")``),
+never through folium's ``Popup``/``Tooltip`` (which insert live HTML into a JavaScript
+template literal, and need jQuery). Leaflet and Leaflet.markercluster are loaded from
+the app's own ``/app/static/vendor/`` (see :mod:`geo_app.assets`); the map needs no
+jQuery, Bootstrap or icon fonts because it draws its own SVG markers.
+
+Inside the app every coordinate is WGS-84. Only when the AMap (高德) basemap, which is
+GCJ-02, is chosen, every drawn coordinate is shifted WGS-84 → GCJ-02 so the overlays
+sit on the tiles (:func:`to_display_datum`); the data themselves never change.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+import folium
+import folium.plugins
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from branca.element import Element, Figure, MacroElement
+from jinja2 import Template
+
+from geo_app.assets import VENDOR_URL, asset_urls
+from geo_app.datum import wgs84_to_gcj02
+from geo_app.i18n import t
+from geo_app.vocab import BOARDS, EXACT_PRECISIONS, KINDS, LEVELS, PRECISIONS, STATUSES, label
+
+# ----------------------------------------------------------------------------- escaping
+
+_JS_SAFE = str.maketrans({"$": "&#36;", "`": "&#96;", "\\": "&#92;"})
+
+
+def escape_html(value: object) -> str:
+    """Escape ``value`` for display inside HTML that a map script inserts.
+
+    ``html.escape`` (tags, quotes, ampersands) plus ``$`` → ``&#36;``, backtick →
+    ``&#96;`` and backslash → ``&#92;``: Folium-generated scripts put HTML into JavaScript
+    template literals, where ``${...}`` runs and a backslash breaks the whole map.
+    ``None`` and NaN become ''.
+
+    >>> escape_html('<img src=x onerror=alert(1)>')
+    '&lt;img src=x onerror=alert(1)&gt;'
+    >>> escape_html('${alert(1)} `x` C:\\\\users\\\\new')
+    '&#36;{alert(1)} &#96;x&#96; C:&#92;users&#92;new'
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return html.escape(str(value), quote=True).translate(_JS_SAFE)
+
+
+# ----------------------------------------------------------------------------- basemaps
+
+
+@dataclass(frozen=True)
+class Basemap:
+    """A selectable basemap.
+
+    Attributes
+    ----------
+    id
+        URL value (``?basemap=``).
+    tiles
+        Tile URL template, or None for no tiles.
+    attribution
+        Attribution HTML required by the provider (constant, not user data).
+    datum
+        ``"wgs84"`` or ``"gcj02"``: the datum the tiles are drawn in.
+    subdomains
+        Leaflet ``{s}`` values.
+    """
+
+    id: str
+    tiles: str | None
+    attribution: str
+    datum: str = "wgs84"
+    subdomains: str = "abc"
+    max_zoom: int = 18
+
+
+BASEMAPS: Mapping[str, Basemap] = MappingProxyType({
+    "none": Basemap("none", None, ""),
+    "osm": Basemap("osm", "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+                   '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors',
+                   max_zoom=19),
+    "carto": Basemap("carto", "https://{s}.basemaps.cartocdn.com/light_all/{z}/{x}/{y}.png",
+                     '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> '
+                     'contributors &copy; <a href="https://carto.com/attributions">CARTO</a>',
+                     subdomains="abcd", max_zoom=19),
+    "amap": Basemap("amap", "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1"
+                            "&style=8&x={x}&y={y}&z={z}",
+                    "&copy; 高德地图 AutoNavi (GCJ-02)", datum="gcj02", subdomains="1234"),
+})
+#: The basemap when the URL names none: no tiles, so the page contacts no outside server.
+DEFAULT_BASEMAP = "none"
+
+
+def basemap_label(basemap_id: str, lang: str) -> str:
+    """The sidebar label of a basemap."""
+    return t(f"map_basemap_{basemap_id}", lang)
+
+
+# ----------------------------------------------------------------------------- styles
+
+
+@dataclass(frozen=True)
+class KindStyle:
+    """Marker colour and shape of one entity kind."""
+
+    color: str
+    shape: str
+
+
+#: Colour AND shape per kind, so kinds stay apart for colour-blind readers and in print.
+KIND_STYLES: Mapping[str, KindStyle] = MappingProxyType({
+    "high_tech_zone": KindStyle("#e31a1c", "hexagon"),
+    "laboratory": KindStyle("#1f78b4", "triangle"),
+    "technology_innovation_center": KindStyle("#ff7f00", "diamond"),
+    "research_institute": KindStyle("#33a02c", "square"),
+    "university": KindStyle("#6a3d9a", "circle"),
+    "incubator": KindStyle("#b15928", "pentagon"),
+    "offshore_innovation_center": KindStyle("#0e9fb3", "star"),
+    "international_cooperation": KindStyle("#e7298a", "triangle_down"),
+    "enterprise": KindStyle("#4d4d4d", "cross"),
+    "major_facility": KindStyle("#8c6d1f", "octagon"),
+    "innovation_platform": KindStyle("#1b9e77", "star4"),
+    "core_area": KindStyle("#c51b7d", "target"),
+})
+_FALLBACK_STYLE = KindStyle("#777777", "circle")
+
+# Shapes in a 20 x 20 box (outlines only; colour and dash are applied per marker).
+_SHAPES: Mapping[str, str] = MappingProxyType({
+    "circle": '<circle cx="10" cy="10" r="7"/>',
+    "square": '<rect x="3.5" y="3.5" width="13" height="13"/>',
+    "triangle": '<polygon points="10,2.5 17.5,16.5 2.5,16.5"/>',
+    "triangle_down": '<polygon points="2.5,3.5 17.5,3.5 10,17.5"/>',
+    "diamond": '<polygon points="10,2 18,10 10,18 2,10"/>',
+    "pentagon": '<polygon points="10,2.5 17.6,8 14.7,17 5.3,17 2.4,8"/>',
+    "hexagon": '<polygon points="10,2 17,6 17,14 10,18 3,14 3,6"/>',
+    "octagon": '<polygon points="7,2.5 13,2.5 17.5,7 17.5,13 13,17.5 7,17.5 2.5,13 2.5,7"/>',
+    "star": '<polygon points="10,1.5 12.4,7.3 18.5,7.6 13.8,11.6 15.3,17.8 10,14.4 4.7,17.8 6.2,11.6 1.5,7.6 7.6,7.3"/>',
+    "star4": '<polygon points="10,1.5 12.5,7.5 18.5,10 12.5,12.5 10,18.5 7.5,12.5 1.5,10 7.5,7.5"/>',
+    "cross": '<polygon points="7,2.5 13,2.5 13,7 17.5,7 17.5,13 13,13 13,17.5 7,17.5 7,13 2.5,13 2.5,7 7,7"/>',
+    "target": '<circle cx="10" cy="10" r="7.5"/><circle cx="10" cy="10" r="3" fill-opacity="1"/>',
+})
+
+_ICON_PX = 22
+_BOUNDARY_COLOR = "#555555"
+_CITY_COLOR = "#222222"
+_WATER_COLOR = "#3b8fd6"
+
+
+def kind_style(kind: str | None) -> KindStyle:
+    """The style of ``kind`` (a neutral grey circle for a value outside the vocabulary)."""
+    return KIND_STYLES.get(kind or "", _FALLBACK_STYLE)
+
+
+def is_exact(precision: str | None) -> bool:
+    """True when a point stands for the entity's own site or campus (``vocab.EXACT_PRECISIONS``)."""
+    return (precision or "") in EXACT_PRECISIONS
+
+
+def marker_svg(kind: str | None, exact: bool, *, size: int = _ICON_PX) -> str:
+    """The SVG of one marker: filled and solid when ``exact``, hollow and dashed otherwise.
+
+    Only vocabulary-derived values enter the SVG (never user text).
+    """
+    style = kind_style(kind)
+    shape = _SHAPES[style.shape]
+    if exact:
+        paint = f'fill="{style.color}" fill-opacity="0.9" stroke="#1a1a1a" stroke-width="1.2"'
+        cls = "sim-exact"
+    else:
+        paint = (f'fill="{style.color}" fill-opacity="0.18" stroke="{style.color}" '
+                 'stroke-width="2.2" stroke-dasharray="3 2"')
+        cls = "sim-approx"
+    safe_kind = kind if kind in KINDS else "other"
+    return (f'<svg class="sim-icon {cls}" data-kind="{safe_kind}" width="{size}" height="{size}" '
+            f'viewBox="0 0 20 20" xmlns="http://www.w3.org/2000/svg"><g {paint}>{shape}</g></svg>')
+
+
+# ----------------------------------------------------------------------------- datum
+
+
+def to_display_datum(gdf: gpd.GeoDataFrame, datum: str, *, decimals: int = 6) -> gpd.GeoDataFrame:
+    """Return a copy of a WGS-84 frame in the datum of the basemap, coordinates rounded.
+
+    ``datum="gcj02"`` shifts every vertex with :func:`geo_app.datum.wgs84_to_gcj02`
+    (for the AMap basemap); ``"wgs84"`` only rounds. Empty geometries stay empty.
+    """
+    def shift(coords: np.ndarray) -> np.ndarray:
+        if datum == "gcj02" and len(coords):
+            x, y = wgs84_to_gcj02(coords[:, 0], coords[:, 1])
+            coords = np.column_stack([x, y])
+        return np.round(coords, decimals)
+
+    if datum not in ("wgs84", "gcj02"):
+        msg = f"Unknown display datum {datum!r}: use 'wgs84' or 'gcj02'"
+        raise ValueError(msg)
+    out = gdf.copy()
+    geoms = np.asarray(out.geometry.values, dtype=object)
+    present = np.array([g is not None for g in geoms], dtype=bool)
+    if present.any():
+        geoms[present] = shapely.transform(geoms[present], shift)
+    out = out.set_geometry(list(geoms), crs=gdf.crs)
+    return out
+
+
+# ----------------------------------------------------------------------------- text
+
+
+def _name(row: Mapping[str, Any], lang: str) -> str:
+    zh = row.get("name_zh") or ""
+    en = row.get("name_en") or ""
+    if lang == "en" and isinstance(en, str) and en.strip():
+        return en
+    return str(zh)
+
+
+def _layer_names(ids: str | None, layer_names: Mapping[str, str]) -> list[str]:
+    return [layer_names.get(i, i) for i in (ids or "").split(",") if i]
+
+
+def popup_html(row: Mapping[str, Any], lang: str, layer_names: Mapping[str, str]) -> str:
+    """The popup of one entity, every value escaped (labels via ``vocab.label``)."""
+    unknown = t("unknown", lang)
+    precision = row.get("location_precision")
+    exactness = t("popup_exact" if is_exact(precision) else "popup_approx", lang)
+    board = row.get("board") or None
+    layers = _layer_names(row.get("layers"), layer_names)
+    rows = [
+        (t("kind", lang), label(KINDS, row.get("kind"), lang)),
+        (t("level", lang), label(LEVELS, row.get("level"), lang)),
+        (t("status", lang), label(STATUSES, row.get("status"), lang)),
+        (t("board", lang), label(BOARDS, board, lang)),
+        (t("col_layers", lang), ("、" if lang == "zh" else ", ").join(layers) if layers else "—"),
+        (t("col_precision", lang), f"{label(PRECISIONS, precision, lang)} ({exactness})"),
+        (t("col_location_source", lang), row.get("location_source") or unknown),
+        (t("col_source", lang), row.get("source") or unknown),
+    ]
+    notes = row.get("notes")
+    if isinstance(notes, str) and notes.strip():
+        rows.append((t("col_notes", lang), notes))
+    body = "".join(f"<tr><th>{escape_html(k)}</th><td>{escape_html(v)}</td></tr>" for k, v in rows)
+    name_en = row.get("name_en") if isinstance(row.get("name_en"), str) else ""
+    return (f'<div class="sim-popup"><div class="sim-popup-zh">{escape_html(row.get("name_zh"))}</div>'
+            f'<div class="sim-popup-en">{escape_html(name_en)}</div>'
+            f'<table>{body}</table><div class="sim-popup-id">{escape_html(row.get("id"))}</div></div>')
+
+
+def tooltip_html(row: Mapping[str, Any], lang: str) -> str:
+    """The hover text of one entity: its name and kind, escaped."""
+    return (f"<b>{escape_html(_name(row, lang))}</b><br>"
+            f"{escape_html(label(KINDS, row.get('kind'), lang))}")
+
+
+# ----------------------------------------------------------------------------- folium elements
+
+
+class _Bind(MacroElement):
+    """Bind a popup and/or tooltip to the parent layer; the HTML travels as a JSON string."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        {%- if this.popup %}
+        {{ this._parent.get_name() }}.bindPopup({{ this.popup|tojson }}, {"maxWidth": 380, "maxHeight": 320});
+        {%- endif %}
+        {%- if this.tooltip %}
+        {{ this._parent.get_name() }}.bindTooltip({{ this.tooltip|tojson }}, {"sticky": {{ this.sticky|tojson }}});
+        {%- endif %}
+        {% endmacro %}
+    """)
+
+    def __init__(self, popup: str | None = None, tooltip: str | None = None, *,
+                 sticky: bool = False) -> None:
+        super().__init__()
+        self._name = "Bind"
+        self.popup = popup
+        self.tooltip = tooltip
+        self.sticky = sticky
+
+
+class _Legend(MacroElement):
+    """A Leaflet control holding the legend; its (escaped) HTML travels as a JSON string."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = L.control({position: "bottomleft"});
+        {{ this.get_name() }}.onAdd = function (map) {
+            var div = L.DomUtil.create("div", "sim-legend leaflet-bar");
+            div.innerHTML = {{ this.html|tojson }};
+            L.DomEvent.disableClickPropagation(div);
+            L.DomEvent.disableScrollPropagation(div);
+            return div;
+        };
+        {{ this.get_name() }}.addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+    """)
+
+    def __init__(self, html_text: str) -> None:
+        super().__init__()
+        self._name = "Legend"
+        self.html = html_text
+
+
+_CSS = """
+<style>
+.sim-marker { background: none; border: none; }
+.sim-icon { display: block; overflow: visible; filter: drop-shadow(0 0 1px #fff); }
+.sim-popup { font-size: 12px; line-height: 1.35; }
+.sim-popup-zh { font-weight: 700; font-size: 14px; }
+.sim-popup-en { color: #444; margin-bottom: 4px; }
+.sim-popup table { border-collapse: collapse; }
+.sim-popup th { text-align: left; vertical-align: top; padding: 1px 6px 1px 0; color: #555;
+  font-weight: 600; white-space: nowrap; }
+.sim-popup td { padding: 1px 0; vertical-align: top; }
+.sim-popup-id { color: #888; font-size: 10px; margin-top: 3px; }
+.sim-legend { background: rgba(255,255,255,0.94); padding: 6px 8px; font-size: 11px;
+  line-height: 1.3; max-height: 55vh; max-width: 280px; overflow-y: auto; }
+.sim-legend summary { font-weight: 700; cursor: pointer; }
+.sim-legend h4 { margin: 6px 0 2px; font-size: 11px; }
+.sim-legend .row { display: flex; align-items: center; gap: 5px; margin: 1px 0; }
+.sim-legend .sw { display: inline-block; width: 18px; height: 12px; flex: none; }
+.sim-legend .note { color: #555; margin: 4px 0 0; }
+.leaflet-container { background: #f4f3ef; }
+.leaflet-control-layers-expanded { font-size: 12px; line-height: 1.25; padding: 4px 8px; }
+</style>
+"""
+
+
+# ----------------------------------------------------------------------------- legend
+
+
+def _swatch(fill: str, stroke: str, *, dashed: bool = False, line: bool = False,
+            fill_opacity: float = 0.25) -> str:
+    if line:
+        return (f'<svg class="sw" viewBox="0 0 18 12"><line x1="1" y1="6" x2="17" y2="6" '
+                f'stroke="{stroke}" stroke-width="3"/></svg>')
+    dash = ' stroke-dasharray="4 2"' if dashed else ""
+    return (f'<svg class="sw" viewBox="0 0 18 12"><rect x="1" y="1" width="16" height="10" '
+            f'fill="{fill}" fill-opacity="{fill_opacity}" stroke="{stroke}" stroke-width="1.5"{dash}/></svg>')
+
+
+def legend_html(
+    *, lang: str, kind_counts: Mapping[str, int], layers: Sequence[tuple[str, str]],
+    basemap: str = DEFAULT_BASEMAP, has_water: bool = True, has_boundaries: bool = True,
+    sip_without_polygon: bool = True,
+) -> str:
+    """The legend: kinds shown (with counts), precision styles, layers, boundaries, water, notes.
+
+    Parameters
+    ----------
+    kind_counts
+        Number of entities drawn per kind; kinds with a count are listed.
+    layers
+        ``(name, colour)`` of each strategy layer drawn.
+    basemap
+        The basemap id; notes say whether tiles are loaded and whether overlays are shifted.
+    """
+    parts = [f'<details open><summary>{escape_html(t("map_legend", lang))}</summary>']
+    if kind_counts:
+        parts.append(f'<h4>{escape_html(t("map_legend_kinds", lang))}</h4>')
+        for kind in [k for k in KINDS if kind_counts.get(k)] + [
+                k for k in kind_counts if k not in KINDS and kind_counts[k]]:
+            parts.append(f'<div class="row">{marker_svg(kind, True, size=14)}'
+                         f'{escape_html(label(KINDS, kind, lang))} ({int(kind_counts[kind])})</div>')
+    parts.append(f'<h4>{escape_html(t("map_legend_precision", lang))}</h4>')
+    parts.append(f'<div class="row">{marker_svg("university", True, size=14)}'
+                 f'{escape_html(t("map_precision_exact", lang))}</div>')
+    parts.append(f'<div class="row">{marker_svg("university", False, size=14)}'
+                 f'{escape_html(t("map_precision_approx", lang))}</div>')
+    if layers:
+        parts.append(f'<h4>{escape_html(t("map_legend_layers", lang))}</h4>')
+        tag = escape_html(t("map_schematic_tag", lang))
+        for name, color in layers:
+            col = _safe_color(color)
+            parts.append(f'<div class="row">{_swatch(col, col, dashed=True)}'
+                         f'{escape_html(name)} <i>({tag})</i></div>')
+        parts.append(f'<div class="note">{escape_html(t("schematic", lang))}</div>')
+    if has_boundaries:
+        parts.append(f'<h4>{escape_html(t("map_legend_boundaries", lang))}</h4>')
+        parts.append(f'<div class="row">{_swatch("#ffffff", _BOUNDARY_COLOR, fill_opacity=0)}'
+                     f'{escape_html(t("map_boundaries_group", lang))}</div>')
+        if sip_without_polygon:
+            parts.append(f'<div class="note">{escape_html(t("sip_no_polygon", lang))}</div>')
+    if has_water:
+        parts.append(f'<h4>{escape_html(t("map_water_group", lang))}</h4>')
+        parts.append(f'<div class="row">{_swatch(_WATER_COLOR, _WATER_COLOR, fill_opacity=0.45)}'
+                     f'{escape_html(t("map_lake", lang))}</div>')
+        parts.append(f'<div class="row">{_swatch("", _WATER_COLOR, line=True)}'
+                     f'{escape_html(t("map_river", lang))}</div>')
+    base = BASEMAPS.get(basemap, BASEMAPS[DEFAULT_BASEMAP])
+    if base.datum == "gcj02":
+        parts.append(f'<div class="note">{escape_html(t("map_gcj_note", lang))}</div>')
+    if base.tiles is None:
+        parts.append(f'<div class="note">{escape_html(t("map_no_tiles_note", lang))}</div>')
+    parts.append("</details>")
+    return "".join(parts)
+
+
+_COLOR_RE = re.compile(r"^#[0-9a-fA-F]{3,8}$")
+
+
+def _safe_color(color: object) -> str:
+    """A CSS hex colour from the data, or grey when it is anything else."""
+    return color if isinstance(color, str) and _COLOR_RE.match(color) else "#888888"
+
+
+# ----------------------------------------------------------------------------- the map
+
+
+@dataclass(frozen=True)
+class MapInputs:
+    """Everything one map shows, already filtered, in WGS-84.
+
+    Attributes
+    ----------
+    entities
+        Entities to show (``store.query_entities``); rows with no geometry are not drawn.
+    layers, boundaries, water
+        ``store.read_geo_table`` frames.
+    boards
+        ``store.read_table(db, "boards")``: maps county polygons to 板块.
+    focus_layers
+        Layer ids whose areas the view should also fit (the layer filter).
+    """
+
+    entities: gpd.GeoDataFrame
+    layers: gpd.GeoDataFrame
+    boundaries: gpd.GeoDataFrame
+    water: gpd.GeoDataFrame
+    boards: pd.DataFrame
+    focus_layers: tuple[str, ...] = ()
+
+
+def layer_name_map(layers: pd.DataFrame, lang: str) -> dict[str, str]:
+    """Layer id → display name in ``lang``."""
+    col = "name_en" if lang == "en" else "name_zh"
+    return {str(r["id"]): str(r[col] or r["id"]) for _, r in layers.iterrows()}
+
+
+def _offline_assets(m: folium.Map, cluster: folium.plugins.MarkerCluster | None,
+                    base_url: str) -> None:
+    urls = asset_urls(base_url)
+    m.default_js = [("leaflet", urls["leaflet_js"])]
+    m.default_css = [("leaflet_css", urls["leaflet_css"])]
+    if cluster is not None:
+        cluster.default_js = [("markerclusterjs", urls["markercluster_js"])]
+        cluster.default_css = [("markerclustercss", urls["markercluster_css"]),
+                               ("markerclusterdefaultcss", urls["markercluster_default_css"])]
+
+
+def _boards_of_county(boards: pd.DataFrame, lang: str) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for _, row in boards.iterrows():
+        code = row.get("county_adcode")
+        if isinstance(code, str) and code:
+            out.setdefault(code, []).append(label(BOARDS, row.get("name_zh"), lang))
+    return out
+
+
+def _add_polygon(group: folium.FeatureGroup, geom: Any, style: dict[str, Any],
+                 tooltip: str) -> None:
+    feature = {"type": "Feature", "properties": {}, "geometry": shapely.geometry.mapping(geom)}
+    layer = folium.GeoJson(feature, style_function=lambda _f, s=style: s)
+    layer.add_child(_Bind(tooltip=tooltip, sticky=True))
+    group.add_child(layer)
+
+
+def _add_boundaries(m: folium.Map, inputs: MapInputs, lang: str, datum: str) -> None:
+    gdf = to_display_datum(inputs.boundaries, datum, decimals=5)
+    group = folium.FeatureGroup(name=escape_html(t("map_boundaries_group", lang)), show=True)
+    boards = _boards_of_county(inputs.boards, lang)
+    name_col = "name_en" if lang == "en" else "name_zh"
+    for _, row in gdf.iterrows():
+        if row.geometry is None or row.geometry.is_empty:
+            continue
+        city = row.get("level") == "city"
+        mapped = boards.get(str(row.get("adcode")), [])
+        text = t("map_board_of_county", lang, boards="、".join(mapped)) if mapped else t("map_no_board", lang)
+        tip = (f"<b>{escape_html(row.get(name_col) or row.get('name_zh'))}</b>"
+               + ("" if city else f"<br>{escape_html(text)}"))
+        style = {"color": _CITY_COLOR if city else _BOUNDARY_COLOR, "weight": 2.5 if city else 1.2,
+                 "fill": not city, "fillColor": "#ffffff", "fillOpacity": 0.0, "opacity": 0.8}
+        _add_polygon(group, row.geometry, style, tip)
+    group.add_to(m)
+
+
+def _add_water(m: folium.Map, inputs: MapInputs, lang: str, datum: str) -> None:
+    gdf = to_display_datum(inputs.water, datum, decimals=5)
+    group = folium.FeatureGroup(name=escape_html(t("map_water_group", lang)), show=True)
+    name_col = "name_en" if lang == "en" else "name_zh"
+    for _, row in gdf.iterrows():
+        if row.geometry is None or row.geometry.is_empty:
+            continue
+        river = row.get("kind") == "river"
+        style = {"color": _WATER_COLOR, "weight": 3 if river else 1, "fillColor": _WATER_COLOR,
+                 "fillOpacity": 0.45, "opacity": 0.9}
+        kind = t("map_river" if river else "map_lake", lang)
+        tip = f"<b>{escape_html(row.get(name_col) or row.get('name_zh'))}</b><br>{escape_html(kind)}"
+        _add_polygon(group, row.geometry, style, tip)
+    group.add_to(m)
+
+
+def _add_layers(m: folium.Map, inputs: MapInputs, lang: str, datum: str) -> list[tuple[str, str]]:
+    gdf = to_display_datum(inputs.layers, datum, decimals=5)
+    names = layer_name_map(gdf, lang)
+    tag = t("map_schematic_tag", lang)
+    drawn: list[tuple[str, str]] = []
+    for _, row in gdf.iterrows():
+        if row.geometry is None or row.geometry.is_empty:
+            continue
+        name = names[str(row["id"])]
+        color = _safe_color(row.get("color"))
+        group = folium.FeatureGroup(name=f"{escape_html(name)} ({escape_html(tag)})", show=True)
+        style = {"color": color, "weight": 2, "dashArray": "6 4", "fillColor": color,
+                 "fillOpacity": 0.12, "opacity": 0.9}
+        tip = (f"<b>{escape_html(name)}</b><br>{escape_html(t('schematic', lang))}"
+               f"<br>{escape_html(row.get('method') or '')}")
+        _add_polygon(group, row.geometry, style, tip)
+        group.add_to(m)
+        drawn.append((name, color))
+    return drawn
+
+
+def _add_entities(m: folium.Map, points: gpd.GeoDataFrame, lang: str,
+                  layer_names: Mapping[str, str]) -> folium.plugins.MarkerCluster:
+    cluster = folium.plugins.MarkerCluster(
+        name=escape_html(t("map_entities_group", lang, n=len(points))),
+        options={"showCoverageOnHover": False, "spiderfyOnMaxZoom": True,
+                 "maxClusterRadius": 40, "spiderfyDistanceMultiplier": 1.6})
+    half = _ICON_PX // 2
+    for row in points.to_dict("records"):
+        geom = row["geometry"]
+        exact = is_exact(row.get("location_precision"))
+        kind = row.get("kind") if row.get("kind") in KINDS else "other"
+        icon = folium.DivIcon(html=marker_svg(row.get("kind"), exact), icon_size=(_ICON_PX, _ICON_PX),
+                              icon_anchor=(half, half),
+                              class_name=f"sim-marker sim-kind-{kind} {'sim-exact' if exact else 'sim-approx'}")
+        marker = folium.Marker(location=(geom.y, geom.x), icon=icon)
+        marker.add_child(_Bind(popup=popup_html(row, lang, layer_names),
+                               tooltip=tooltip_html(row, lang)))
+        cluster.add_child(marker)
+    cluster.add_to(m)
+    return cluster
+
+
+def _bounds(points: gpd.GeoDataFrame, extra: Iterable[Any]) -> list[list[float]] | None:
+    geoms = [g for g in list(points.geometry.values) + list(extra) if g is not None and not g.is_empty]
+    if not geoms:
+        return None
+    minx, miny, maxx, maxy = shapely.total_bounds(np.asarray(geoms, dtype=object))
+    return [[float(miny), float(minx)], [float(maxy), float(maxx)]]
+
+
+def build_map(inputs: MapInputs, *, lang: str = "zh", basemap: str = DEFAULT_BASEMAP,
+              asset_base: str = VENDOR_URL, height: int = 640) -> folium.Map:
+    """Build the Folium map of ``inputs``: entities, strategy layers, boundaries and water.
+
+    Parameters
+    ----------
+    inputs
+        The data to draw, in WGS-84.
+    lang
+        ``"zh"`` or ``"en"``: every label, legend and popup follows it.
+    basemap
+        A key of :data:`BASEMAPS`; ``"amap"`` shifts every coordinate to GCJ-02.
+    asset_base
+        URL of the served vendor folder (:func:`geo_app.assets.vendor_url`).
+
+    Raises
+    ------
+    ValueError
+        If ``basemap`` is unknown.
+    """
+    if basemap not in BASEMAPS:
+        msg = f"Unknown basemap {basemap!r}; valid: {', '.join(BASEMAPS)}"
+        raise ValueError(msg)
+    base = BASEMAPS[basemap]
+    m = folium.Map(location=(31.3, 120.62), zoom_start=9, tiles=None, control_scale=True,
+                   height=height)
+    # folium passes min/max zoom only to a tile layer; markercluster needs the map's own
+    m.options.update(max_zoom=base.max_zoom, min_zoom=5)
+    if base.tiles:
+        folium.TileLayer(tiles=base.tiles, attr=base.attribution, name=basemap_label(basemap, lang),
+                         subdomains=base.subdomains, max_zoom=base.max_zoom, control=False).add_to(m)
+    root = m.get_root()
+    if isinstance(root, Figure):  # always, for a folium.Map
+        root.header.add_child(Element(_CSS), name="sim_css")
+    _add_boundaries(m, inputs, lang, base.datum)
+    _add_water(m, inputs, lang, base.datum)
+    drawn_layers = _add_layers(m, inputs, lang, base.datum)
+    names = layer_name_map(inputs.layers, lang)
+    ents = inputs.entities
+    points = to_display_datum(ents[ents.geometry.notna() & ~ents.geometry.is_empty], base.datum)
+    cluster = _add_entities(m, points, lang, names)
+    folium.LayerControl(collapsed=False, position="topright").add_to(m)
+    kind_counts = points["kind"].value_counts().to_dict() if len(points) else {}
+    _Legend(legend_html(lang=lang, kind_counts=kind_counts, layers=drawn_layers, basemap=basemap,
+                        has_water=len(inputs.water) > 0, has_boundaries=len(inputs.boundaries) > 0,
+                        sip_without_polygon=_sip_without_polygon(inputs.boards))).add_to(m)
+    _offline_assets(m, cluster, asset_base)
+    _fit(m, inputs, points, base.datum)
+    return m
+
+
+def _sip_without_polygon(boards: pd.DataFrame) -> bool:
+    if "county_adcode" not in boards:
+        return False
+    codes = boards.loc[boards["name_zh"] == "苏州工业园区", "county_adcode"]
+    return bool(len(codes)) and not any(isinstance(c, str) and c for c in codes)
+
+
+def _fit(m: folium.Map, inputs: MapInputs, points: gpd.GeoDataFrame, datum: str) -> None:
+    """Fit the view to the drawn entities (and the filtered layers); the city when none."""
+    extra: list[Any] = []
+    if inputs.focus_layers:
+        focus = inputs.layers[inputs.layers["id"].isin(inputs.focus_layers)]
+        extra = list(to_display_datum(focus, datum).geometry.values)
+    bounds = _bounds(points, extra)
+    if bounds is None:
+        bnd = inputs.boundaries
+        city = bnd[bnd["level"] == "city"] if "level" in bnd else bnd.iloc[:0]
+        area = city if len(city) else bnd
+        bounds = _bounds(points.iloc[:0], to_display_datum(area, datum).geometry.values)
+    if bounds is not None:
+        m.fit_bounds(bounds, padding=(30, 30), max_zoom=12)
+
+
+def render_html(m: folium.Map) -> str:
+    """The map as a standalone HTML page (what the tests inspect)."""
+    return m.get_root().render()

@@ -1,0 +1,288 @@
+"""End to end: ``streamlit run streamlit_app.py`` in Debian's headless Chromium, localhost only.
+
+The app runs on a free localhost port against a database built in a temporary folder
+whose registry has extra entities named like script injections. Every request that does
+not go to the app is blocked and recorded; the test then checks that Leaflet drew the
+markers and the layer paths inside the streamlit-folium iframe, that a filter in the URL
+changes what is drawn, and that the injected names stay inert text.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from geo_app import build, store
+from geo_app.filters import make_filter
+from geo_app.settings import PROJECT_ROOT, Settings
+from geo_app.vocab import REGISTRY_COLUMNS
+from tests.conftest import copy_sources
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+MAP_FRAME = 'iframe[title="streamlit_folium.st_folium"]'
+
+#: Registry rows whose names and sources try to inject markup or script.
+XSS_ROWS = [
+    {"id": "xss-img", "name_zh": "<img src=x onerror=alert(1)>", "name_en": "<script>alert(2)</script>",
+     "lon": "120.30", "lat": "31.10", "location_precision": "site"},
+    {"id": "xss-template", "name_zh": "${alert(1)}", "name_en": "${alert(document.domain)}",
+     "lon": "121.20", "lat": "31.70", "location_precision": "campus"},
+    {"id": "xss-backtick", "name_zh": "名`字`alert(1)`", "name_en": "back`tick",
+     "lon": "120.40", "lat": "31.85", "location_precision": "town"},
+    {"id": "xss-backslash", "name_zh": "C:\\users\\new", "name_en": "C:\\new\\table",
+     "lon": "120.90", "lat": "31.00", "location_precision": "district"},
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _append_xss_rows(settings: Settings) -> None:
+    path = settings.data_dir / "registry.csv"
+    with open(path, "a", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(REGISTRY_COLUMNS))
+        for row in XSS_ROWS:
+            writer.writerow({
+                "kind": "laboratory", "level": "national", "status": "operating", "board": "吴中区",
+                "location_source": "test <b>source</b> ${x}", "source_datum": "WGS84",
+                "source": "test `source` C:\\src\\x", "notes": "<i>note</i>", **row,
+            })
+
+
+@dataclass
+class App:
+    """The running app and what the browser attempted."""
+
+    url: str
+    db: Path
+    proc: subprocess.Popen[bytes]
+    blocked: list[str] = field(default_factory=list)
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package "
+                    "(apt-get install chromium); the end-to-end test needs it.")
+    settings = copy_sources(tmp_path_factory.mktemp("browser"))
+    _append_xss_rows(settings)
+    build.build_database(settings)
+    port = _free_port()
+    env = {**os.environ, "GEO_APP_DB": str(settings.db_path),
+           "GEO_APP_DATA_DIR": str(settings.data_dir), "GEO_APP_LAYERS_DIR": str(settings.layers_dir)}
+    log = open(settings.data_dir.parent / "streamlit.log", "wb")  # noqa: SIM115 (closed below)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "streamlit_app.py"),
+         "--server.port", str(port), "--server.address", "127.0.0.1",
+         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, proc, settings.data_dir.parent / "streamlit.log")
+        yield App(url=url, db=settings.db_path, proc=proc)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"streamlit exited with {proc.returncode}:\n{log.read_text(errors='replace')}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:  # noqa: S310
+                if resp.read().strip() == b"ok":
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.3)
+    pytest.fail(f"streamlit did not answer within {timeout} s:\n{log.read_text(errors='replace')}")
+
+
+@pytest.fixture(scope="module")
+def browser(app: App) -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@dataclass
+class Visit:
+    """One page load: the map frame and what happened."""
+
+    frame: object
+    dialogs: list[str]
+    errors: list[str]
+    page: object
+
+
+def _is_local(url: str) -> bool:
+    parts = urlsplit(url)
+    if parts.scheme in ("data", "blob", "about"):
+        return True
+    return parts.hostname in ("127.0.0.1", "localhost")
+
+
+def visit(app: App, browser: object, query: str = "") -> Visit:
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
+    dialogs: list[str] = []
+    errors: list[str] = []
+
+    def route(r: object) -> None:
+        url = r.request.url  # type: ignore[attr-defined]
+        if _is_local(url):
+            r.continue_()  # type: ignore[attr-defined]
+        else:
+            app.blocked.append(url)
+            r.abort()  # type: ignore[attr-defined]
+
+    def on_dialog(d: object) -> None:
+        dialogs.append(d.message)  # type: ignore[attr-defined]
+        d.dismiss()  # type: ignore[attr-defined]
+
+    page.route("**/*", route)
+    page.on("dialog", on_dialog)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{app.url}/{query}")
+    paths = page.frame_locator(MAP_FRAME).locator("path.leaflet-interactive")
+    paths.first.wait_for(state="attached", timeout=30_000)
+    frame = next(f for f in page.frames if "st_folium" in f.url)
+    frame.wait_for_function("() => window.map && window.L && window.L.MarkerClusterGroup",
+                            timeout=10_000)
+    return Visit(frame=frame, dialogs=dialogs, errors=errors, page=page)
+
+
+MARKERS_JS = """() => {
+    let n = 0, groups = 0;
+    window.map.eachLayer(l => { if (l instanceof L.MarkerClusterGroup) { groups++; n += l.getLayers().length; } });
+    return {markers: n, groups: groups,
+            icons: document.querySelectorAll('.sim-marker, .marker-cluster').length,
+            paths: document.querySelectorAll('path.leaflet-interactive').length,
+            legend: document.querySelectorAll('.sim-legend').length,
+            injected: document.querySelectorAll(
+                'img[src="x"], [onerror], .leaflet-container script').length};
+}"""
+
+OPEN_POPUP_JS = """async (id) => {
+    let group = null;
+    window.map.eachLayer(l => { if (l instanceof L.MarkerClusterGroup) group = l; });
+    const parser = new DOMParser();  // inert: parsing runs no script and loads nothing
+    const marker = group.getLayers().find(m => {
+        const doc = parser.parseFromString(m.getPopup().getContent(), 'text/html');
+        const el = doc.querySelector('.sim-popup-id');
+        return el && el.textContent === id;
+    });
+    if (!marker) return null;
+    await new Promise(resolve => group.zoomToShowLayer(marker, resolve));
+    marker.openPopup();
+    const box = marker.getPopup().getElement().querySelector('.leaflet-popup-content .sim-popup');
+    const out = {zh: box.querySelector('.sim-popup-zh').textContent,
+                 en: box.querySelector('.sim-popup-en').textContent,
+                 text: box.innerText};
+    marker.closePopup();
+    return out;
+}"""
+
+
+def expected_points(db: Path, **kw: object) -> int:
+    ents = store.query_entities(db, make_filter(**kw))  # type: ignore[arg-type]
+    return int(ents.geometry.notna().sum())
+
+
+def test_map_draws_offline_and_names_stay_inert(app: App, browser: object) -> None:
+    v = visit(app, browser)
+    try:
+        drawn = v.frame.evaluate(MARKERS_JS)  # type: ignore[attr-defined]
+        assert drawn["groups"] == 1 and drawn["legend"] == 1
+        assert drawn["markers"] == expected_points(app.db) > len(XSS_ROWS)
+        assert drawn["icons"] > 0
+        assert drawn["paths"] >= 5 + 10 + 4  # strategy layers, county boundaries, water
+        for row in XSS_ROWS:
+            shown = v.frame.evaluate(OPEN_POPUP_JS, row["id"])  # type: ignore[attr-defined]
+            assert shown is not None, row["id"]
+            assert shown["zh"] == row["name_zh"] and shown["en"] == row["name_en"]
+            assert "${x}" in shown["text"] and "C:\\src\\x" in shown["text"]
+            assert "<b>source</b>" in shown["text"] and "<i>note</i>" in shown["text"]
+        assert v.frame.evaluate(MARKERS_JS)["injected"] == 0  # type: ignore[attr-defined]
+        v.page.wait_for_timeout(300)  # type: ignore[attr-defined]
+        assert v.dialogs == []
+        assert v.errors == []
+    finally:
+        v.page.close()  # type: ignore[attr-defined]
+    assert app.blocked == [], f"requests outside localhost: {app.blocked}"
+
+
+@pytest.mark.parametrize(("query", "flt"), [
+    ("?board=昆山市", {"boards": ["昆山市"]}),
+    ("?kind=laboratory&lang=en", {"kinds": ["laboratory"]}),
+])
+def test_url_filter_changes_drawn_markers(app: App, browser: object, query: str,
+                                          flt: dict[str, list[str]]) -> None:
+    v = visit(app, browser, query)
+    try:
+        drawn = v.frame.evaluate(MARKERS_JS)  # type: ignore[attr-defined]
+        want = expected_points(app.db, **flt)
+        assert 0 < want < expected_points(app.db)
+        assert drawn["markers"] == want
+        assert drawn["paths"] >= 5 + 10 + 4  # the overlays stay whatever the filter
+        assert v.errors == [] and v.dialogs == []
+        if "lang=en" in query:
+            legend = v.frame.locator(".sim-legend").inner_text()  # type: ignore[attr-defined]
+            assert "Legend" in legend and "Laboratory" in legend
+    finally:
+        v.page.close()  # type: ignore[attr-defined]
+    assert app.blocked == [], f"requests outside localhost: {app.blocked}"
+
+
+def test_language_and_filters_survive_page_switches(app: App, browser: object) -> None:
+    v = visit(app, browser, "?kind=laboratory&lang=en")
+    page = v.page
+    try:
+        want = expected_points(app.db, kinds=["laboratory"])
+        page.get_by_role("link", name="Data & sources").click()  # type: ignore[attr-defined]
+        page.get_by_role("heading", name="Data & sources", exact=True).wait_for(timeout=20_000)  # type: ignore[attr-defined]
+        assert "lang=en" in page.url  # type: ignore[attr-defined]
+        page.get_by_role("link", name="Map", exact=True).click()  # type: ignore[attr-defined]
+        page.wait_for_url("**/?*kind=laboratory*", timeout=20_000)  # type: ignore[attr-defined]
+        frame = page.frame_locator(MAP_FRAME)  # type: ignore[attr-defined]
+        frame.locator("path.leaflet-interactive").first.wait_for(state="attached", timeout=20_000)
+        live = next(f for f in page.frames if "st_folium" in f.url)  # type: ignore[attr-defined]
+        live.wait_for_function("() => window.map && window.L && window.L.MarkerClusterGroup")
+        assert live.evaluate(MARKERS_JS)["markers"] == want
+        page.get_by_text("中文", exact=True).click()  # type: ignore[attr-defined]
+        page.get_by_role("heading", name="苏州科创地图").wait_for(timeout=20_000)  # type: ignore[attr-defined]
+        page.wait_for_url("**lang=zh**", timeout=10_000)  # type: ignore[attr-defined]
+        assert "kind=laboratory" in page.url  # type: ignore[attr-defined]
+        assert v.errors == [] and v.dialogs == []
+    finally:
+        page.close()  # type: ignore[attr-defined]
+    assert app.blocked == [], f"requests outside localhost: {app.blocked}"

@@ -1,0 +1,345 @@
+"""Tests of geo_app.maps (escaping, GCJ-02 shift, legend, precision styles, offline assets)
+and geo_app.assets (copying Leaflet from the XStatic packages)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import folium
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from geo_app import assets, maps, store
+from geo_app.datum import wgs84_to_gcj02
+from geo_app.filters import make_filter
+
+XSS_NAMES = [
+    "<img src=x onerror=alert(1)>",
+    "${alert(1)}",
+    "back`tick",
+    "C:\\users\\new",
+]
+
+# ----------------------------------------------------------------------------- fixtures
+
+
+def entity_rows(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Entity rows with every store column (defaults filled in)."""
+    base = {c: None for c in store.ENTITY_COLUMNS}
+    base.update(kind="laboratory", level="national", status="operating", board="姑苏区",
+                location_precision="site", source="test source", origin="shipped", layers="")
+    return pd.DataFrame([{**base, **r} for r in rows], columns=list(base))
+
+
+def entities(rows: list[dict[str, Any]]):  # -> GeoDataFrame
+    return store.entities_to_gdf(entity_rows(rows))
+
+
+@pytest.fixture(scope="module")
+def static(db: Path) -> dict[str, Any]:
+    return {
+        "layers": store.read_geo_table(db, "layers"),
+        "boundaries": store.read_geo_table(db, "boundaries"),
+        "water": store.read_geo_table(db, "water"),
+        "boards": store.read_table(db, "boards"),
+    }
+
+
+def inputs(static: dict[str, Any], ents, **kw: Any) -> maps.MapInputs:
+    return maps.MapInputs(entities=ents, **static, **kw)
+
+
+def script_urls(html: str) -> list[str]:
+    return re.findall(r'<script[^>]+src="([^"]+)"', html) + re.findall(
+        r'<link[^>]+href="([^"]+)"', html)
+
+
+def walk_links(m: folium.Map) -> list[str]:
+    """The script and style URLs streamlit-folium collects from the map (its own walk)."""
+    urls: list[str] = []
+
+    def visit(el: Any) -> None:
+        urls.extend(u for _, u in getattr(el, "default_js", []))
+        urls.extend(u for _, u in getattr(el, "default_css", []))
+        for child in getattr(el, "_children", {}).values():
+            visit(child)
+
+    visit(m)
+    return urls
+
+
+def bound_strings(html: str) -> list[str]:
+    """Every popup/tooltip/legend string the page hands to Leaflet (JSON-decoded)."""
+    found = re.findall(r'\.bind(?:Popup|Tooltip)\(("(?:[^"\\]|\\.)*")', html)
+    found += re.findall(r'div\.innerHTML = ("(?:[^"\\]|\\.)*");', html)
+    return [json.loads(s) for s in found]
+
+
+# ----------------------------------------------------------------------------- escaping
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    # tags would run as live HTML in a Leaflet popup
+    ("<img src=x onerror=alert(1)>", "&lt;img src=x onerror=alert(1)&gt;"),
+    # ${...} runs inside folium's JavaScript template literals
+    ("${alert(1)}", "&#36;{alert(1)}"),
+    # a backtick closes a template literal
+    ("a`b", "a&#96;b"),
+    # a backslash blanks the whole map
+    ("C:\\users\\new", "C:&#92;users&#92;new"),
+    # quotes break attributes
+    ("\"x\" & 'y'", "&quot;x&quot; &amp; &#x27;y&#x27;"),
+    (None, ""),
+    (float("nan"), ""),
+    (3, "3"),
+])
+def test_escape_html(raw: object, expected: str) -> None:
+    assert maps.escape_html(raw) == expected
+
+
+@pytest.mark.parametrize("name", XSS_NAMES)
+def test_popup_and_tooltip_escape_every_value(name: str) -> None:
+    row = entity_rows([{"id": "x1", "name_zh": name, "name_en": name, "source": name,
+                        "location_source": name, "notes": name, "layers": "taihu_ring"}]).iloc[0]
+    for text in (maps.popup_html(row.to_dict(), "zh", {"taihu_ring": name}),
+                 maps.tooltip_html(row.to_dict(), "en")):
+        assert "<img" not in text and "${" not in text and "`" not in text and "\\" not in text
+        assert maps.escape_html(name) in text
+
+
+def test_map_with_xss_names_has_no_live_markup(static: dict[str, Any]) -> None:
+    ents = entities([{"id": f"x{i}", "name_zh": n, "name_en": n, "source": n, "notes": n,
+                      "lon": 120.6 + i / 100, "lat": 31.3} for i, n in enumerate(XSS_NAMES)])
+    html = maps.render_html(maps.build_map(inputs(static, ents), lang="en"))
+    assert "<img src=x" not in html
+    assert "${alert" not in html
+    assert "back`tick" not in html
+    assert "\\users" not in html and "\\\\users" not in html
+    shown = bound_strings(html)
+    for name in XSS_NAMES:  # each name reaches Leaflet only in its escaped form
+        assert any(maps.escape_html(name) in s for s in shown), name
+
+
+# ----------------------------------------------------------------------------- styles
+
+
+def test_marker_precision_styles_differ() -> None:
+    exact = maps.marker_svg("laboratory", True)
+    approx = maps.marker_svg("laboratory", False)
+    assert "sim-exact" in exact and "stroke-dasharray" not in exact
+    assert "sim-approx" in approx and "stroke-dasharray" in approx
+    assert maps.KIND_STYLES["laboratory"].color in exact and maps.KIND_STYLES["laboratory"].color in approx
+
+
+@pytest.mark.parametrize(("precision", "exact"), [
+    ("site", True), ("campus", True), ("zone", False), ("town", False), ("district", False),
+    ("city", False), ("unknown", False), (None, False),
+])
+def test_is_exact(precision: str | None, exact: bool) -> None:
+    assert maps.is_exact(precision) is exact
+
+
+def test_every_kind_has_its_own_colour_and_shape() -> None:
+    from geo_app.vocab import KINDS
+
+    styles = [maps.KIND_STYLES[k] for k in KINDS]
+    assert len({s.color for s in styles}) == len(KINDS)
+    assert len({s.shape for s in styles}) == len(KINDS)
+
+
+def test_unknown_kind_gets_fallback_marker() -> None:
+    svg = maps.marker_svg("not-a-kind", True)
+    assert 'data-kind="other"' in svg and "not-a-kind" not in svg
+
+
+def test_map_draws_precision_classes(static: dict[str, Any]) -> None:
+    ents = entities([
+        {"id": "a", "name_zh": "甲", "lon": 120.6, "lat": 31.3, "location_precision": "site"},
+        {"id": "b", "name_zh": "乙", "lon": 120.7, "lat": 31.3, "location_precision": "town"},
+    ])
+    html = maps.render_html(maps.build_map(inputs(static, ents)))
+    assert html.count("sim-marker sim-kind-laboratory sim-exact") == 1
+    assert html.count("sim-marker sim-kind-laboratory sim-approx") == 1
+
+
+# ----------------------------------------------------------------------------- legend
+
+
+def test_legend_follows_language_and_marks_layers_schematic() -> None:
+    zh = maps.legend_html(lang="zh", kind_counts={"laboratory": 2}, layers=[("太湖科学城", "#ff0000")])
+    en = maps.legend_html(lang="en", kind_counts={"laboratory": 2}, layers=[("Taihu Science City", "#ff0000")])
+    assert "图例" in zh and "实验室 (2)" in zh and "示意" in zh and "苏州工业园区" in zh
+    assert "Legend" in en and "Laboratory (2)" in en and "schematic" in en
+    assert "Suzhou Industrial Park has no official polygon" in en
+    assert "Hollow, dashed" in en and "Solid" in en
+
+
+def test_legend_escapes_layer_names_and_colours() -> None:
+    html = maps.legend_html(lang="en", kind_counts={}, layers=[("<b>x</b>", "red;}</style>")])
+    assert "<b>x</b>" not in html and "&lt;b&gt;x&lt;/b&gt;" in html
+    assert "</style>" not in html and "#888888" in html
+
+
+def test_legend_notes_basemap() -> None:
+    assert "GCJ-02" in maps.legend_html(lang="en", kind_counts={}, layers=[], basemap="amap")
+    assert "No basemap tiles" in maps.legend_html(lang="en", kind_counts={}, layers=[], basemap="none")
+    assert "GCJ-02" not in maps.legend_html(lang="en", kind_counts={}, layers=[], basemap="osm")
+
+
+def test_real_map_legend_lists_shipped_kinds(db: Path, static: dict[str, Any]) -> None:
+    ents = store.query_entities(db)
+    html = maps.render_html(maps.build_map(inputs(static, ents), lang="zh"))
+    legend = [s for s in bound_strings(html) if "图例" in s]
+    assert len(legend) == 1
+    on_map = ents[ents.geometry.notna()]
+    for kind, n in on_map["kind"].value_counts().items():
+        from geo_app.vocab import KINDS
+
+        assert f"{KINDS[kind][0]} ({n})" in legend[0]
+    for name in static["layers"]["name_zh"]:
+        assert name in legend[0]
+
+
+# ----------------------------------------------------------------------------- datum
+
+
+def test_to_display_datum_shifts_every_vertex_for_amap(static: dict[str, Any]) -> None:
+    water = static["water"]
+    shifted = maps.to_display_datum(water, "gcj02", decimals=9)
+    for before, after in zip(water.geometry, shifted.geometry, strict=True):
+        c0 = shapely.get_coordinates(before)
+        c1 = shapely.get_coordinates(after)
+        x, y = wgs84_to_gcj02(c0[:, 0], c0[:, 1])
+        np.testing.assert_allclose(c1, np.column_stack([x, y]), atol=1e-9)
+        assert np.abs(c1 - c0).max() > 1e-3  # Suzhou moves by several hundred metres
+    same = maps.to_display_datum(water, "wgs84", decimals=9)
+    np.testing.assert_allclose(shapely.get_coordinates(same.geometry.values),
+                               shapely.get_coordinates(water.geometry.values), atol=1e-9)
+
+
+def test_to_display_datum_keeps_missing_points() -> None:
+    ents = entities([{"id": "a", "name_zh": "甲"}, {"id": "b", "name_zh": "乙", "lon": 120.6, "lat": 31.3}])
+    out = maps.to_display_datum(ents, "gcj02")
+    assert out.geometry.iloc[0] is None
+    assert out.geometry.iloc[1].x != 120.6
+
+
+def test_amap_basemap_shifts_markers_and_overlays(static: dict[str, Any]) -> None:
+    ents = entities([{"id": "a", "name_zh": "甲", "lon": 120.585, "lat": 31.299}])
+    plain = maps.render_html(maps.build_map(inputs(static, ents), basemap="none"))
+    amap = maps.render_html(maps.build_map(inputs(static, ents), basemap="amap"))
+    x, y = wgs84_to_gcj02(120.585, 31.299)
+    assert "[31.299, 120.585]" in plain
+    assert f"[{round(float(y), 6)}, {round(float(x), 6)}]" in amap
+    assert "[31.299, 120.585]" not in amap
+    taihu = static["water"].set_index("id").loc["taihu"].geometry
+    vx, vy = shapely.get_coordinates(taihu)[0]
+    gx, gy = wgs84_to_gcj02(vx, vy)
+    assert f"[{round(float(gx), 5)}, {round(float(gy), 5)}]" in amap.replace(" ", "").replace(",", ", ")
+    assert "autonavi.com" in amap and "autonavi.com" not in plain
+
+
+def test_unknown_basemap_is_an_error(static: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="Unknown basemap"):
+        maps.build_map(inputs(static, entities([])), basemap="google")
+
+
+# ----------------------------------------------------------------------------- offline
+
+
+CDN_MARKERS = ("cdn.jsdelivr", "cdnjs", "unpkg", "code.jquery", "netdna", "bootstrapcdn",
+               "googleapis", "font-awesome", "fontawesome", "awesome-markers", "bootstrap")
+
+
+@pytest.mark.parametrize("basemap", list(maps.BASEMAPS))
+def test_no_cdn_in_rendered_map(static: dict[str, Any], basemap: str) -> None:
+    ents = entities([{"id": "a", "name_zh": "甲", "lon": 120.6, "lat": 31.3}])
+    m = maps.build_map(inputs(static, ents), basemap=basemap, asset_base="/app/static/vendor")
+    html = maps.render_html(m)
+    urls = script_urls(html)
+    assert urls and all(u.startswith("/app/static/vendor/") for u in urls), urls
+    assert all(u.startswith("/app/static/vendor/") for u in walk_links(m))
+    for marker in CDN_MARKERS:
+        assert marker not in html.lower(), marker
+    if basemap == "none":  # nothing at all outside the app (the SVG namespace is not a request)
+        assert set(re.findall(r"https?://[^\s\"'<>\\]+", html)) <= {"http://www.w3.org/2000/svg"}
+
+
+def test_asset_urls_point_at_copied_files(tmp_path: Path) -> None:
+    vendor = assets.ensure_assets(tmp_path / "vendor")
+    for url in assets.asset_urls("/app/static/vendor").values():
+        rel = url.removeprefix("/app/static/vendor/")
+        assert (vendor / rel).is_file(), rel
+    assert (vendor / "leaflet" / "images" / "layers.png").is_file()  # used by leaflet.css
+    assert "L.version" in (vendor / "leaflet" / "leaflet.js").read_text(encoding="utf-8")[:20000] or \
+        "1.9.3" in (vendor / "leaflet" / "leaflet.js").read_text(encoding="utf-8")[:400]
+
+
+def test_ensure_assets_repairs_a_missing_file(tmp_path: Path) -> None:
+    vendor = assets.ensure_assets(tmp_path / "vendor")
+    assert assets.assets_ready(vendor)
+    js = vendor / "leaflet.markercluster" / "leaflet.markercluster.js"
+    js.unlink()
+    assert not assets.assets_ready(vendor)
+    assets.ensure_assets(vendor)
+    assert js.is_file() and assets.assets_ready(vendor)
+
+
+def test_vendor_url_follows_base_url_path() -> None:
+    assert assets.vendor_url("") == "/app/static/vendor"
+    assert assets.vendor_url("/geo/") == "/geo/app/static/vendor"
+
+
+# ----------------------------------------------------------------------------- the real map
+
+
+def test_real_map_draws_every_located_entity(db: Path, static: dict[str, Any]) -> None:
+    ents = store.query_entities(db)
+    html = maps.render_html(maps.build_map(inputs(static, ents)))
+    n_points = int(ents.geometry.notna().sum())
+    assert n_points > 0
+    assert html.count("L.marker(") == n_points
+    assert html.count("L.markerClusterGroup(") == 1
+    assert html.count('"maxZoom": 18') == 1  # markercluster needs the map's maxZoom
+    # five strategy layers, county boundaries and water are all in the layer control
+    control = re.search(r"overlays\s*:\s*\{(.*?)\}", html, re.S)
+    assert control is not None
+    assert control.group(1).count(":") == len(static["layers"]) + 3
+
+
+def test_filtered_map_fits_bounds_to_the_entities_shown(db: Path, static: dict[str, Any]) -> None:
+    ents = store.query_entities(db, make_filter(boards=["昆山市"]))
+    pts = ents[ents.geometry.notna()]
+    assert len(pts) > 0
+    html = maps.render_html(maps.build_map(inputs(static, ents)))
+    fit = re.search(r"fitBounds\(\s*(\[\[.*?\]\])", html, re.S)
+    assert fit is not None
+    (s, w), (n, e) = json.loads(fit.group(1))
+    assert s == pytest.approx(pts.geometry.y.min()) and n == pytest.approx(pts.geometry.y.max())
+    assert w == pytest.approx(pts.geometry.x.min()) and e == pytest.approx(pts.geometry.x.max())
+
+
+def test_map_without_points_fits_the_city(static: dict[str, Any]) -> None:
+    ents = entities([{"id": "a", "name_zh": "无坐标"}])
+    html = maps.render_html(maps.build_map(inputs(static, ents)))
+    assert "L.marker(" not in html
+    city = static["boundaries"].set_index("level").loc["city"].geometry
+    minx, miny, maxx, maxy = city.bounds
+    fit = re.search(r"fitBounds\(\s*(\[\[.*?\]\])", html, re.S)
+    assert fit is not None
+    (s, w), (n, e) = json.loads(fit.group(1))
+    assert (s, w, n, e) == pytest.approx((miny, minx, maxy, maxx), abs=1e-4)
+
+
+def test_boundary_tooltips_name_the_board_and_sip_note(db: Path, static: dict[str, Any]) -> None:
+    html = maps.render_html(maps.build_map(inputs(static, entities([])), lang="zh"))
+    shown = bound_strings(html)
+    assert any("虎丘区" in s and "苏州高新区" in s for s in shown)  # 板块 mapping of 虎丘区
+    assert any("苏州工业园区在边界数据中没有官方多边形" in s for s in shown)
+    layer_tips = [s for s in shown if "示意范围" in s]
+    assert len(layer_tips) >= len(static["layers"])

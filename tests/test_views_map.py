@@ -1,0 +1,249 @@
+"""AppTest tests of the map page, the data & sources page and the URL-synced filters."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from geo_app import store
+from geo_app.filters import make_filter
+from geo_app.settings import PROJECT_ROOT, Settings
+
+APP = str(PROJECT_ROOT / "streamlit_app.py")
+TIMEOUT = 90
+
+
+def run_app(params: dict[str, Any] | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for key, value in (params or {}).items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def map_args(at: AppTest) -> dict[str, Any]:
+    """The arguments the page hands to the streamlit-folium component."""
+    comps = at.get("component_instance")
+    assert len(comps) == 1
+    return json.loads(comps[0].proto.json_args)
+
+
+def shown_text(at: AppTest) -> str:
+    """Every popup, tooltip and legend string of the map, JSON-decoded."""
+    script = map_args(at)["script"]
+    found = re.findall(r'\.bind(?:Popup|Tooltip)\(("(?:[^"\\]|\\.)*")', script)
+    found += re.findall(r'div\.innerHTML = ("(?:[^"\\]|\\.)*");', script)
+    return "\n".join(json.loads(f) for f in found)
+
+
+def legend_text(at: AppTest) -> str:
+    script = map_args(at)["script"]
+    found = re.findall(r'div\.innerHTML = ("(?:[^"\\]|\\.)*");', script)
+    assert len(found) == 1
+    return json.loads(found[0])
+
+
+def drawn_markers(at: AppTest) -> int:
+    return map_args(at)["script"].count("L.marker(")
+
+
+def counts_text(at: AppTest) -> str:
+    return at.markdown[0].value
+
+
+def expected(db: Path, **kw: Any) -> tuple[int, int]:
+    """(entities matching, of which with a point) for a filter, straight from the store."""
+    ents = store.query_entities(db, make_filter(**kw))
+    return len(ents), int(ents.geometry.notna().sum())
+
+
+def no_point_rows(at: AppTest) -> int:
+    """Rows of the table of entities without a point (absent when there are none)."""
+    return len(at.dataframe[0].value) if len(at.dataframe) else 0
+
+
+def params_of(at: AppTest) -> dict[str, list[str]]:
+    return {k: list(v) if isinstance(v, list) else [v] for k, v in at.query_params.items()}
+
+
+# ----------------------------------------------------------------------------- map page
+
+
+def test_map_page_draws_everything_offline(env_settings: Settings, db: Path) -> None:
+    at = run_app()
+    n, on_map = expected(db)
+    assert at.title[0].value == "苏州科创地图"
+    assert counts_text(at) == f"地图上 {on_map} 个，无坐标 {n - on_map} 个，共 {n} 个符合筛选（全部 {n} 个）"
+    args = map_args(at)
+    assert args["script"].count("L.marker(") == on_map
+    assert args["script"].count("L.geoJson(") >= 5 + 10 + 4  # layers, boundaries, water
+    links = args["js_links"] + args["css_links"]
+    assert links and all(u.startswith("/app/static/vendor/") for u in links), links
+    assert args["returned_objects"] == []  # pans and zooms never rerun the script
+    assert n - on_map > 0
+    assert no_point_rows(at) == n - on_map  # entities without a point are listed, not dropped
+    assert at.query_params["lang"] == "zh"
+
+
+@pytest.mark.parametrize(("params", "flt"), [
+    ({"kind": "laboratory"}, {"kinds": ["laboratory"]}),
+    ({"board": "昆山市"}, {"boards": ["昆山市"]}),
+    # comma lists and repeated keys both work
+    ({"kind": "high_tech_zone,incubator"}, {"kinds": ["high_tech_zone", "incubator"]}),
+    ({"kind": ["high_tech_zone", "incubator"], "status": "operating"},
+     {"kinds": ["high_tech_zone", "incubator"], "statuses": ["operating"]}),
+    ({"layer": "hsr_new_town"}, {"layers": ["hsr_new_town"]}),
+    ({"q": "Suzhou"}, {"search": "Suzhou"}),
+    ({"q": "实验室"}, {"search": "实验室"}),
+])
+def test_url_filter_changes_what_is_drawn(env_settings: Settings, db: Path,
+                                          params: dict[str, Any], flt: dict[str, Any]) -> None:
+    at = run_app(params)
+    n, on_map = expected(db, **flt)
+    total, all_points = expected(db)
+    assert (n, on_map) != (total, all_points)  # the filter really filters
+    assert drawn_markers(at) == on_map
+    assert f"共 {n} 个符合筛选" in counts_text(at)
+    assert no_point_rows(at) == n - on_map
+
+
+def test_widgets_start_from_url_and_write_back(env_settings: Settings, db: Path) -> None:
+    at = run_app({"kind": "high_tech_zone"})
+    assert at.sidebar.multiselect(key="f_kind").value == ["high_tech_zone"]
+    at.sidebar.multiselect(key="f_board").select("昆山市").run()
+    n, on_map = expected(db, kinds=["high_tech_zone"], boards=["昆山市"])
+    assert drawn_markers(at) == on_map
+    assert f"共 {n} 个符合筛选" in counts_text(at)
+    assert params_of(at)["board"] == ["昆山市"] and params_of(at)["kind"] == ["high_tech_zone"]
+    at.sidebar.multiselect(key="f_kind").unselect("high_tech_zone").run()
+    assert "kind" not in params_of(at)
+    assert drawn_markers(at) == expected(db, boards=["昆山市"])[1]
+
+
+def test_search_box_filters_and_is_kept_in_url(env_settings: Settings, db: Path) -> None:
+    at = run_app()
+    at.sidebar.text_input(key="f_q").input("苏州").run()
+    assert at.query_params["q"] == "苏州"
+    assert drawn_markers(at) == expected(db, search="苏州")[1]
+
+
+def test_copied_url_reproduces_the_view(env_settings: Settings) -> None:
+    first = run_app()
+    first.sidebar.multiselect(key="f_board").select("苏州工业园区").run()
+    first.sidebar.multiselect(key="f_status").select("operating").run()
+    first.sidebar.radio(key="lang_radio").set_value("en").run()
+    first.sidebar.selectbox(key="basemap_select").set_value("carto").run()
+    url = params_of(first)
+    assert url == {"lang": ["en"], "board": ["苏州工业园区"], "status": ["operating"],
+                   "basemap": ["carto"]}
+    second = run_app(url)
+    assert counts_text(second) == counts_text(first)
+    assert map_args(second)["script"] == map_args(first)["script"]
+    assert second.sidebar.multiselect(key="f_board").value == ["苏州工业园区"]
+    assert second.sidebar.radio(key="lang_radio").value == "en"
+    assert second.sidebar.selectbox(key="basemap_select").value == "carto"
+
+
+def test_invalid_url_values_are_dropped_with_a_warning(env_settings: Settings, db: Path) -> None:
+    at = run_app({"kind": ["bogus", "laboratory"], "board": "<b>nowhere</b>", "basemap": "google"})
+    warning = at.sidebar.warning[0].value
+    assert "kind=bogus" in warning and "nowhere" in warning
+    assert params_of(at)["kind"] == ["laboratory"] and "board" not in params_of(at)
+    assert "basemap" not in params_of(at)  # unknown basemap -> the default (none)
+    assert drawn_markers(at) == expected(db, kinds=["laboratory"])[1]
+
+
+def test_english_labels_everywhere(env_settings: Settings) -> None:
+    at = run_app({"lang": "en"})
+    assert at.title[0].value == "Suzhou Innovation Map"
+    assert "on the map" in counts_text(at)
+    legend = legend_text(at)
+    assert "Legend" in legend and "County boundaries (板块)" in legend and "Laboratory" in legend
+    assert "图例" not in legend and "实验室" not in legend
+    assert "<th>Kind</th>" in shown_text(at)  # popup labels follow the language
+    assert at.sidebar.multiselect(key="f_kind").label == "Kind"
+    at.sidebar.radio(key="lang_radio").set_value("zh").run()
+    assert at.query_params["lang"] == "zh"
+    assert at.title[0].value == "苏州科创地图" and "图例" in legend_text(at)
+    assert "<th>类型</th>" in shown_text(at)
+
+
+def test_amap_basemap_is_shifted_and_said_so(env_settings: Settings) -> None:
+    at = run_app({"basemap": "amap"})
+    assert at.sidebar.selectbox(key="basemap_select").value == "amap"
+    script = map_args(at)["script"]
+    assert "autonavi.com" in script
+    caption = at.caption[0].value
+    assert "GCJ-02" in caption and "苏州工业园区" in caption
+    plain = map_args(run_app())["script"]
+    assert "autonavi.com" not in plain and "tileLayer" not in plain
+
+
+def test_filter_state_survives_a_page_without_filters(env_settings: Settings) -> None:
+    def two_pages() -> None:
+        import streamlit as st
+
+        from geo_app.views import common
+
+        lang = common.language_switch()
+        if st.session_state.get("page", "map") == "map":
+            ids, names = common.layer_choices(common.db_path(), lang)
+            flt = common.sidebar_filter(lang, ids, names)
+            st.write(f"kinds={','.join(flt.kinds)}")
+        else:
+            st.write("other page")
+
+    at = AppTest.from_function(two_pages, default_timeout=TIMEOUT)
+    at.query_params["kind"] = "laboratory"
+    at.query_params["lang"] = "en"
+    at.run()
+    assert at.markdown[0].value == "kinds=laboratory"
+    at.session_state["page"] = "other"
+    for key in list(at.query_params):  # navigating clears the address
+        del at.query_params[key]
+    at.run()
+    assert at.markdown[0].value == "other page"
+    at.session_state["page"] = "map"
+    at.run()
+    assert not at.exception
+    assert at.markdown[0].value == "kinds=laboratory"
+    assert at.query_params["kind"] == "laboratory" and at.query_params["lang"] == "en"
+
+
+# ----------------------------------------------------------------------------- sources page
+
+
+def _sources_page() -> None:
+    from geo_app.views import sources
+
+    sources.render()
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_sources_page(env_settings: Settings, db: Path, lang: str) -> None:
+    at = AppTest.from_function(_sources_page, default_timeout=TIMEOUT)
+    at.query_params["lang"] = lang
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    n, on_map = expected(db)
+    text = "\n".join(m.value for m in at.markdown)
+    assert at.title[0].value == ("数据与来源" if lang == "zh" else "Data & sources")
+    assert "Data sources and provenance" in text  # data/SOURCES.md, with every licence
+    assert "CC-BY 4.0" in text and "LGPL-3.0-or-later" in text and "MIT" in text
+    if lang == "zh":
+        assert "没有官方多边形" in text and "26家海外离岸创新中心" in text
+        assert f"{n - on_map} 个主体没有可靠来源的坐标" in text
+    else:
+        assert "no official polygon" in text and "26 overseas offshore innovation centres" in text
+        assert f"{n - on_map} entities have no sourced coordinates" in text
+    frames = [d.value for d in at.dataframe]
+    by_kind = frames[0]
+    assert int(by_kind.iloc[:, 1].sum()) == n
+    assert any(len(f) == n - on_map for f in frames)  # the entities without a point
+    assert any(len(f) == n for f in frames)  # every entity with its sources
