@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from geo_app import build, export, store
-from geo_app.errors import GeoAppError
+from geo_app.errors import GeoAppError, ImportValidationError
 from geo_app.filters import make_filter
 from geo_app.settings import load_settings
 from geo_app.vocab import BOARDS, KINDS, LEVELS, STATUSES
@@ -36,11 +37,170 @@ def make_parser() -> argparse.ArgumentParser:
     sub.add_parser("build", help="rebuild the database from data/ and layers/ (keeps user imports)")
     sub.add_parser("info", help="counts by kind, 板块 and precision; data sources")
     sub.add_parser("layers", help="list the strategy layers with area and entity counts")
-    ex = sub.add_parser("export", help="write a collection as RFC 7946 GeoJSON")
+    ex = sub.add_parser("export", help="write a collection as RFC 7946 GeoJSON, CSV, Excel or "
+                        "GeoPackage (the same bytes as the app's download; docs/export.md)")
     ex.add_argument("collection", choices=list(export.COLLECTIONS))
     ex.add_argument("--output", "-o", required=True, help="file to write ('-' for stdout)")
+    ex.add_argument("--format", "-f", choices=list(export.FORMATS), default=None,
+                    help="default: from the --output extension (.geojson/.json, .csv, .xlsx, "
+                         ".gpkg), else geojson")
     _add_filters(ex)
+    _add_compare_parsers(sub)
+    _add_import_parsers(sub)
+    _add_api_parser(sub)
     return parser
+
+
+# --- OGC API – Features server (issue 8; docs/api.md) ----------------------------------------
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        msg = f"not a TCP port (1-65535): {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return int(text)
+
+
+def _add_api_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    srv = sub.add_parser("api", help="serve the data as OGC API – Features for QGIS, ArcGIS, "
+                         "GDAL (docs/api.md)")
+    srv.add_argument("--host", default="127.0.0.1",
+                     help="address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)")
+    srv.add_argument("--port", type=_port, default=8000, help="TCP port (default 8000)")
+    srv.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
+                     help="let browser scripts from ORIGIN read the API (repeatable; '*' for "
+                          "any); default: no CORS headers")
+
+
+def _cmd_api(args: argparse.Namespace) -> int:
+    from geo_app import asgi
+
+    db = build.ensure_database(load_settings())
+    asgi.serve(db, host=args.host, port=args.port, cors_origins=args.cors_origin)
+    return 0
+
+
+# --- import of user entities (issue 7; docs/import.md) --------------------------------------
+
+
+def _add_import_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    imp = sub.add_parser("import", help="import your own entities from CSV, .xlsx or GeoJSON "
+                         "(all rows or none; docs/import.md)")
+    imp.add_argument("file", help="a file with the registry's columns (data/import_template.csv)")
+    imp.add_argument("--datum", choices=["wgs84", "gcj02", "bd09"], default=None,
+                     help="datum of every coordinate (default: the source_datum column; "
+                          "GeoJSON: WGS-84)")
+    imp.add_argument("--dry-run", action="store_true", help="check and report, write nothing")
+    sub.add_parser("batches", help="list the import batches")
+    rm = sub.add_parser("remove-batch", help="remove one import batch and all its rows")
+    rm.add_argument("batch_id", metavar="ID")
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    from geo_app import ingest
+
+    db = build.ensure_database(load_settings())
+    report, batch = ingest.import_file(Path(args.file), db, datum=args.datum, dry_run=args.dry_run)
+    for problem in report.problems:
+        print(f"{problem.severity}: {problem.describe('en')}\n    {problem.describe('zh')}",
+              file=sys.stderr)
+    print(report.summary("en"))
+    if not report.ok:
+        return 1
+    if batch is None:
+        print(f"{len(report.rows)} rows are valid; nothing was written (--dry-run)")
+    else:
+        print(f"imported {len(report.rows)} rows as batch {batch}")
+    return 0
+
+
+def _cmd_batches() -> int:
+    from geo_app import ingest
+
+    batches = ingest.list_batches(build.ensure_database(load_settings()))
+    if batches.empty:
+        print("no import batches")
+    for b in batches.itertuples(index=False):
+        print(f"{b.batch_id}  {b.imported_at:%Y-%m-%d %H:%M:%S} UTC  {b.target:<16} "
+              f"{b.rows_present:>6} rows  {b.source_datum or '-':<12} {b.file_name}")
+    return 0
+
+
+def _cmd_remove_batch(args: argparse.Namespace) -> int:
+    from geo_app import ingest
+
+    removed = ingest.remove_batch(build.ensure_database(load_settings()), args.batch_id)
+    print(f"removed batch {args.batch_id} ({removed} rows)")
+    return 0
+
+
+# --- 板块 comparison and user indicators (issue 6) -------------------------------------------
+
+
+def _add_compare_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    cmp = sub.add_parser("compare", help="compare the ten 板块 on one or more metrics "
+                         "(the same table as the comparison page)")
+    cmp.add_argument("--boards", nargs="+", default=[], metavar="板块",
+                     help=f"keep these 板块 (ranks stay among all ten): {', '.join(BOARDS)}")
+    cmp.add_argument("--metric", action="append", default=[], metavar="KEY",
+                     help="metric key (repeatable; default 'entities'); see --list-metrics")
+    cmp.add_argument("--year", default=None, help="year of public figures (default: latest per 板块)")
+    cmp.add_argument("--lang", choices=["zh", "en"], default="zh", help="column headers and labels")
+    cmp.add_argument("--format", choices=["table", "csv", "xlsx"], default="table")
+    cmp.add_argument("--output", "-o", default="-", help="file to write ('-' for stdout; not xlsx)")
+    cmp.add_argument("--list-metrics", action="store_true", help="list the metric keys and exit")
+    imp = sub.add_parser("import-indicators",
+                         help="import your own per-板块 figures from a CSV (docs/indicators.md)")
+    imp.add_argument("file", help="CSV with columns 板块,indicator,year,value,unit,source(,notes)")
+    imp.add_argument("--dry-run", action="store_true", help="check the file, write nothing")
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from geo_app import districts
+
+    db = build.ensure_database(load_settings())
+    data = districts.load_compare_data(db)
+    if args.list_metrics:
+        for m in districts.list_metrics(data):
+            print(f"{m.key:<44} {m.label(args.lang)}")
+        return 0
+    table = districts.comparison_table(data, args.metric, boards=args.boards, year=args.year,
+                                       lang=args.lang)
+    if args.format == "xlsx" and args.output == "-":
+        print("geo-app: --format xlsx needs --output FILE", file=sys.stderr)
+        return 2
+    payload: bytes = {"csv": districts.table_to_csv, "xlsx": districts.table_to_xlsx}.get(
+        args.format, lambda df: districts.table_to_text(df).encode("utf-8"))(table)
+    if args.output == "-":
+        sys.stdout.buffer.write(payload)
+        sys.stdout.flush()
+    else:
+        Path(args.output).write_bytes(payload)
+        print(f"wrote {len(table)} rows to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _cmd_import_indicators(args: argparse.Namespace) -> int:
+    from geo_app import districts
+
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"geo-app: error: no such file {path}", file=sys.stderr)
+        return 1
+    db = build.ensure_database(load_settings())
+    try:
+        rows, batch = districts.import_user_indicators(db, path.read_bytes(), path.name,
+                                                       dry_run=args.dry_run)
+    except ImportValidationError as err:
+        print(f"geo-app: error: {err.user_message}", file=sys.stderr)
+        for p in err.problems:
+            print(f"  row {p['row']}\t{p['column']}\t{p['problem']}", file=sys.stderr)
+        return 1
+    if batch is None:
+        print(f"{len(rows)} rows are valid; nothing was written (--dry-run)")
+    else:
+        print(f"imported {len(rows)} rows as batch {batch}")
+    return 0
 
 
 def _cmd_build() -> int:
@@ -94,11 +254,18 @@ def _cmd_export(args: argparse.Namespace) -> int:
     elif any((args.kind, args.level, args.status, args.board, args.layer, args.search)):
         print("geo-app: filters apply to 'export entities' only", file=sys.stderr)
         return 2
+    fmt = args.format or export.format_from_path(args.output) or "geojson"
     if args.output == "-":
-        n = export.export_geojson(db, args.collection, None, flt=flt, out=sys.stdout)
+        sys.stdout.flush()
+        try:
+            export.write_export(db, args.collection, fmt, sys.stdout.buffer, flt=flt)
+            sys.stdout.buffer.flush()
+        except BrokenPipeError:  # e.g. `geo-app export ... -o - | head`
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 1
     else:
-        n = export.export_geojson(db, args.collection, Path(args.output), flt=flt)
-        print(f"wrote {n} features to {args.output}", file=sys.stderr)
+        n = export.export_file(db, args.collection, fmt, Path(args.output), flt=flt)
+        print(f"wrote {n} features to {args.output} ({fmt})", file=sys.stderr)
     return 0
 
 
@@ -114,6 +281,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_layers()
         if args.command == "export":
             return _cmd_export(args)
+        if args.command == "compare":
+            return _cmd_compare(args)
+        if args.command == "import-indicators":
+            return _cmd_import_indicators(args)
+        if args.command == "import":
+            return _cmd_import(args)
+        if args.command == "batches":
+            return _cmd_batches()
+        if args.command == "remove-batch":
+            return _cmd_remove_batch(args)
+        if args.command == "api":
+            return _cmd_api(args)
     except GeoAppError as err:
         print(f"geo-app: error: {err.user_message}", file=sys.stderr)
         return 1

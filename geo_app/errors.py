@@ -48,3 +48,23 @@ class DatabaseBusyError(GeoAppError, RuntimeError):
 
 class ExportError(GeoAppError, ValueError):
     """An export request cannot be served (unknown format or collection)."""
+
+
+class APIError(GeoAppError, ValueError):
+    """An HTTP API request cannot be served: carries the HTTP status and an OGC exception code.
+
+    Parameters
+    ----------
+    user_message
+        What is wrong with the request and how to fix it (sent to the client).
+    status
+        The HTTP status code of the response (400 bad parameter, 404 not found...).
+    code
+        The OGC API exception code, e.g. ``InvalidParameterValue`` or ``NotFound``.
+    """
+
+    def __init__(self, user_message: str, *, status: int = 400,
+                 code: str = "InvalidParameterValue") -> None:
+        super().__init__(user_message)
+        self.status = status
+        self.code = code

@@ -419,7 +419,10 @@ def query_entities_page(
     offset: int = 0,
     entity_id: str | None = None,
 ) -> tuple[gpd.GeoDataFrame, int]:
-    """One page of :func:`query_entities` (same columns, same id order) and the number matched.
+    """One page of the entities (columns of :func:`query_entities`) and the number matched.
+
+    Rows come in storage order, as :func:`iter_entity_batches` streams them to the export
+    (the registry's order, then imports), so pages join up to exactly the export.
 
     Parameters
     ----------
@@ -450,9 +453,10 @@ def query_entities_page(
         params.append(entity_id)
     where_sql = (" WHERE " + " AND ".join(clauses)) if clauses else ""
     cols = ", ".join(f"e.{c}" for c in ENTITY_COLUMNS)
-    page_sql = f"SELECT {cols}, e.layers FROM entities e{where_sql} ORDER BY e.id"  # noqa: S608 (placeholders only)
+    page_sql = f"SELECT {cols}, e.layers FROM entities e{where_sql} ORDER BY e.rowid"  # noqa: S608 (placeholders only)
     with connect(path) as con:
-        matched = int(con.execute(f"SELECT count(*) FROM entities e{where_sql}", params).fetchone()[0])  # noqa: S608
+        row = con.execute(f"SELECT count(*) FROM entities e{where_sql}", params).fetchone()  # noqa: S608
+        matched = int(row[0]) if row else 0
         page_params = list(params)
         if limit is not None:
             page_sql += " LIMIT ? OFFSET ?"
@@ -545,14 +549,15 @@ def delete_batch(path: Path, batch_id: str) -> int | None:
     with connect(path, read_only=False) as con:
         con.execute("BEGIN")
         try:
-            found = con.execute("SELECT count(*) FROM import_batches WHERE batch_id = ?",
-                                [batch_id]).fetchone()[0]
+            found = (con.execute("SELECT count(*) FROM import_batches WHERE batch_id = ?",
+                                 [batch_id]).fetchone() or (0,))[0]
             if not found:
                 con.execute("ROLLBACK")
                 return None
-            n = con.execute("SELECT (SELECT count(*) FROM entities WHERE batch_id = ? AND "
-                            "origin = 'user') + (SELECT count(*) FROM board_indicators WHERE "
-                            "batch_id = ? AND origin = 'user')", [batch_id, batch_id]).fetchone()[0]
+            n = (con.execute("SELECT (SELECT count(*) FROM entities WHERE batch_id = ? AND "
+                             "origin = 'user') + (SELECT count(*) FROM board_indicators WHERE "
+                             "batch_id = ? AND origin = 'user')",
+                             [batch_id, batch_id]).fetchone() or (0,))[0]
             con.execute("DELETE FROM layer_members WHERE entity_id IN (SELECT id FROM entities "
                         "WHERE batch_id = ? AND origin = 'user')", [batch_id])
             con.execute("DELETE FROM entities WHERE batch_id = ? AND origin = 'user'", [batch_id])
@@ -574,3 +579,41 @@ def list_batches(path: Path) -> pd.DataFrame:
         "(SELECT count(*) FROM board_indicators i WHERE i.batch_id = b.batch_id "
         "AND i.origin = 'user') AS rows_present "
         "FROM import_batches b ORDER BY b.imported_at DESC, b.batch_id"))
+
+
+# ----------------------------------------------------------------------------- streaming export
+# (issue 5: exports of any size read entities in batches; see docs/export.md)
+
+
+def iter_entity_batches(
+    path: Path,
+    flt: EntityFilter | None = None,
+    *,
+    batch_size: int = 10_000,
+    select: Sequence[str] | None = None,
+) -> Iterator[Any]:
+    """Stream the entities matching ``flt`` as Arrow record batches of ``batch_size`` rows.
+
+    One read-only connection and one streaming query (no ``ORDER BY``): rows come in the
+    table's storage order (the registry's order, then imports in the order they were
+    made) and memory does not grow with the number of rows.
+
+    Parameters
+    ----------
+    flt
+        The entity filter (as for the map, the API and the CLI).
+    select
+        Package-internal SQL select items over the ``entities`` columns (alias ``e``),
+        e.g. ``["e.id", "round(e.lon, 7) AS lon"]``; never user input. Default: the
+        columns of :func:`query_entities` (``ENTITY_COLUMNS`` and ``layers``).
+
+    Yields
+    ------
+    pyarrow.RecordBatch
+        The next rows; nothing when no entity matches.
+    """
+    where, params = _entity_where(flt or EntityFilter())
+    items = list(select) if select else [f"e.{c}" for c in (*ENTITY_COLUMNS, "layers")]
+    sql = f"SELECT {', '.join(items)} FROM entities e{where}"  # noqa: S608 (package SQL, placeholders only)
+    with connect(path) as con:
+        yield from con.execute(sql, params).to_arrow_reader(max(int(batch_size), 1))

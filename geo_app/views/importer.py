@@ -1,13 +1,154 @@
-"""The importer page (placeholder until its issue lands)."""
+"""The import page: template, upload, bilingual check report, import, batches with removal.
+
+Every user value is shown through ``st.dataframe`` (plain text) or escaped Markdown;
+nothing here uses ``unsafe_allow_html``.
+"""
 
 from __future__ import annotations
 
-import streamlit as st
+from pathlib import Path
 
-from geo_app.views.common import language_switch
+import pandas as pd
+import streamlit as st
+from streamlit.runtime.uploaded_file_manager import UploadedFile
+
+from geo_app import ingest
+from geo_app.errors import GeoAppError
+from geo_app.i18n import t
+from geo_app.views.common import data_version, db_path, language_switch, md_escape, show_error
+from geo_app.vocab import DATUMS, REGISTRY_COLUMNS
+
+UPLOAD_TYPES = ["csv", "txt", "tsv", "xlsx", "geojson", "json"]
+_DATUM_OPTIONS: list[str | None] = [None, "wgs84", "gcj02", "bd09"]
+_PREVIEW_COLUMNS = ["id", "name_zh", "name_en", "kind", "level", "status", "board", "lon", "lat",
+                    "source_lon", "source_lat", "source_datum", "location_precision", "source"]
 
 
 def render() -> None:
     """Draw the page."""
-    language_switch()
-    st.info("This page is being built.")
+    lang = language_switch()
+    st.title(t("imp_title", lang))
+    st.caption(t("imp_intro", lang))
+    _flash(lang)
+    try:
+        db = db_path()
+    except GeoAppError as err:
+        show_error(err)
+        return
+    _template(lang)
+    upload, datum = _upload_widgets(lang)
+    if upload is not None:
+        _check_and_import(upload.name, upload.getvalue(), datum, db, lang)
+    _batches(db, lang)
+
+
+def _flash(lang: str) -> None:
+    """The outcome of the previous run's import or removal (kept across ``st.rerun``)."""
+    done = st.session_state.pop("imp_flash", None)
+    if done is not None:
+        key, kwargs = done
+        st.success(md_escape(t(key, lang, **kwargs)))
+
+
+def _template(lang: str) -> None:
+    st.download_button(t("imp_template", lang), ingest.TEMPLATE_PATH.read_bytes(),
+                       file_name="import_template.csv", mime="text/csv", key="imp_template")
+    with st.expander(t("imp_columns", lang)):
+        st.dataframe(_columns_table(lang), hide_index=True, width="stretch")
+
+
+def _columns_table(lang: str) -> pd.DataFrame:
+    zh = ingest.COLUMN_ZH
+    yes, no = t("imp_yes", lang), t("imp_no", lang)
+    return pd.DataFrame({
+        "column": list(REGISTRY_COLUMNS),
+        t("imp_col_header_zh", lang): [zh[c] for c in REGISTRY_COLUMNS],
+        t("imp_col_required", lang): [yes if c in ingest.REQUIRED_COLUMNS else no
+                                      for c in REGISTRY_COLUMNS],
+    })
+
+
+def _upload_widgets(lang: str) -> tuple[UploadedFile | None, str | None]:
+    generation = st.session_state.setdefault("imp_generation", 0)
+    left, right = st.columns([3, 2])
+    upload = left.file_uploader(t("imp_upload", lang), type=UPLOAD_TYPES,
+                                key=f"imp_file_{generation}", help=t("imp_upload_help", lang))
+    datum = right.selectbox(t("imp_datum", lang), _DATUM_OPTIONS, key="imp_datum",
+                            format_func=lambda d: _datum_label(d, lang))
+    return upload, datum
+
+
+def _datum_label(datum: str | None, lang: str) -> str:
+    if datum is None:
+        return t("imp_datum_from_file", lang)
+    zh, en = DATUMS[datum.upper()]
+    return zh if lang == "zh" else en
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _checked(data: bytes, name: str, datum: str | None, path: str,
+             version: str) -> ingest.ImportReport:
+    # ``version`` changes with every write, so ids taken meanwhile are checked again
+    return ingest.check_upload(data, name, Path(path), datum=datum)
+
+
+def _check_and_import(name: str, data: bytes, datum: str | None, db: Path, lang: str) -> None:
+    try:
+        report = _checked(data, name, datum, str(db), data_version(db))
+    except GeoAppError as err:
+        show_error(err)
+        return
+    _show_report(report, lang)
+    label = t("imp_do", lang, n=len(report.rows))
+    if st.button(label, type="primary", disabled=not report.ok, key="imp_do"):
+        try:
+            batch = ingest.import_report(report, db)
+        except GeoAppError as err:
+            show_error(err)
+            return
+        st.session_state["imp_flash"] = ("imp_done", {"n": len(report.rows), "batch": batch})
+        st.session_state["imp_generation"] = st.session_state.get("imp_generation", 0) + 1
+        st.rerun()
+
+
+def _show_report(report: ingest.ImportReport, lang: str) -> None:
+    st.subheader(t("imp_report", lang))
+    (st.success if report.ok else st.error)(md_escape(report.summary(lang)))
+    cols = st.columns(4)
+    cols[0].metric(t("imp_rows", lang), len(report.rows))
+    cols[1].metric(t("imp_errors", lang), len(report.errors))
+    cols[2].metric(t("imp_warnings", lang), len(report.warnings))
+    cols[3].metric(t("imp_encoding", lang), report.encoding or "–")
+    if report.problems:
+        st.dataframe(report.table(), hide_index=True, width="stretch", key="imp_problems")
+    if len(report.rows):
+        st.caption(t("imp_preview", lang))
+        preview = pd.DataFrame(report.rows[_PREVIEW_COLUMNS]).head(500)
+        st.dataframe(preview, hide_index=True, width="stretch", key="imp_preview")
+
+
+def _batches(db: Path, lang: str) -> None:
+    st.subheader(t("imp_batches", lang))
+    try:
+        batches = ingest.list_batches(db)
+    except GeoAppError as err:
+        show_error(err)
+        return
+    if batches.empty:
+        st.caption(t("imp_no_batches", lang))
+        return
+    st.dataframe(batches, hide_index=True, width="stretch", key="imp_batches")
+    names = dict(zip(batches["batch_id"], batches["file_name"], strict=True))
+    choice = st.selectbox(t("imp_remove_choose", lang), list(names), index=None,
+                          format_func=lambda b: f"{b} · {names[b]}", key="imp_remove_choice")
+    confirm = st.checkbox(t("imp_remove_confirm", lang), key="imp_remove_confirm")
+    if st.button(t("imp_remove", lang), disabled=not (choice and confirm), key="imp_remove"):
+        try:
+            removed = ingest.remove_batch(db, str(choice))
+        except GeoAppError as err:
+            show_error(err)
+            return
+        st.session_state["imp_flash"] = ("imp_removed", {"n": removed, "batch": choice})
+        for key in ("imp_remove_choice", "imp_remove_confirm"):
+            st.session_state.pop(key, None)
+        st.rerun()

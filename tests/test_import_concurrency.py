@@ -1,0 +1,139 @@
+"""Readers in other processes see the old or the new data while an import runs, never half.
+
+A DuckDB file admits many read-only processes *or* one writer. Readers therefore meet
+``DatabaseBusyError`` while the import transaction is open; they treat it as retryable and
+must eventually succeed. The writer meets readers' locks and retries until it finds a gap.
+"""
+
+from __future__ import annotations
+
+import csv
+import multiprocessing as mp
+import os
+import random
+import subprocess
+import sys
+import time
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from geo_app import ingest, store
+from geo_app.errors import DatabaseBusyError
+from geo_app.settings import Settings
+
+READERS = 3
+ROWS = 2000
+
+
+def _write_csv(path: Path, prefix: str, rows: int, seed: int) -> Path:
+    rng = random.Random(seed)
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["id", "name_zh", "kind", "level", "status", "location_precision", "source",
+                    "lon", "lat", "source_datum"])
+        for i in range(rows):
+            w.writerow([f"{prefix}-{i:05d}", "并发测试", "incubator", "municipal", "operating",
+                        "site", "concurrency test", f"{rng.uniform(120.40, 121.00):.6f}",
+                        f"{rng.uniform(31.05, 31.60):.6f}", "WGS84"])
+    return path
+
+
+def _reader(db: str, new_total: int, ready: Any, stop: Any, out: Any) -> None:
+    """Read entities over and over; report every (total, user rows, user rows in layers) seen."""
+    rng = random.Random(os.getpid())
+    seen: set[tuple[int, int, int]] = set()
+    reads = busy = 0
+    saw_new = False
+    attempts: list[tuple[float, float]] = []  # (start, end) of every read attempt
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        stopping = stop.is_set()
+        start = time.monotonic()
+        try:
+            gdf = store.query_entities(Path(db))
+        except DatabaseBusyError:  # the writer holds the file: retry, as the app does
+            busy += 1
+            continue
+        finally:
+            attempts.append((start, time.monotonic()))
+        user = gdf[gdf["origin"] == "user"]
+        seen.add((len(gdf), len(user), int((user["layers"] != "").sum())))
+        reads += 1
+        if reads == 1:
+            ready.release()
+        if stopping and len(gdf) == new_total:
+            saw_new = True
+            break
+        time.sleep(rng.uniform(0.03, 0.12))
+    out.put({"seen": sorted(seen), "reads": reads, "busy": busy, "saw_new": saw_new,
+             "attempts": attempts})
+
+
+def test_readers_see_old_or_new_never_partial(writable_settings: Settings, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    db = writable_settings.db_path
+    old_total = store.count_entities(db)
+    new_total = old_total + ROWS
+    file = _write_csv(tmp_path / "many.csv", "conc", ROWS, seed=3)
+    # spawn re-runs the parent's __main__ in each child; under pytest that may be a script
+    # another test left behind (AppTest runs pages as __main__), so start from a blank one
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
+    ctx = mp.get_context("spawn")
+    ready, stop, out = ctx.Semaphore(0), ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=_reader, args=(str(db), new_total, ready, stop, out))
+             for _ in range(READERS)]
+    for p in procs:
+        p.start()
+    try:
+        for _ in procs:
+            assert ready.acquire(timeout=120), "a reader never managed a first read"
+        # keep the transaction open a while, so readers really meet the writer's lock
+        monkeypatch.setenv(store.TEST_SLOW_IMPORT_ENV, "0.4")
+        opened: list[float] = []
+        pause = store._test_pause
+        monkeypatch.setattr(store, "_test_pause",
+                            lambda stage: (opened.append(time.monotonic()), pause(stage)))
+        report, batch = ingest.import_file(file, db)
+        committed = time.monotonic()
+        assert batch is not None, [p.en for p in report.problems]
+        stop.set()
+        results = [out.get(timeout=200) for _ in procs]
+    finally:
+        stop.set()
+        for p in procs:
+            p.join(timeout=60)
+            if p.is_alive():
+                p.kill()
+    in_layers = int(store.query_sql(db, "SELECT count(*) FROM entities WHERE origin = 'user' "
+                                        "AND layers <> ''").iloc[0, 0])
+    assert 0 < in_layers <= ROWS
+    allowed = {(old_total, 0, 0), (new_total, ROWS, in_layers)}
+    for r in results:
+        assert set(map(tuple, r["seen"])) <= allowed, f"a reader saw partial data: {r['seen']}"
+        assert r["saw_new"], f"a reader never saw the import: {r}"
+        assert r["reads"] >= 2
+    # a read that overlaps the open transaction must have waited for it (one writer OR readers)
+    overlapping = [(a, b) for r in results for a, b in r["attempts"]
+                   if a < committed and b > opened[0]]
+    assert overlapping, "no read overlapped the open import transaction"
+    assert all(p.exitcode == 0 for p in procs)
+
+
+def test_two_writers_at_once_both_land(writable_settings: Settings, tmp_path: Path) -> None:
+    db = writable_settings.db_path
+    before = store.count_entities(db)
+    first = _write_csv(tmp_path / "first.csv", "w1", 500, seed=1)
+    second = _write_csv(tmp_path / "second.csv", "w2", 500, seed=2)
+    env = {**os.environ, "GEO_APP_DB": str(db), "GEO_APP_DATA_DIR": str(writable_settings.data_dir),
+           "GEO_APP_LAYERS_DIR": str(writable_settings.layers_dir),
+           store.TEST_SLOW_IMPORT_ENV: "0.3"}
+    procs = [subprocess.Popen([sys.executable, "-m", "geo_app.cli", "import", str(f)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for f in (first, second)]
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    assert store.count_entities(db) == before + 1000
+    assert sorted(ingest.list_batches(db)["rows_present"]) == [500, 500]

@@ -1,0 +1,128 @@
+"""kill -9 during an import leaves the database as it was before or fully after, never between.
+
+A subprocess runs ``geo-app import`` on a large file with ``GEO_APP_TEST_SLOW_IMPORT`` set,
+so it sleeps twice inside the open transaction (after the batch row, after the entities)
+and says so on stderr. The test kills it there, and at random moments, and then checks
+that the database opens and holds either none or all of the batch.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from geo_app import ingest, store
+from geo_app.settings import Settings
+
+ROWS = 5000
+PAUSE = "0.6"
+STAGES = ("batch row written", "entities written")
+
+
+@pytest.fixture()
+def big_file(tmp_path: Path) -> Path:
+    rng = random.Random(7)
+    path = tmp_path / "big.csv"
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["id", "name_zh", "kind", "level", "status", "location_precision", "source",
+                    "lon", "lat", "source_datum"])
+        for i in range(ROWS):
+            w.writerow([f"crash-{i:05d}", "批量导入测试", "incubator", "municipal", "operating",
+                        "site", "crash test", f"{rng.uniform(120.40, 121.00):.6f}",
+                        f"{rng.uniform(31.05, 31.60):.6f}", "GCJ02"])
+    return path
+
+
+def _start(settings: Settings, file: Path, log: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "GEO_APP_DB": str(settings.db_path),
+           "GEO_APP_DATA_DIR": str(settings.data_dir),
+           "GEO_APP_LAYERS_DIR": str(settings.layers_dir),
+           store.TEST_SLOW_IMPORT_ENV: PAUSE}
+    with open(log, "wb") as err:
+        return subprocess.Popen([sys.executable, "-m", "geo_app.cli", "import", str(file)],
+                                env=env, stdout=subprocess.DEVNULL, stderr=err)
+
+
+def _wait_for(log: Path, text: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if text in log.read_text(encoding="utf-8", errors="replace"):
+            return
+        assert proc.poll() is None, f"import ended before '{text}': {log.read_text()}"
+        time.sleep(0.01)
+    raise AssertionError(f"'{text}' never appeared in {log}")
+
+
+def _state(db: Path) -> tuple[int, int, int]:
+    """(user rows, import batches, memberships of user rows) — the database must open."""
+    r = store.query_sql(db, (
+        "SELECT (SELECT count(*) FROM entities WHERE origin = 'user'), "
+        "(SELECT count(*) FROM import_batches), (SELECT count(*) FROM layer_members "
+        "WHERE entity_id IN (SELECT id FROM entities WHERE origin = 'user'))"))
+    return tuple(int(v) for v in r.iloc[0])  # type: ignore[return-value]
+
+
+def _assert_before_or_after(db: Path, members_after: int | None) -> bool:
+    """True when the batch is fully there, False when nothing of it is; fails in between."""
+    rows, batches, members = _state(db)
+    assert (rows, batches, members) == (0, 0, 0) or (rows, batches) == (ROWS, 1), (
+        f"partial import: {rows} rows, {batches} batches, {members} memberships")
+    if rows and members_after is not None:
+        assert members == members_after
+    return bool(rows)
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def test_kill_inside_the_transaction_leaves_nothing(writable_settings: Settings, big_file: Path,
+                                                    tmp_path: Path) -> None:
+    db = writable_settings.db_path
+    shipped = store.count_entities(db)
+    for stage in STAGES:
+        log = tmp_path / f"kill-{stage[:5]}.log"
+        proc = _start(writable_settings, big_file, log)
+        _wait_for(log, stage, proc)
+        _kill(proc)
+        assert proc.returncode == -signal.SIGKILL
+        assert _state(db) == (0, 0, 0), f"killed after '{stage}': the transaction must vanish"
+        assert store.count_entities(db) == shipped
+    # the database is writable again afterwards: the same file now imports completely
+    report, batch = ingest.import_file(big_file, db)
+    assert batch is not None and _state(db)[:2] == (ROWS, 1)
+
+
+def test_kill_at_random_moments_leaves_before_or_after(writable_settings: Settings,
+                                                       big_file: Path, tmp_path: Path) -> None:
+    db = writable_settings.db_path
+    started = time.monotonic()
+    proc = _start(writable_settings, big_file, tmp_path / "full.log")
+    assert proc.wait(timeout=300) == 0, (tmp_path / "full.log").read_text()
+    full_run = time.monotonic() - started
+    members_after = _state(db)[2]
+    assert members_after > 0, "some imported points fall inside a strategy layer"
+    ingest.remove_batch(db, str(ingest.list_batches(db)["batch_id"].iloc[0]))
+    rng = random.Random(20240501)
+    outcomes = []
+    for i in range(5):
+        proc = _start(writable_settings, big_file, tmp_path / f"random-{i}.log")
+        time.sleep(rng.uniform(0.2, full_run * 1.1))
+        _kill(proc)
+        complete = _assert_before_or_after(db, members_after)
+        outcomes.append(complete)
+        if complete:
+            ingest.remove_batch(db, str(ingest.list_batches(db)["batch_id"].iloc[0]))
+        assert _state(db) == (0, 0, 0)
+    assert len(outcomes) == 5

@@ -1,0 +1,557 @@
+"""Import: reading, validation, normalisation, the bad-input corpus, and the store afterwards."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+import json
+import math
+import re
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import copy_sources
+from openpyxl import Workbook
+
+from geo_app import build, datum, ingest, layers, store
+from geo_app.errors import ImportValidationError
+from geo_app.settings import PROJECT_ROOT, Settings
+from geo_app.vocab import BOARDS, KINDS, LEVELS, PRECISIONS, REGISTRY_COLUMNS, STATUSES
+
+CORPUS = Path(__file__).parent / "bad_inputs"
+CASES = json.loads((CORPUS / "cases.json").read_text(encoding="utf-8"))
+HEADER = ["id", "name_zh", "name_en", "kind", "level", "status", "board", "lon", "lat",
+          "location_precision", "location_source", "source_datum", "source", "notes"]
+
+
+def _row(**changes: str) -> dict[str, str]:
+    base = {"id": "u-001", "name_zh": "测试实验室", "name_en": "Test lab", "kind": "laboratory",
+            "level": "provincial", "status": "operating", "board": "昆山市", "lon": "120.95",
+            "lat": "31.38", "location_precision": "district", "location_source": "AMap",
+            "source_datum": "WGS84", "source": "user list", "notes": ""}
+    return {**base, **changes}
+
+
+def _csv(rows: list[dict[str, str]], delimiter: str = ",") -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, delimiter=delimiter, lineterminator="\r\n")
+    w.writerow(HEADER)
+    for r in rows:
+        w.writerow([r.get(c, "") for c in HEADER])
+    return buf.getvalue()
+
+
+def _metres(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    a = (math.sin((p2 - p1) / 2) ** 2
+         + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2)
+    return 2 * 6371008.8 * math.asin(math.sqrt(a))
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+# ----------------------------------------------------------------------------- the corpus
+
+
+def test_corpus_has_at_least_30_files_each_listed_once() -> None:
+    files = sorted(p.name for p in CORPUS.iterdir()
+                   if p.name not in ("cases.json", "make_corpus.py", "__pycache__"))
+    listed = [c["file"] for c in CASES]
+    assert len(listed) == len(set(listed)) >= 30
+    assert files == sorted(listed), "every corpus file has a case and every case a file"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["file"] for c in CASES])
+def test_corpus_case_reports_precise_problem(case: dict) -> None:
+    data = (CORPUS / case["file"]).read_bytes()
+    report = ingest.read_upload(data, case["file"], datum=case["datum"],
+                                existing_ids={"hz-sip"})
+    assert not report.ok
+    en, zh = case["expect"]
+    hits = [p for p in report.errors if en in p.en and zh in p.zh]
+    assert hits, f"{case['file']}: no error with {en!r}/{zh!r} in {[p.en for p in report.errors]}"
+    assert any(p.row == case["row"] and p.column == case["column"] for p in hits), (
+        f"{case['file']}: expected at row {case['row']} column {case['column']!r}, "
+        f"got {[(p.row, p.column) for p in hits]}")
+    text = report.table().to_string()
+    assert en in text and zh in text, "the displayed report carries both languages"
+
+
+@pytest.fixture(scope="module")
+def corpus_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A database of its own for the corpus: every bad file is thrown at it."""
+    settings = copy_sources(tmp_path_factory.mktemp("corpus"))
+    build.build_database(settings)
+    return settings.db_path
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["file"] for c in CASES])
+def test_corpus_case_leaves_store_byte_identical(case: dict, corpus_db: Path) -> None:
+    before = _digest(corpus_db)
+    report, batch = ingest.import_file(CORPUS / case["file"], corpus_db, datum=case["datum"])
+    assert batch is None and not report.ok
+    with pytest.raises(ImportValidationError):
+        ingest.import_report(report, corpus_db)
+    assert _digest(corpus_db) == before, "a rejected file must not touch the database"
+    assert not Path(str(corpus_db) + ".wal").exists()
+
+
+# ----------------------------------------------------------------------------- encodings
+
+
+@pytest.mark.parametrize(("encoding", "name", "expected"), [
+    ("utf-8", "a.csv", "UTF-8"),
+    ("utf-8-sig", "a.csv", "UTF-8 with BOM"),  # Excel's "CSV UTF-8"
+    ("gbk", "a.csv", "GBK/GB18030"),  # Excel's "CSV" on a Chinese Windows
+    ("utf-16", "a.txt", "UTF-16 LE"),  # Excel's "Unicode text": UTF-16 LE + BOM, tabs
+])
+def test_encodings_decode_exactly(encoding: str, name: str, expected: str) -> None:
+    delimiter = "\t" if name.endswith(".txt") else ","
+    text = _csv([_row(name_zh="苏州纳米城（示例）", notes="中文备注，含逗号")], delimiter)
+    report = ingest.read_upload(text.encode(encoding), name)
+    assert report.ok, [p.en for p in report.problems]
+    assert report.encoding == expected
+    assert report.rows.iloc[0]["name_zh"] == "苏州纳米城（示例）"
+    assert report.rows.iloc[0]["notes"] == "中文备注，含逗号"
+
+
+def test_gb18030_four_byte_ideograph_is_kept() -> None:
+    # 㐀 (U+3400, CJK extension A) needs GB18030's four-byte form; it is not garbage.
+    report = ingest.read_upload(_csv([_row(name_zh="㐀实验室")]).encode("gb18030"), "a.csv")
+    assert report.ok and report.rows.iloc[0]["name_zh"] == "㐀实验室"
+
+
+def test_decode_never_falls_back_to_latin1() -> None:
+    with pytest.raises(ImportValidationError) as err:
+        ingest.decode_text("Zürich café".encode("cp1252"))
+    assert "UTF-8" in str(err.value)
+
+
+# ----------------------------------------------------------------------------- normalisation
+
+
+def test_full_width_digits_and_punctuation_are_normalised() -> None:
+    report = ingest.read_upload(_csv([_row(lon="１２０．９５", lat="３１．３８",
+                                            id="ｕ－００１")]).encode(), "a.csv")
+    assert report.ok, [p.en for p in report.problems]
+    row = report.rows.iloc[0]
+    assert (row["lon"], row["lat"], row["id"]) == (120.95, 31.38, "u-001")
+
+
+@pytest.mark.parametrize(("column", "given", "stored"), [
+    ("kind", "实验室", "laboratory"),  # the zh label
+    ("kind", "Laboratory", "laboratory"),  # the en label, any case
+    ("kind", "Technology innovation centre", "technology_innovation_center"),
+    ("level", "省级", "provincial"),
+    ("status", "在建", "under_construction"),
+    ("status", "Under construction", "under_construction"),
+    ("board", "昆山", "昆山市"),  # the short form people write
+    ("board", "Suzhou Industrial Park", "苏州工业园区"),
+    ("location_precision", "区县", "district"),
+])
+def test_vocabulary_labels_are_synonyms(column: str, given: str, stored: str) -> None:
+    report = ingest.read_upload(_csv([_row(**{column: given})]).encode(), "a.csv")
+    assert report.ok, [p.en for p in report.problems]
+    assert report.rows.iloc[0][column] == stored
+
+
+def test_chinese_headers_are_accepted() -> None:
+    zh = [ingest.COLUMN_ZH[c] for c in HEADER]
+    rows = _csv([_row()]).splitlines()
+    text = ",".join(zh) + "\n" + rows[1] + "\n"
+    report = ingest.read_upload(text.encode(), "a.csv")
+    assert report.ok, [p.en for p in report.problems]
+
+
+def test_spreadsheet_ids_are_kept_as_text_in_csv() -> None:
+    report = ingest.read_upload(_csv([_row(id="000123")]).encode(), "a.csv")
+    assert report.ok and report.rows.iloc[0]["id"] == "000123"
+
+
+def _xlsx(*rows: list[object], formats: dict[str, str] | None = None) -> bytes:
+    wb = Workbook()
+    ws = wb.active
+    ws.append(HEADER)
+    for r in rows:
+        ws.append(r)
+    for ref, fmt in (formats or {}).items():
+        ws[ref].number_format = fmt
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def test_xlsx_ids_text_padded_and_numeric() -> None:
+    base = [_row()[c] for c in HEADER]
+    text_id = ["000123", *base[1:]]
+    padded = [124, *base[1:]]  # a number shown as 000124 by the cell format
+    plain = [125, *base[1:]]
+    floats = list(base)
+    floats[7], floats[8] = 120.95, 31.38  # numeric coordinate cells
+    floats[0] = "u-float"
+    data = _xlsx(text_id, padded, plain, floats, formats={"A3": "000000"})
+    report = ingest.read_upload(data, "list.xlsx")
+    assert report.ok, [p.en for p in report.errors]
+    assert list(report.rows["id"]) == ["000123", "000124", "125", "u-float"]
+    warning = [p for p in report.warnings if p.column == "id"]
+    assert len(warning) == 1 and warning[0].row == 4 and "leading zeros" in warning[0].en
+    assert report.rows.iloc[3]["lon"] == 120.95
+
+
+def test_only_first_sheet_is_read_with_a_warning() -> None:
+    wb = Workbook()
+    wb.active.append(HEADER)
+    wb.active.append([_row()[c] for c in HEADER])
+    wb.create_sheet("other").append(["x"])
+    buf = io.BytesIO()
+    wb.save(buf)
+    report = ingest.read_upload(buf.getvalue(), "a.xlsx")
+    assert report.ok
+    assert any("other" in p.en and p.severity == "warning" for p in report.problems)
+
+
+# ----------------------------------------------------------------------------- datums
+
+TRUTH = [(120.585, 31.299), (120.7385, 31.2655), (121.1, 31.45), (120.3, 31.1), (120.62, 31.9)]
+
+
+@pytest.mark.parametrize(("name", "forward"), [("gcj02", datum.wgs84_to_gcj02),
+                                               ("bd09", datum.wgs84_to_bd09)])
+def test_shifted_file_lands_within_one_metre(name: str, forward) -> None:  # type: ignore[no-untyped-def]
+    lon, lat = forward([p[0] for p in TRUTH], [p[1] for p in TRUTH])
+    rows = [_row(id=f"u-{i}", lon=repr(float(x)), lat=repr(float(y)), source_datum="")
+            for i, (x, y) in enumerate(zip(lon, lat, strict=True))]
+    report = ingest.read_upload(_csv(rows).encode(), "amap.csv", datum=name)
+    assert report.ok, [p.en for p in report.problems]
+    got = report.rows
+    for (tx, ty), gx, gy in zip(TRUTH, got["lon"], got["lat"], strict=True):
+        assert _metres(tx, ty, gx, gy) < 1.0
+    shifted = [_metres(tx, ty, x, y) for (tx, ty), x, y in zip(TRUTH, lon, lat, strict=True)]
+    assert min(shifted) > 200, "the file really was shifted (the test could fail)"
+    assert list(got["source_lon"]) == [float(repr(float(x))) for x in lon]
+    assert set(got["source_datum"]) == {name.upper()}
+    label = {"gcj02": "GCJ-02 -> WGS-84", "bd09": "BD-09 -> WGS-84"}[name]
+    assert all(c.startswith(label) for c in got["conversion"])
+    assert report.datum == name.upper()
+
+
+def test_datum_per_row_from_column() -> None:
+    gx, gy = datum.wgs84_to_gcj02(120.585, 31.299)
+    rows = [_row(id="u-w", lon="120.585", lat="31.299", source_datum="WGS-84"),
+            _row(id="u-g", lon=repr(float(gx)), lat=repr(float(gy)), source_datum="高德")]
+    report = ingest.read_upload(_csv(rows).encode(), "mixed.csv")
+    assert report.ok, [p.en for p in report.problems]
+    by_id = report.rows.set_index("id")
+    assert _metres(120.585, 31.299, by_id.loc["u-g", "lon"], by_id.loc["u-g", "lat"]) < 1
+    assert by_id.loc["u-w", "conversion"] == "none (WGS-84 source)"
+    assert report.datum == "GCJ02,WGS84"
+
+
+def test_rows_without_coordinates_need_no_datum() -> None:
+    report = ingest.read_upload(_csv([_row(lon="", lat="", source_datum="",
+                                           location_precision="unknown")]).encode(), "a.csv")
+    assert report.ok, [p.en for p in report.problems]
+    row = report.rows.iloc[0]
+    assert np.isnan(row["lon"]) and row.geometry is None and row["source_datum"] == ""
+
+
+def test_unknown_datum_option_is_rejected() -> None:
+    report = ingest.read_upload(_csv([_row()]).encode(), "a.csv", datum="utm")
+    assert not report.ok and "unknown datum 'utm'" in report.errors[0].en
+
+
+# ----------------------------------------------------------------------------- locations
+
+
+def test_point_near_suzhou_is_a_warning_not_an_error() -> None:
+    report = ingest.read_upload(_csv([_row(lon="121.47", lat="31.23")]).encode(), "sh.csv")
+    assert report.ok
+    assert [p.severity for p in report.problems] == ["warning"]
+    assert "outside Suzhou" in report.problems[0].en
+
+
+def test_offshore_centre_may_lie_abroad() -> None:
+    rows = [_row(kind="offshore_innovation_center", lon="-71.09", lat="42.36", board="")]
+    report = ingest.read_upload(_csv(rows).encode(), "boston.csv")
+    assert report.ok and report.warnings and "accepted because" in report.warnings[0].en
+    assert report.rows.iloc[0]["conversion"] == "none (WGS-84 source)"
+
+
+def test_geojson_with_bom_null_geometry_and_feature_ids() -> None:
+    props = {k: v for k, v in _row().items() if k not in ("lon", "lat", "source_datum", "id")}
+    doc = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "id": "g-1", "properties": props,
+         "geometry": {"type": "Point", "coordinates": [120.95, 31.38, 5.0]}},
+        {"type": "Feature", "id": 2, "properties": {**props, "location_precision": "unknown"},
+         "geometry": None},
+    ]}
+    data = codecs.BOM_UTF8 + json.dumps(doc, ensure_ascii=False).encode()
+    report = ingest.read_upload(data, "points.geojson")
+    assert report.ok, [p.en for p in report.problems]
+    assert list(report.rows["id"]) == ["g-1", "2"]
+    assert report.rows.iloc[0]["source_datum"] == "WGS84"  # RFC 7946
+    assert report.rows.iloc[1].geometry is None
+
+
+def test_export_round_trip_keeps_original_coordinates() -> None:
+    gx, gy = datum.wgs84_to_gcj02(120.7, 31.3)
+    wx, wy = datum.gcj02_to_wgs84(gx, gy)
+    header = [*HEADER, "source_lon", "source_lat", "conversion", "origin", "batch_id", "layers"]
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(header)
+    r = _row(lon=repr(float(wx)), lat=repr(float(wy)), source_datum="GCJ02")
+    w.writerow([*(r[c] for c in HEADER), repr(float(gx)), repr(float(gy)), "x", "user", "b", "l"])
+    report = ingest.read_upload(buf.getvalue().encode(), "export.csv")
+    assert report.ok, [p.en for p in report.problems]
+    row = report.rows.iloc[0]
+    assert (row["lon"], row["source_lon"], row["source_datum"]) == (float(wx), float(gx), "GCJ02")
+    assert row["origin"] == "user" and row["batch_id"] is None
+
+
+# ----------------------------------------------------------------------------- limits
+
+
+def test_size_limit_matches_streamlit_upload_limit() -> None:
+    config = tomllib.loads((PROJECT_ROOT / ".streamlit" / "config.toml").read_text())
+    assert ingest.MAX_UPLOAD_BYTES == config["server"]["maxUploadSize"] * 1024 * 1024
+
+
+def test_oversized_upload_is_rejected() -> None:
+    data = _csv([_row()]).encode() + b" " * ingest.MAX_UPLOAD_BYTES
+    report = ingest.read_upload(data, "big.csv")
+    assert not report.ok and "the limit is 20 MB" in report.errors[0].en
+
+
+def test_oversized_file_is_refused_before_reading(tmp_path: Path) -> None:
+    path = tmp_path / "big.csv"
+    with open(path, "wb") as fh:
+        fh.truncate(ingest.MAX_UPLOAD_BYTES + 1)  # sparse: nothing to read
+    report, batch = ingest.import_file(path, tmp_path / "no.duckdb")
+    assert batch is None and "limit is 20 MB" in report.errors[0].en
+
+
+def test_zip_bomb_guard(monkeypatch: pytest.MonkeyPatch) -> None:
+    wb = Workbook()
+    wb.active.append(HEADER)
+    buf = io.BytesIO()
+    wb.save(buf)
+    monkeypatch.setattr(ingest, "MAX_UNPACKED_BYTES", 1000)
+    report = ingest.read_upload(buf.getvalue(), "a.xlsx")
+    assert "unpacks to" in report.errors[0].en
+
+
+def test_problem_list_is_capped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ingest, "MAX_PROBLEMS", 10)
+    rows = [_row(id=f"u-{i}", kind="nope") for i in range(25)]
+    report = ingest.read_upload(_csv(rows).encode(), "a.csv")
+    assert len(report.problems) == 11 and "15 more problems" in report.problems[-1].en
+
+
+# ----------------------------------------------------------------------------- template, docs
+
+
+def test_template_has_registry_columns_and_a_rejected_example_row() -> None:
+    table = ingest.template_rows()
+    assert tuple(table.columns) == REGISTRY_COLUMNS
+    assert list(table["id"]) == ["example-001"]
+    data = ingest.TEMPLATE_PATH.read_bytes()
+    report = ingest.read_upload(data, "import_template.csv")
+    assert [p.en for p in report.errors] == [
+        "this is the template's example row; delete it (or give a real id)"]
+    fixed = ingest.read_upload(data.replace(b"example-001", b"u-001"), "mine.csv")
+    assert fixed.ok, "apart from its id the example row is valid"
+
+
+def test_docs_name_every_column_and_value() -> None:
+    text = (PROJECT_ROOT / "docs" / "import.md").read_text(encoding="utf-8")
+    for value in (*REGISTRY_COLUMNS, *KINDS, *LEVELS, *STATUSES, *PRECISIONS, *BOARDS,
+                  "GCJ02", "BD09", "WGS84"):
+        assert re.search(rf"`{re.escape(value)}`", text), f"docs/import.md does not name {value}"
+    for command in ("geo-app import", "--dry-run", "--datum gcj02", "geo-app batches",
+                    "geo-app remove-batch"):
+        assert command in text, f"docs/import.md does not show {command}"
+
+
+# ----------------------------------------------------------------------------- the store
+
+
+@pytest.fixture()
+def user_db(writable_settings: Settings) -> Path:
+    """A fresh database of this test's own (the session database is read-only)."""
+    return writable_settings.db_path
+
+
+def _inside_layer(path: Path) -> tuple[str, float, float]:
+    layer = store.read_geo_table(path, "layers").iloc[0]
+    point = layer.geometry.representative_point()
+    return str(layer["id"]), float(point.x), float(point.y)
+
+
+def test_import_writes_rows_batch_and_memberships(user_db: Path) -> None:
+    db = user_db
+    layer_id, x, y = _inside_layer(db)
+    gx, gy = datum.wgs84_to_gcj02(x, y)
+    rows = [_row(id="u-in", lon=repr(float(gx)), lat=repr(float(gy)), source_datum="GCJ02"),
+            _row(id="u-none", lon="", lat="", source_datum="", location_precision="unknown")]
+    path = db.parent / "mine.csv"
+    path.write_text(_csv(rows), encoding="utf-8")
+    before = store.count_entities(db)
+    report, batch = ingest.import_file(path, db)
+    assert report.ok and batch is not None
+    ents = store.query_entities(db).set_index("id")
+    assert len(ents) == before + 2
+    user = ents[ents["origin"] == "user"]
+    assert set(user.index) == {"u-in", "u-none"} and set(user["batch_id"]) == {batch}
+    assert layer_id in ents.loc["u-in", "layers"].split(",")
+    assert _metres(x, y, ents.loc["u-in", "lon"], ents.loc["u-in", "lat"]) < 1
+    batches = ingest.list_batches(db)
+    assert batches.iloc[0][["batch_id", "file_name", "target", "row_count", "source_datum",
+                            "rows_present"]].tolist() == [batch, "mine.csv", "entities", 2,
+                                                          "GCJ02", 2]
+    members = store.query_sql(db, "SELECT * FROM layer_members ORDER BY ALL")
+    layers.refresh_membership(db)  # the full recomputation agrees with the incremental one
+    assert store.query_sql(db, "SELECT * FROM layer_members ORDER BY ALL").equals(members)
+
+
+def test_user_rows_survive_a_rebuild(writable_settings: Settings) -> None:
+    db = writable_settings.db_path
+    layer_id, x, y = _inside_layer(db)
+    path = db.parent / "mine.csv"
+    path.write_text(_csv([_row(id="u-keep", lon=repr(x), lat=repr(y))]), encoding="utf-8")
+    _, batch = ingest.import_file(path, db)
+    old_hash = store.read_meta(db)["source_hash"]
+    registry = writable_settings.data_dir / "registry.csv"  # a copy in tmp_path
+    registry.write_text(registry.read_text(encoding="utf-8").rstrip("\n") + " \n", encoding="utf-8")
+    build.ensure_database(writable_settings)
+    assert store.read_meta(db)["source_hash"] != old_hash, "the edit forced a rebuild"
+    ents = store.query_entities(db).set_index("id")
+    assert ents.loc["u-keep", "origin"] == "user" and ents.loc["u-keep", "batch_id"] == batch
+    assert layer_id in ents.loc["u-keep", "layers"].split(",")
+    assert ingest.list_batches(db)["batch_id"].tolist() == [batch]
+    build.build_database(writable_settings)  # `geo-app build` too
+    assert "u-keep" in set(store.query_entities(db)["id"])
+
+
+def test_remove_batch_removes_rows_and_memberships(user_db: Path) -> None:
+    db = user_db
+    _, x, y = _inside_layer(db)
+    path = db.parent / "mine.csv"
+    path.write_text(_csv([_row(id="u-gone", lon=repr(x), lat=repr(y))]), encoding="utf-8")
+    before = _digest_rows(db)
+    _, batch = ingest.import_file(path, db)
+    assert ingest.remove_batch(db, batch) == 1
+    assert _digest_rows(db) == before
+    with pytest.raises(ingest.BatchNotFoundError):
+        ingest.remove_batch(db, batch)
+
+
+def _digest_rows(db: Path) -> tuple[int, int, int, str]:
+    r = store.query_sql(db, "SELECT (SELECT count(*) FROM entities), (SELECT count(*) FROM "
+                            "layer_members), (SELECT count(*) FROM import_batches), "
+                            "(SELECT md5(string_agg(id || layers, ',' ORDER BY id)) FROM entities)")
+    return tuple(r.iloc[0])  # type: ignore[return-value]
+
+
+def test_duplicate_against_store_and_dry_run_write_nothing(user_db: Path) -> None:
+    db = user_db
+    path = db.parent / "mine.csv"
+    path.write_text(_csv([_row(id="u-twice")]), encoding="utf-8")
+    before = _digest(db)
+    report, batch = ingest.import_file(path, db, dry_run=True)
+    assert report.ok and batch is None and _digest(db) == before
+    ingest.import_file(path, db)
+    after_first = _digest_rows(db)
+    report, batch = ingest.import_file(path, db)
+    assert batch is None and "already in the database" in report.errors[0].en
+    assert _digest_rows(db) == after_first
+
+
+def test_id_taken_between_check_and_import_is_rejected(user_db: Path) -> None:
+    db = user_db
+    data = _csv([_row(id="u-race")]).encode()
+    report = ingest.check_upload(data, "a.csv", db)
+    other = ingest.check_upload(data, "b.csv", db)
+    ingest.import_report(other, db)
+    state = _digest_rows(db)
+    with pytest.raises(ImportValidationError, match="u-race"):
+        ingest.import_report(report, db)
+    assert _digest_rows(db) == state
+
+
+def test_values_are_stored_as_text_never_executed(user_db: Path) -> None:
+    db = user_db
+    nasty = "x'); DROP TABLE entities; --"
+    data = _csv([_row(id="u-sql", name_zh=nasty, notes="<img src=x onerror=alert(1)>")]).encode()
+    report = ingest.check_upload(data, "a.csv", db)
+    ingest.import_report(report, db)
+    ents = store.query_entities(db).set_index("id")
+    assert ents.loc["u-sql", "name_zh"] == nasty
+    assert ents.loc["u-sql", "notes"] == "<img src=x onerror=alert(1)>"
+
+
+def test_busy_database_raises_clear_error_and_writes_nothing(user_db: Path) -> None:
+    db = user_db
+    import subprocess
+    import sys
+
+    report = ingest.check_upload(_csv([_row(id="u-busy")]).encode(), "a.csv", db)
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time, duckdb; c = duckdb.connect(sys.argv[1]); print('held', flush=True); "
+         "time.sleep(30)", str(db)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        frame = report.rows.assign(batch_id="b-busy")
+        from geo_app.errors import DatabaseBusyError
+
+        with pytest.raises(DatabaseBusyError) as err:
+            store.import_entities(db, frame, {"batch_id": "b-busy", "file_name": "a.csv",
+                                              "imported_at": None, "target": "entities",
+                                              "row_count": 1, "source_datum": "WGS84"},
+                                  frame.iloc[0:0][["id"]].rename(columns={"id": "entity_id"})
+                                  .assign(layer_id=""), retries=2)
+        assert "busy" in err.value.user_message and "数据库正忙" in err.value.user_message
+    finally:
+        holder.kill()
+        holder.wait()
+    assert "u-busy" not in store.entity_ids(db)
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def test_cli_import_dry_run_batches_and_remove(writable_settings: Settings, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from geo_app import cli
+
+    db = writable_settings.db_path
+    gx, gy = datum.wgs84_to_gcj02(120.7385, 31.2655)
+    path = tmp_path / "amap.csv"
+    path.write_text(_csv([_row(id="u-cli", lon=repr(float(gx)), lat=repr(float(gy)),
+                               source_datum="")]), encoding="utf-8")
+    before = _digest(db)
+    assert cli.main(["import", str(path), "--datum", "gcj02", "--dry-run"]) == 0
+    assert "nothing was written (--dry-run)" in capsys.readouterr().out
+    assert _digest(db) == before
+    assert cli.main(["import", str(path)]) == 1, "coordinates without a datum are refused"
+    err = capsys.readouterr().err
+    assert "row 2, column source_datum" in err and "第 2 行，source_datum 列" in err
+    assert cli.main(["import", str(path), "--datum", "gcj02"]) == 0
+    batch = ingest.list_batches(db)["batch_id"].iloc[0]
+    assert f"imported 1 rows as batch {batch}" in capsys.readouterr().out
+    row = store.query_entities(db).set_index("id").loc["u-cli"]
+    assert _metres(120.7385, 31.2655, row["lon"], row["lat"]) < 1
+    assert cli.main(["batches"]) == 0
+    listing = capsys.readouterr().out
+    assert batch in listing and "amap.csv" in listing and "GCJ02" in listing
+    assert cli.main(["remove-batch", batch]) == 0
+    assert "u-cli" not in store.entity_ids(db)
+    assert cli.main(["remove-batch", batch]) == 1
+    assert "No import batch" in capsys.readouterr().err

@@ -1,0 +1,135 @@
+"""The import page (AppTest): upload, bilingual report, import, batches, removal."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from geo_app import datum, ingest, store
+from geo_app.settings import Settings
+
+TIMEOUT = 90
+HEADER = ("id,name_zh,name_en,kind,level,status,board,lon,lat,location_precision,"
+          "location_source,source_datum,source,notes\n")
+
+
+def _page() -> None:
+    from geo_app.views import importer
+
+    importer.render()
+
+
+def _run(lang: str = "zh") -> AppTest:
+    at = AppTest.from_function(_page, default_timeout=TIMEOUT)
+    at.query_params["lang"] = lang
+    at.run()
+    _ok(at)
+    return at
+
+
+def _ok(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def _upload(at: AppTest, name: str, text: str, generation: int = 0) -> AppTest:
+    at.file_uploader(key=f"imp_file_{generation}").set_value((name, text.encode(), "text/csv"))
+    at.run()
+    _ok(at)
+    return at
+
+
+def _table(at: AppTest, column: str):  # type: ignore[no-untyped-def]
+    """The first table on the page with ``column`` (AppTest does not expose dataframe keys)."""
+    for frame in at.dataframe:
+        if column in frame.value.columns:
+            return frame.value
+    raise AssertionError(f"no table with column {column!r}")
+
+
+def _good(**cells: str) -> str:
+    row = {"id": "u-page", "name_zh": "页面测试", "lon": "120.7385", "lat": "31.2655",
+           "source_datum": "WGS84", "kind": "incubator", **cells}
+    return HEADER + (f"{row['id']},{row['name_zh']},,{row['kind']},municipal,operating,"
+                     f"苏州工业园区,{row['lon']},{row['lat']},zone,test,{row['source_datum']},"
+                     "page test,\n")
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_page_renders_with_template_and_no_batches(writable_settings: Settings, lang: str) -> None:
+    at = _run(lang)
+    assert not at.error
+    assert at.title[0].value == ("导入自有主体" if lang == "zh" else "Import your own entities")
+    assert len(at.get("download_button")) == 1
+    uploader = at.file_uploader(key="imp_file_0")
+    assert set(uploader.allowed_type) >= {".csv", ".xlsx", ".geojson", ".json"}
+    captions = " ".join(c.value for c in at.caption)
+    assert ("尚无导入批次" if lang == "zh" else "No import batches yet") in captions
+
+
+def test_upload_check_import_list_and_remove(writable_settings: Settings) -> None:
+    db = writable_settings.db_path
+    before = store.count_entities(db)
+    at = _upload(_run("en"), "mine.csv", _good())
+    assert not at.error
+    assert "ready to import" in at.success[0].value
+    assert at.button(key="imp_do").disabled is False
+    preview = _table(at, "source_lon")
+    assert list(preview["id"]) == ["u-page"]
+    assert store.count_entities(db) == before, "checking writes nothing"
+
+    at.button(key="imp_do").click().run()
+    _ok(at)
+    assert store.count_entities(db) == before + 1
+    batch = ingest.list_batches(db)["batch_id"].iloc[0]
+    shown = [s.value.replace("\\", "") for s in at.success]  # Markdown-escaped text
+    assert any(batch in text for text in shown), "the import is confirmed with its batch"
+    assert list(_table(at, "rows_present")["batch_id"]) == [batch]
+    assert len(at.file_uploader) == 1 and at.file_uploader[0].key == "imp_file_1", \
+        "the uploader is cleared after an import"
+
+    at.selectbox(key="imp_remove_choice").set_value(batch).run()
+    assert at.button(key="imp_remove").disabled, "removal needs the confirmation box"
+    at.checkbox(key="imp_remove_confirm").check().run()
+    at.button(key="imp_remove").click().run()
+    _ok(at)
+    assert store.count_entities(db) == before
+    assert ingest.list_batches(db).empty
+
+
+def test_rejected_file_shows_bilingual_report_and_cannot_be_imported(
+        writable_settings: Settings) -> None:
+    db = writable_settings.db_path
+    before = store.count_entities(db)
+    at = _upload(_run("zh"), "bad.csv", _good(kind="labratory"))
+    assert "不能导入" in at.error[0].value
+    problems = _table(at, "problem")
+    assert list(problems["列 column"]) == ["kind"]
+    assert "第 2 行 / row 2" in problems["位置 where"].iloc[0]
+    assert "did you mean 'laboratory'" in problems["problem"].iloc[0]
+    assert "是否应为“laboratory”" in problems["问题"].iloc[0]
+    assert at.button(key="imp_do").disabled
+    assert store.count_entities(db) == before
+
+
+def test_datum_choice_converts_coordinates(writable_settings: Settings) -> None:
+    gx, gy = datum.wgs84_to_gcj02(120.7385, 31.2655)
+    at = _run("en")
+    at.selectbox(key="imp_datum").set_value("gcj02").run()
+    _upload(at, "amap.csv", _good(lon=repr(float(gx)), lat=repr(float(gy)), source_datum=""))
+    preview = _table(at, "source_lon")
+    assert abs(preview["lon"].iloc[0] - 120.7385) < 1e-5
+    assert abs(preview["lat"].iloc[0] - 31.2655) < 1e-5
+    assert preview["source_datum"].iloc[0] == "GCJ02"
+
+
+def test_user_values_are_shown_as_text_never_html(writable_settings: Settings) -> None:
+    payload = "<img src=x onerror=alert(1)>"
+    at = _upload(_run("en"), "<b onmouseover=alert(1)>x.csv", _good(name_zh=payload.replace(",", "")))
+    at.button(key="imp_do").click().run()
+    _ok(at)
+    assert payload in set(store.query_entities(writable_settings.db_path)["name_zh"])
+    for element in [*at.markdown, *at.caption]:
+        assert not element.proto.allow_html, "no element may render user HTML"
+        assert payload not in element.value
+    batches = _table(at, "rows_present")
+    assert list(batches["file_name"]) == ["<b onmouseover=alert(1)>x.csv"], "shown as plain text in a table"
