@@ -108,7 +108,8 @@ def load_sources(settings: Settings) -> dict[str, pd.DataFrame]:
 
 
 @contextmanager
-def _build_lock(db_path: Path) -> Iterator[None]:
+def build_lock(db_path: Path) -> Iterator[None]:
+    """Hold an exclusive file lock beside ``db_path``: builds and imports never interleave."""
     db_path.parent.mkdir(parents=True, exist_ok=True)
     with open(db_path.with_name(db_path.name + ".lock"), "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
@@ -126,7 +127,7 @@ def build_database(settings: Settings | None = None) -> dict[str, str]:
     from geo_app import layers  # layers imports store; keep the import graph one-way
 
     settings = settings or load_settings()
-    with _build_lock(settings.db_path):
+    with build_lock(settings.db_path):
         return _build_unlocked(settings, layers)
 
 
@@ -170,7 +171,7 @@ def ensure_database(settings: Settings | None = None) -> Path:
             current = None
         if current == source_hash(settings):
             return settings.db_path
-    with _build_lock(settings.db_path):
+    with build_lock(settings.db_path):
         # another process may have built it while we waited for the lock
         if settings.db_path.exists():
             try:

@@ -215,17 +215,14 @@ def _cmd_info() -> int:
     print(f"database: {db}\nbuilt: {meta.get('built_at')}  source hash: {meta.get('source_hash', '')[:12]}")
     for title, column in (("kind", "kind"), ("板块 board", "board"),
                           ("location precision", "location_precision"), ("origin", "origin")):
-        df = store.query_sql(
-            db, f"SELECT coalesce(nullif({column}, ''), '(none)') AS v, count(*) AS n "  # noqa: S608 (fixed column names)
-                f"FROM entities GROUP BY 1 ORDER BY 2 DESC, 1")
         print(f"\nentities by {title}:")
-        for v, n in df.itertuples(index=False):
+        for v, n in store.entity_counts(db, column):
             print(f"  {v:<32} {n:>5}")
     located = store.query_sql(db, "SELECT count(*) FILTER (WHERE lon IS NOT NULL), count(*) FROM entities")
     print(f"\nwith a point: {located.iloc[0, 0]} of {located.iloc[0, 1]}")
     print("\nsources:")
     for table in ("boundaries", "water"):
-        for src in store.query_sql(db, f"SELECT DISTINCT source FROM {table} ORDER BY 1")["source"]:  # noqa: S608
+        for src in store.read_table(db, table)["source"].drop_duplicates().sort_values():
             print(f"  {table}: {src}")
     print("  registry, indicators, boards: data/*.csv (see data/SOURCES.md)")
     return 0

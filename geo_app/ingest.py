@@ -1390,9 +1390,9 @@ def check_upload(data: bytes, file_name: str, db_path: Path, *,
 @contextmanager
 def _writer_lock(db_path: Path) -> Iterator[None]:
     """The build lock: no rebuild can swap the file between our read and our write."""
-    from geo_app.build import _build_lock  # build imports layers; keep ingest importable alone
+    from geo_app.build import build_lock  # build imports layers; keep ingest importable alone
 
-    with _build_lock(Path(db_path)):
+    with build_lock(Path(db_path)):
         yield
 
 

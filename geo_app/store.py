@@ -350,6 +350,20 @@ def entities_to_gdf(df: pd.DataFrame) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(df, geometry=list(geoms), crs="EPSG:4326")
 
 
+_COUNT_COLUMNS = frozenset({"kind", "level", "status", "board", "location_precision", "origin"})
+
+
+def entity_counts(path: Path, column: str) -> list[tuple[str, int]]:
+    """``(value, count)`` of entities grouped by ``column`` (one of a fixed allow-list)."""
+    if column not in _COUNT_COLUMNS:
+        msg = f"Cannot count entities by {column!r}"
+        raise ValueError(msg)
+    sql = (f"SELECT coalesce(nullif({column}, ''), '(none)') AS v, count(*) AS n "  # noqa: S608 (allow-listed name)
+           "FROM entities GROUP BY 1 ORDER BY 2 DESC, 1")
+    with connect(path) as con:
+        return [(str(v), int(n)) for v, n in con.execute(sql).fetchall()]
+
+
 def layer_ids(path: Path) -> list[str]:
     """Ids of the strategy layers in the database, in id order."""
     with connect(path) as con:
