@@ -1,21 +1,44 @@
-"""Write entities, layers, boundaries, 板块 and water as RFC 7946 GeoJSON (streaming).
+"""Export entities, layers, boundaries, 板块 and water: RFC 7946 GeoJSON, CSV, Excel, GeoPackage.
 
-RFC 7946: WGS-84 ``[lon, lat]``, no ``crs`` member, exterior rings counter-clockwise
-and holes clockwise, a ``bbox``, UTF-8 without BOM, strict JSON (no NaN). Features
-are written one at a time, so memory does not grow with the output.
+One function produces the bytes for the app's download buttons, the CLI and the tests
+(:func:`write_export`), so the same filter gives the same features everywhere.
+
+- **GeoJSON** (RFC 7946): WGS-84 ``[lon, lat]``, no ``crs`` member, exterior rings
+  counter-clockwise and holes clockwise, at most 7 decimals, a ``bbox`` (after the
+  features, so it can be computed while streaming), UTF-8 without BOM, strict JSON (never
+  ``NaN``); entities without a point have ``"geometry": null``.
+- **CSV**: UTF-8 with BOM, CRLF rows, ``lon``/``lat`` columns; **Excel** ``.xlsx``. In both,
+  text cells starting with ``= + - @``, tab or CR get a leading ``'`` so no formula runs;
+  numbers stay numbers. Polygon collections carry a label point (``label_lon``/``label_lat``).
+- **GeoPackage**: every feature, including entities without a point (null geometry).
+
+Entities are streamed from DuckDB in batches (:func:`geo_app.store.iter_entity_batches`):
+DuckDB renders each GeoJSON feature and the writer copies the text buffers straight to
+the output, so a million entities export without building the document in memory.
+The property schema is documented in ``docs/export.md`` and
+``schemas/entities.schema.json``.
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import itertools
 import json
 import math
-from collections.abc import Iterable, Iterator
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 from shapely.geometry import mapping
 
@@ -24,22 +47,153 @@ from geo_app.errors import ExportError
 from geo_app.filters import EntityFilter
 
 DECIMALS = 7
+GRID = 10.0**-DECIMALS
 COLLECTIONS = ("entities", "layers", "boundaries", "boards", "water")
+FORMATS = ("geojson", "csv", "xlsx", "gpkg")
+EXTENSIONS: Mapping[str, str] = {"geojson": ".geojson", "csv": ".csv", "xlsx": ".xlsx",
+                                 "gpkg": ".gpkg"}
+MEDIA_TYPES: Mapping[str, str] = {
+    "geojson": "application/geo+json",
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "gpkg": "application/geopackage+sqlite3",
+}
+#: Rows of entities read from DuckDB at a time (a few MB of GeoJSON text).
+BATCH_SIZE = 4096
+#: An Excel sheet holds 1,048,576 rows, one of them the header.
+XLSX_MAX_ROWS = 1_048_575
+#: First characters that make a spreadsheet treat a cell as a formula (OWASP CSV injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+_STR, _FLOAT, _BOOL = "string", "number", "boolean"
+
+#: Property columns of each collection, in output order, with their JSON type.
+PROPERTIES: Mapping[str, Mapping[str, str]] = {
+    "entities": {
+        "id": _STR, "name_zh": _STR, "name_en": _STR, "kind": _STR, "level": _STR,
+        "status": _STR, "board": _STR, "lon": _FLOAT, "lat": _FLOAT,
+        "location_precision": _STR, "location_source": _STR, "source_datum": _STR,
+        "source_lon": _FLOAT, "source_lat": _FLOAT, "conversion": _STR, "source": _STR,
+        "notes": _STR, "origin": _STR, "batch_id": _STR, "layers": _STR,
+    },
+    "layers": {
+        "id": _STR, "name_zh": _STR, "name_en": _STR, "color": _STR, "schematic": _BOOL,
+        "area_km2": _FLOAT, "method": _STR, "description_zh": _STR, "description_en": _STR,
+        "facts": _STR, "spec_file": _STR, "source": _STR, "source_datum": _STR,
+        "conversion": _STR,
+    },
+    "boundaries": {
+        "adcode": _STR, "name_zh": _STR, "name_en": _STR, "level": _STR, "source": _STR,
+        "source_datum": _STR, "conversion": _STR,
+    },
+    "boards": {
+        "id": _STR, "name_zh": _STR, "name_en": _STR, "land_area_km2": _FLOAT,
+        "area_year": _STR, "area_source": _STR, "county_adcode": _STR,
+        "polygon_status": _STR, "notes": _STR, "source": _STR, "source_datum": _STR,
+        "conversion": _STR,
+    },
+    "water": {
+        "id": _STR, "name_zh": _STR, "name_en": _STR, "kind": _STR, "source": _STR,
+        "source_datum": _STR, "conversion": _STR,
+    },
+}
+#: The property that is also the GeoJSON feature ``id``.
+ID_COLUMNS: Mapping[str, str] = {"entities": "id", "layers": "id", "boundaries": "adcode",
+                                 "boards": "id", "water": "id"}
+#: Extra CSV/Excel columns of the polygon collections: a point inside each polygon.
+LABEL_COLUMNS = ("label_lon", "label_lat")
+_COORDINATE_PROPERTIES = frozenset({"lon", "lat"})
+
+
+# ----------------------------------------------------------------------------- formats
+
+
+def format_from_path(path: str | Path) -> str | None:
+    """The export format named by a file extension (``.json`` is GeoJSON), or None.
+
+    >>> format_from_path("out/entities.GPKG"), format_from_path("x.json"), format_from_path("x")
+    ('gpkg', 'geojson', None)
+    """
+    suffix = Path(str(path)).suffix.lower()
+    if suffix == ".json":
+        return "geojson"
+    for fmt, ext in EXTENSIONS.items():
+        if suffix == ext:
+            return fmt
+    return None
+
+
+def check_format(fmt: str) -> str:
+    """Return ``fmt`` if it is an export format; raise :class:`ExportError` otherwise."""
+    if fmt not in FORMATS:
+        msg = f"Unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}"
+        raise ExportError(msg)
+    return fmt
+
+
+def check_collection(collection: str) -> str:
+    """Return ``collection`` if it can be exported; raise :class:`ExportError` otherwise."""
+    if collection not in COLLECTIONS:
+        msg = f"Unknown collection {collection!r}; choose one of {', '.join(COLLECTIONS)}"
+        raise ExportError(msg)
+    return collection
+
+
+def file_name(collection: str, fmt: str) -> str:
+    """The default download name, e.g. ``suzhou-entities.geojson``."""
+    return f"suzhou-{check_collection(collection)}{EXTENSIONS[check_format(fmt)]}"
+
+
+def neutralise(value: str) -> str:
+    """Prefix ``'`` to text a spreadsheet would run as a formula; other text is unchanged.
+
+    >>> neutralise("=HYPERLINK(1)"), neutralise("-1"), neutralise("a=b"), neutralise("")
+    ("'=HYPERLINK(1)", "'-1", 'a=b', '')
+    """
+    return "'" + value if value.startswith(FORMULA_START) else value
+
+
+# ----------------------------------------------------------------------------- values
 
 
 def _clean(value: Any) -> Any:
-    """Make a cell strict-JSON: NaN/NaT/inf → null, numpy scalars → Python."""
+    """Make a cell strict JSON: NaN/NaT/inf → None, numpy scalars → Python, times → ISO."""
     if value is None:
         return None
     if isinstance(value, np.generic):
         value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if value is pd.NaT or (not isinstance(value, (str, bytes, list, dict)) and pd.isna(value)):
-        return None
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, (str, bool, int)):
+        return value
     if isinstance(value, pd.Timestamp):
-        return value.isoformat()
+        return None if value is pd.NaT else value.isoformat()
+    if pd.api.types.is_scalar(value) and pd.isna(value):
+        return None
     return value
+
+
+def _clean_column(name: str, values: Iterable[Any]) -> list[Any]:
+    cleaned = [_clean(v) for v in values]
+    if name in _COORDINATE_PROPERTIES:
+        return [round(float(v), DECIMALS) if isinstance(v, (int, float)) and not isinstance(v, bool)
+                else None for v in cleaned]
+    return cleaned
+
+
+def prepare_geometry(geom: Any) -> Any:
+    """A geometry ready to write: None if missing or empty, else snapped to a 1e-7° grid
+    (valid, no repeated points) with exterior rings counter-clockwise and holes clockwise."""
+    if geom is None or shapely.is_empty(geom):
+        return None
+    if geom.geom_type == "Point":
+        return shapely.Point(round(geom.x, DECIMALS), round(geom.y, DECIMALS))
+    geom = shapely.set_precision(geom, GRID)
+    if shapely.is_empty(geom):
+        return None
+    if geom.geom_type in ("Polygon", "MultiPolygon", "GeometryCollection"):
+        geom = shapely.orient_polygons(geom, exterior_cw=False)
+    return geom
 
 
 def _round_coords(obj: Any) -> Any:
@@ -50,110 +204,490 @@ def _round_coords(obj: Any) -> Any:
     return obj
 
 
-def geometry_to_geojson(geom: Any) -> dict[str, Any] | None:
-    """RFC 7946 geometry: CCW exterior rings, CW holes, ≤ 7 decimals; None for no geometry."""
-    if geom is None or shapely.is_empty(geom):
-        return None
-    if geom.geom_type in ("Polygon", "MultiPolygon", "GeometryCollection"):
-        geom = shapely.orient_polygons(geom)
-    gj = mapping(geom)
-    return _to_lists(gj)
-
-
 def _to_lists(gj: Any) -> Any:
     if isinstance(gj, dict):
-        out = {}
-        for k, v in gj.items():
-            out[k] = _round_coords(_tuples_to_lists(v)) if k == "coordinates" else _to_lists(v)
-        return out
+        return {k: _round_coords(v) if k == "coordinates" else _to_lists(v) for k, v in gj.items()}
     if isinstance(gj, (list, tuple)):
         return [_to_lists(g) for g in gj]
     return gj
 
 
-def _tuples_to_lists(v: Any) -> Any:
-    if isinstance(v, (list, tuple)):
-        return [_tuples_to_lists(x) for x in v]
-    return v
+def geometry_to_geojson(geom: Any) -> dict[str, Any] | None:
+    """RFC 7946 geometry: CCW exterior rings, CW holes, ≤ 7 decimals; None for no geometry.
+
+    >>> geometry_to_geojson(shapely.Point(120.123456789, 31.0))
+    {'type': 'Point', 'coordinates': [120.1234568, 31.0]}
+    """
+    geom = prepare_geometry(geom)
+    return None if geom is None else _to_lists(mapping(geom))
 
 
-def _bbox(gdf: gpd.GeoDataFrame) -> list[float] | None:
-    geoms = gdf.geometry[gdf.geometry.notna()]
-    geoms = geoms[~geoms.is_empty]
-    if geoms.empty:
-        return None
-    minx, miny, maxx, maxy = geoms.total_bounds
-    return [round(float(v), DECIMALS) for v in (minx, miny, maxx, maxy)]
-
-
-def iter_features(gdf: gpd.GeoDataFrame, *, id_column: str | None = "id") -> Iterator[dict[str, Any]]:
-    """Yield GeoJSON Feature dicts, one per row (properties are strict JSON)."""
-    cols = [c for c in gdf.columns if c != gdf.geometry.name]
-    geom_col = gdf.geometry.name
-    for row in gdf.itertuples(index=False):
-        rec = row._asdict()
-        props = {c: _clean(rec[c]) for c in cols}
-        feature: dict[str, Any] = {"type": "Feature"}
-        if id_column and id_column in props and props[id_column] is not None:
-            feature["id"] = props[id_column]
-        feature["properties"] = props
-        feature["geometry"] = geometry_to_geojson(rec[geom_col])
-        yield feature
-
-
-def write_geojson(gdf: gpd.GeoDataFrame, out: IO[str], *, id_column: str | None = "id",
-                  extra: dict[str, Any] | None = None) -> int:
-    """Stream ``gdf`` (WGS-84) to ``out`` as an RFC 7946 FeatureCollection; returns the count."""
-    if gdf.crs is not None and not gdf.crs.equals("EPSG:4326"):
-        gdf = gdf.to_crs("EPSG:4326")
-    head: dict[str, Any] = {"type": "FeatureCollection"}
-    bbox = _bbox(gdf)
-    if bbox:
-        head["bbox"] = bbox
-    head.update(extra or {})
-    out.write(json.dumps(head, ensure_ascii=False, allow_nan=False)[:-1] + ', "features": [\n')
-    n = 0
-    for feature in iter_features(gdf, id_column=id_column):
-        if n:
-            out.write(",\n")
-        out.write(json.dumps(feature, ensure_ascii=False, allow_nan=False))
-        n += 1
-    out.write("\n]}\n")
-    return n
+# ----------------------------------------------------------------------------- collections
 
 
 def collection_gdf(db_path: Path, collection: str, flt: EntityFilter | None = None) -> gpd.GeoDataFrame:
-    """The rows of one exportable collection as a WGS-84 GeoDataFrame."""
+    """The rows of one collection as a WGS-84 GeoDataFrame with the documented properties.
+
+    The filter applies to ``entities`` only. Columns: :data:`PROPERTIES` of the collection
+    and ``geometry`` (raw; writers prepare it with :func:`prepare_geometry`).
+    """
+    check_collection(collection)
     if collection == "entities":
-        return store.query_entities(db_path, flt)
-    if collection in ("layers", "boundaries", "water"):
-        return store.read_geo_table(db_path, collection)
-    if collection == "boards":
-        return boards_gdf(db_path)
-    msg = f"Unknown collection {collection!r}; choose one of {', '.join(COLLECTIONS)}"
-    raise ExportError(msg)
+        gdf = store.query_entities(db_path, flt)
+    elif collection == "layers":
+        gdf = _layers_gdf(db_path)
+    elif collection == "boards":
+        gdf = _boards_gdf(db_path)
+    else:
+        gdf = store.read_geo_table(db_path, collection)
+    cols = list(PROPERTIES[collection])
+    return gpd.GeoDataFrame(gdf[cols], geometry=gdf.geometry.values, crs="EPSG:4326")
 
 
-def boards_gdf(db_path: Path) -> gpd.GeoDataFrame:
-    """The ten 板块 with the county polygon each maps to (SIP: no geometry, said so)."""
+def _layers_gdf(db_path: Path) -> gpd.GeoDataFrame:
+    from geo_app.layers import METRIC_CRS
+
+    gdf = store.read_geo_table(db_path, "layers")
+    specs = [json.loads(s) if isinstance(s, str) and s else {} for s in gdf["spec_json"]]
+    gdf["description_zh"] = [s.get("description_zh") for s in specs]
+    gdf["description_en"] = [s.get("description_en") for s in specs]
+    gdf["source"] = [f"layers/{f}: schematic area built by rule from the boundaries and water "
+                     "(not an official boundary; the facts name their sources)"
+                     for f in gdf["spec_file"]]
+    gdf["source_datum"] = "WGS84"
+    gdf["conversion"] = f"built in {METRIC_CRS} (UTM 51N) from WGS-84 inputs, stored in WGS-84"
+    return gdf  # spec_json is left out: it holds the local path of the spec file
+
+
+def _boards_gdf(db_path: Path) -> gpd.GeoDataFrame:
+    """The ten 板块 with the county polygon each maps to (SIP has none: null geometry)."""
     boards = store.read_table(db_path, "boards")
     bounds = store.read_geo_table(db_path, "boundaries").set_index("adcode")
-    geoms = [bounds.geometry.get(code) if code else None for code in boards["county_adcode"]]
+    codes = [c if isinstance(c, str) and c in bounds.index else None
+             for c in boards["county_adcode"]]
+    for column in ("source", "source_datum", "conversion"):
+        boards[column] = [bounds.at[c, column] if c else None for c in codes]
+    geoms = [bounds.geometry.get(c) if c else None for c in codes]
     return gpd.GeoDataFrame(boards, geometry=geoms, crs="EPSG:4326")
 
 
-def export_geojson(db_path: Path, collection: str, out_path: Path | None, *,
-                   flt: EntityFilter | None = None, out: IO[str] | None = None) -> int:
-    """Export one collection to ``out_path`` (or the open text stream ``out``)."""
-    gdf = collection_gdf(db_path, collection, flt)
-    id_column = "adcode" if collection == "boundaries" else "id"
-    if out is not None:
-        return write_geojson(gdf, out, id_column=id_column)
-    assert out_path is not None
-    with open(out_path, "w", encoding="utf-8", newline="\n") as fh:
-        return write_geojson(gdf, fh, id_column=id_column)
+def count_features(db_path: Path, collection: str,
+                   flt: EntityFilter | None = None) -> tuple[int, int]:
+    """How many features an export of ``collection`` holds, and how many have no geometry."""
+    if check_collection(collection) == "entities":
+        select = ["count(*) AS n", "count(*) FILTER (WHERE NOT coalesce(isfinite(e.lon) AND "
+                  "isfinite(e.lat), false)) AS no_point"]
+        for batch in store.iter_entity_batches(db_path, flt, select=select):
+            return int(batch.column("n")[0].as_py()), int(batch.column("no_point")[0].as_py())
+        return 0, 0
+    gdf = collection_gdf(db_path, collection)
+    return len(gdf), int(gdf.geometry.isna().sum() + gdf.geometry.is_empty.sum())
+
+
+def iter_features(gdf: gpd.GeoDataFrame, *, id_column: str | None = "id") -> Iterator[dict[str, Any]]:
+    """Yield RFC 7946 Feature dicts, one per row (properties are strict JSON).
+
+    Every non-geometry column is a property; ``lon``/``lat`` are rounded to 7 decimals.
+    """
+    geom_col = gdf.geometry.name
+    cols = {c: _clean_column(c, gdf[c]) for c in gdf.columns if c != geom_col}
+    for i, geom in enumerate(gdf.geometry.values):
+        props = {c: values[i] for c, values in cols.items()}
+        feature: dict[str, Any] = {"type": "Feature"}
+        if id_column and props.get(id_column) is not None:
+            feature["id"] = props[id_column]
+        feature["properties"] = props
+        feature["geometry"] = geometry_to_geojson(geom)
+        yield feature
 
 
 def feature_ids(features: Iterable[dict[str, Any]]) -> list[str]:
-    """The ids of a sequence of features (a helper for comparisons in tests and views)."""
+    """The ids of a sequence of features (a helper for comparisons)."""
     return [str(f.get("id")) for f in features]
+
+
+# ----------------------------------------------------------------------------- row batches
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """One batch of export rows: property columns (strict values) and prepared geometries."""
+
+    columns: dict[str, list[Any]]
+    geometry: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.geometry)
+
+
+def _entity_select() -> list[str]:
+    items = []
+    for name, kind in PROPERTIES["entities"].items():
+        if name in _COORDINATE_PROPERTIES:
+            items.append(f"CASE WHEN isfinite(e.{name}) THEN round(e.{name}, {DECIMALS}) END AS {name}")
+        elif kind == _FLOAT:
+            items.append(f"CASE WHEN isfinite(e.{name}) THEN e.{name} END AS {name}")
+        else:
+            items.append(f"e.{name}")
+    return items
+
+
+def _object_array(items: list[Any]) -> np.ndarray:
+    out = np.empty(len(items), dtype=object)
+    out[:] = items
+    return out
+
+
+def _points(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    ok = np.isfinite(lon) & np.isfinite(lat)
+    geoms = np.full(len(lon), None, dtype=object)
+    geoms[ok] = shapely.points(lon[ok], lat[ok])
+    return geoms
+
+
+def _entity_rows(db_path: Path, flt: EntityFilter | None, batch_size: int) -> Iterator[_Rows]:
+    for batch in store.iter_entity_batches(db_path, flt, batch_size=batch_size,
+                                           select=_entity_select()):
+        columns = {name: batch.column(name).to_pylist() for name in PROPERTIES["entities"]}
+        lon = batch.column("lon").to_numpy(zero_copy_only=False).astype(float)
+        lat = batch.column("lat").to_numpy(zero_copy_only=False).astype(float)
+        yield _Rows(columns, _points(lon, lat))
+
+
+def _gdf_rows(gdf: gpd.GeoDataFrame, collection: str) -> _Rows:
+    columns = {c: _clean_column(c, gdf[c]) for c in PROPERTIES[collection]}
+    return _Rows(columns, _object_array([prepare_geometry(g) for g in gdf.geometry.values]))
+
+
+def _iter_rows(db_path: Path, collection: str, flt: EntityFilter | None,
+               batch_size: int) -> Iterator[_Rows]:
+    if collection == "entities":
+        yield from _entity_rows(db_path, flt, batch_size)
+    else:
+        yield _gdf_rows(collection_gdf(db_path, collection), collection)
+
+
+# ----------------------------------------------------------------------------- GeoJSON
+
+
+def _bbox_text(bounds: list[float] | None) -> str:
+    if bounds is None:
+        return ""
+    return ', "bbox": ' + json.dumps([round(float(v), DECIMALS) for v in bounds], allow_nan=False)
+
+
+_HEAD = b'{"type": "FeatureCollection", "features": [\n'
+
+
+def _tail(bounds: list[float] | None) -> bytes:
+    return ("\n]" + _bbox_text(bounds) + "}\n").encode()
+
+
+def write_geojson(gdf: gpd.GeoDataFrame, out: IO[bytes], *, id_column: str | None = "id") -> int:
+    """Write a WGS-84 GeoDataFrame to ``out`` as an RFC 7946 FeatureCollection; returns the count."""
+    if gdf.crs is not None and not gdf.crs.equals("EPSG:4326"):
+        gdf = gdf.to_crs("EPSG:4326")
+    out.write(_HEAD)
+    n = 0
+    bounds: list[float] | None = None
+    for feature in iter_features(gdf, id_column=id_column):
+        if n:
+            out.write(b",\n")
+        out.write(json.dumps(feature, ensure_ascii=False, allow_nan=False).encode())
+        bounds = _grow(bounds, _geojson_bounds(feature["geometry"]))
+        n += 1
+    out.write(_tail(bounds))
+    return n
+
+
+def _geojson_bounds(geometry: dict[str, Any] | None) -> list[float] | None:
+    if geometry is None:
+        return None
+    coords = shapely.get_coordinates(shapely.geometry.shape(geometry))
+    if not len(coords):
+        return None
+    return [*coords.min(axis=0).tolist(), *coords.max(axis=0).tolist()]
+
+
+def _grow(bounds: list[float] | None, other: list[float] | None) -> list[float] | None:
+    if other is None:
+        return bounds
+    if bounds is None:
+        return list(other)
+    return [min(bounds[0], other[0]), min(bounds[1], other[1]),
+            max(bounds[2], other[2]), max(bounds[3], other[3])]
+
+
+def _json_text_sql(name: str, kind: str) -> str:
+    column = f"e.{name}"
+    if name in _COORDINATE_PROPERTIES:
+        return f"CASE WHEN isfinite({column}) THEN round({column}, {DECIMALS})::VARCHAR ELSE 'null' END"
+    if kind == _FLOAT:
+        return f"CASE WHEN isfinite({column}) THEN {column}::VARCHAR ELSE 'null' END"
+    return f"coalesce(to_json({column}), 'null')"
+
+
+def _entity_feature_sql() -> str:
+    """SQL rendering one entity as ``,\\n`` + its GeoJSON Feature (DuckDB escapes the text)."""
+    parts = ["',', chr(10)", "'{\"type\": \"Feature\", \"id\": '", _json_text_sql("id", _STR),
+             "', \"properties\": {'"]
+    for i, (name, kind) in enumerate(PROPERTIES["entities"].items()):
+        parts.append(f"'{', ' if i else ''}\"{name}\": '")
+        parts.append(_json_text_sql(name, kind))
+    lon, lat = (f"round(e.{c}, {DECIMALS})::VARCHAR" for c in ("lon", "lat"))
+    parts += ["'}, \"geometry\": '",
+              "CASE WHEN isfinite(e.lon) AND isfinite(e.lat) THEN concat("
+              f"'{{\"type\": \"Point\", \"coordinates\": [', {lon}, ', ', {lat}, ']}}') "
+              "ELSE 'null' END", "'}'"]
+    return f"concat({', '.join(parts)}) AS feature"
+
+
+def _utf8(arr: pa.Array) -> bytes | memoryview:
+    """The concatenated UTF-8 bytes of a string array (zero-copy for Arrow strings)."""
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        _validity, offsets_buf, data = arr.buffers()
+        dtype = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+        offsets = np.frombuffer(offsets_buf, dtype=dtype)
+        start, end = int(offsets[arr.offset]), int(offsets[arr.offset + len(arr)])
+        return memoryview(data)[start:end] if data is not None and end > start else b""
+    return "".join(arr.to_pylist()).encode()
+
+
+def _write_entities_geojson(db_path: Path, flt: EntityFilter | None, out: IO[bytes],
+                            batch_size: int) -> int:
+    select = [f"CASE WHEN isfinite(e.lon) AND isfinite(e.lat) THEN round(e.{c}, {DECIMALS}) END AS g{c}"
+              for c in ("lon", "lat")] + [_entity_feature_sql()]
+    out.write(_HEAD)
+    n = 0
+    bounds: list[float] | None = None
+    for batch in store.iter_entity_batches(db_path, flt, batch_size=batch_size, select=select):
+        data = _utf8(batch.column("feature"))
+        out.write(data[2:] if n == 0 else data)  # the first feature has no ",\n" before it
+        n += batch.num_rows
+        lon, lat = pc.min_max(batch.column("glon")), pc.min_max(batch.column("glat"))
+        if lon["min"].is_valid:
+            bounds = _grow(bounds, [lon["min"].as_py(), lat["min"].as_py(),
+                                    lon["max"].as_py(), lat["max"].as_py()])
+    out.write(_tail(bounds))
+    return n
+
+
+# ----------------------------------------------------------------------------- CSV and Excel
+
+
+def _label_points(geoms: np.ndarray) -> tuple[list[float | None], list[float | None]]:
+    xs: list[float | None] = []
+    ys: list[float | None] = []
+    for g in geoms:
+        if g is None:
+            xs.append(None)
+            ys.append(None)
+        else:
+            p = shapely.point_on_surface(g)
+            xs.append(round(p.x, DECIMALS))
+            ys.append(round(p.y, DECIMALS))
+    return xs, ys
+
+
+def table_columns(collection: str) -> list[str]:
+    """Column headers of the CSV and Excel exports of ``collection``."""
+    cols = list(PROPERTIES[check_collection(collection)])
+    return cols if collection == "entities" else cols + list(LABEL_COLUMNS)
+
+
+def _table_rows(rows: _Rows, collection: str) -> Iterator[list[Any]]:
+    columns = [rows.columns[c] for c in PROPERTIES[collection]]
+    if collection != "entities":
+        columns += list(_label_points(rows.geometry))
+    return (list(r) for r in zip(*columns, strict=True))
+
+
+def _csv_cell(value: Any) -> Any:
+    if isinstance(value, str):
+        return neutralise(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else value
+
+
+def _write_csv(batches: Iterable[_Rows], collection: str, out: IO[bytes]) -> int:
+    text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
+    try:
+        text.write("\ufeff")  # the BOM lets Excel in Chinese read UTF-8
+        writer = csv.writer(text, lineterminator="\r\n")
+        writer.writerow(table_columns(collection))
+        n = 0
+        for rows in batches:
+            writer.writerows([_csv_cell(v) for v in row] for row in _table_rows(rows, collection))
+            n += len(rows)
+        text.flush()
+    finally:
+        text.detach()  # leave the caller's stream open
+    return n
+
+
+def _xlsx_cell(value: Any) -> Any:
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    if isinstance(value, str):
+        # control characters other than tab, LF and CR cannot be stored in .xlsx
+        return neutralise(ILLEGAL_CHARACTERS_RE.sub("\ufffd", value))
+    return value
+
+
+def _write_xlsx(batches: Iterable[_Rows], collection: str, out: IO[bytes]) -> int:
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet(collection)
+    ws.freeze_panes = "A2"
+    header = []
+    for name in table_columns(collection):
+        cell = WriteOnlyCell(ws, value=name)
+        cell.font = Font(bold=True)
+        header.append(cell)
+    ws.append(header)
+    n = 0
+    for rows in batches:
+        if n + len(rows) > XLSX_MAX_ROWS:
+            msg = (f"An Excel sheet holds at most {XLSX_MAX_ROWS:,} rows; this export has more. "
+                   "Use CSV or GeoPackage, or filter further. / Excel 最多 1,048,575 行，"
+                   "请改用 CSV 或 GeoPackage，或缩小筛选范围。")
+            raise ExportError(msg)
+        for row in _table_rows(rows, collection):
+            ws.append([_xlsx_cell(v) for v in row])
+        n += len(rows)
+    wb.save(out)
+    return n
+
+
+# ----------------------------------------------------------------------------- GeoPackage
+
+
+_ARROW_TYPES: Mapping[str, pa.DataType] = {_STR: pa.string(), _FLOAT: pa.float64(),
+                                           _BOOL: pa.bool_()}
+
+
+def _arrow_batch(rows: _Rows, collection: str, schema: pa.Schema, multi: bool) -> pa.RecordBatch:
+    geoms = rows.geometry
+    if multi:
+        geoms = _object_array([shapely.MultiPolygon([g]) if g is not None and g.geom_type == "Polygon"
+                               else g for g in geoms])
+    arrays = [pa.array(rows.columns[name], type=_ARROW_TYPES[kind])
+              for name, kind in PROPERTIES[collection].items()]
+    arrays.append(pa.array(list(shapely.to_wkb(geoms)), type=pa.binary()))
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _write_gpkg(batches: Iterable[_Rows], collection: str, path: Path) -> int:
+    import pyogrio
+
+    fields = [pa.field(n, _ARROW_TYPES[k]) for n, k in PROPERTIES[collection].items()]
+    schema = pa.schema([*fields, pa.field("geometry", pa.binary())])
+    rest = iter(batches)
+    first = [b for b in [next(rest, None)] if b is not None]
+    if collection == "entities":
+        geometry_type, multi = "Point", False
+    else:  # the small collections come as one batch: their geometry types are known
+        types = {g.geom_type for rows in first for g in rows.geometry if g is not None}
+        multi = bool(types) and types <= {"Polygon", "MultiPolygon"}
+        geometry_type = "MultiPolygon" if multi else "Unknown"
+    written = [0]
+
+    def arrow_batches() -> Iterator[pa.RecordBatch]:
+        for rows in itertools.chain(first, rest):
+            written[0] += len(rows)
+            yield _arrow_batch(rows, collection, schema, multi)
+
+    reader = pa.RecordBatchReader.from_batches(schema, arrow_batches())
+    pyogrio.write_arrow(reader, str(path), layer=collection, driver="GPKG",
+                        geometry_name="geometry", geometry_type=geometry_type, crs="EPSG:4326")
+    return written[0]
+
+
+# ----------------------------------------------------------------------------- entry points
+
+
+def _check_request(collection: str, fmt: str, flt: EntityFilter | None) -> None:
+    check_collection(collection)
+    check_format(fmt)
+    if flt is not None and not flt.is_empty() and collection != "entities":
+        msg = f"Filters apply to entities only, not to {collection!r}"
+        raise ExportError(msg)
+
+
+def _check_xlsx_rows(db_path: Path, flt: EntityFilter | None) -> None:
+    count, _ = count_features(db_path, "entities", flt)
+    if count > XLSX_MAX_ROWS:
+        msg = (f"{count:,} entities match, but an Excel sheet holds at most {XLSX_MAX_ROWS:,} "
+               f"rows: use CSV or GeoPackage, or filter further. / 匹配 {count:,} 个主体，超过 "
+               "Excel 的行数上限，请改用 CSV 或 GeoPackage，或缩小筛选范围。")
+        raise ExportError(msg)
+
+
+def write_export(db_path: Path, collection: str, fmt: str, out: IO[bytes], *,
+                 flt: EntityFilter | None = None, batch_size: int = BATCH_SIZE) -> int:
+    """Write ``collection`` (entities filtered by ``flt``) as ``fmt`` to the binary stream ``out``.
+
+    This is the one function behind the app's downloads and ``geo-app export``.
+
+    Returns
+    -------
+    int
+        The number of features written.
+
+    Raises
+    ------
+    ExportError
+        For an unknown format or collection, a filter on a collection other than
+        entities, or more rows than an Excel sheet holds.
+    """
+    _check_request(collection, fmt, flt)
+    if fmt == "gpkg":  # GDAL writes files, not streams
+        with tempfile.TemporaryDirectory(prefix="geo-app-export-") as tmp:
+            path = Path(tmp) / file_name(collection, fmt)
+            n = _write_gpkg(_iter_rows(db_path, collection, flt, batch_size), collection, path)
+            with open(path, "rb") as fh:
+                shutil.copyfileobj(fh, out, 1 << 20)
+        return n
+    if fmt == "geojson":
+        if collection == "entities":
+            return _write_entities_geojson(db_path, flt, out, batch_size)
+        return write_geojson(collection_gdf(db_path, collection), out,
+                             id_column=ID_COLUMNS[collection])
+    if fmt == "xlsx" and collection == "entities":
+        _check_xlsx_rows(db_path, flt)
+    rows = _iter_rows(db_path, collection, flt, batch_size)
+    writer = _write_csv if fmt == "csv" else _write_xlsx
+    return writer(rows, collection, out)
+
+
+def export_bytes(db_path: Path, collection: str, fmt: str, *,
+                 flt: EntityFilter | None = None) -> bytes:
+    """The bytes of an export: what the app's download button serves."""
+    buf = io.BytesIO()
+    write_export(db_path, collection, fmt, buf, flt=flt)
+    return buf.getvalue()
+
+
+def export_file(db_path: Path, collection: str, fmt: str, path: Path, *,
+                flt: EntityFilter | None = None, batch_size: int = BATCH_SIZE) -> int:
+    """Write an export to ``path``, streaming, atomically: a failed export leaves no file."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        msg = f"Cannot write {path}: the folder {path.parent} does not exist"
+        raise ExportError(msg)
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")  # GDAL wants the suffix
+    try:
+        _check_request(collection, fmt, flt)
+        if fmt == "gpkg":
+            n = _write_gpkg(_iter_rows(db_path, collection, flt, batch_size), collection, tmp)
+        else:
+            with open(tmp, "wb") as fh:
+                n = write_export(db_path, collection, fmt, fh, flt=flt, batch_size=batch_size)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return n

@@ -1,0 +1,482 @@
+"""Exports checked by independent readers: GDAL (pyogrio), geojson-validator, csv, openpyxl."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import geojson_validator
+import jsonschema
+import numpy as np
+import openpyxl
+import pandas as pd
+import pyogrio
+import pytest
+import shapely
+from shapely.geometry import shape
+
+from geo_app import build, cli, export, store
+from geo_app.errors import ExportError
+from geo_app.filters import EntityFilter, make_filter
+from geo_app.settings import PROJECT_ROOT, Settings
+from tests.conftest import copy_sources
+
+geojson_validator.configure_logging(enabled=False)
+
+COLLECTIONS = export.COLLECTIONS
+FORMATS = export.FORMATS
+#: geojson-validator's "problematic" findings that are facts of the data, not RFC 7946
+#: errors: lakes with islands have holes, county outlines have > 999 vertices, and we keep
+#: 7 decimals (~1 cm) where the validator suggests 6.
+ALLOWED_PROBLEMATIC = {"holes", "excessive_vertices", "excessive_coordinate_precision"}
+
+AWKWARD = [
+    'a "quoted" name',
+    "two\nlines",
+    "emoji 🧪🚀 and 中文",
+    "<script>alert(1)</script>",
+    '=HYPERLINK("http://example.invalid","x")',
+    "${alert(1)}",
+    "C:\\users\\new",
+    "+86 512 0000",
+    "-1",
+    "@SUM(A1:A2)",
+    "\ttab first",
+    "\rcarriage return first",
+    "'already quoted",
+    "comma, and ; semicolon",
+]
+
+
+def strict_json(data: bytes) -> Any:
+    """Parse ``data`` as UTF-8 JSON without BOM, refusing NaN and Infinity."""
+    assert not data.startswith(b"\xef\xbb\xbf"), "GeoJSON must not start with a BOM"
+
+    def refuse(name: str) -> None:
+        raise AssertionError(f"not strict JSON: {name}")
+
+    return json.loads(data.decode("utf-8"), parse_constant=refuse)
+
+
+def positions(geometry: dict[str, Any]) -> list[list[float]]:
+    """Every [lon, lat] position of a GeoJSON geometry, as written."""
+    coords = geometry["coordinates"]
+    if not isinstance(coords[0], list):
+        return [coords]
+    while isinstance(coords[0][0], list):
+        coords = [p for part in coords for p in part]
+    return coords
+
+
+def export_to(tmp_path: Path, db: Path, collection: str, fmt: str,
+              flt: EntityFilter | None = None) -> tuple[Path, int]:
+    path = tmp_path / export.file_name(collection, fmt)
+    n = export.export_file(db, collection, fmt, path, flt=flt)
+    return path, n
+
+
+def expected_features(db: Path, collection: str, flt: EntityFilter | None = None) -> list[dict]:
+    """The features of the Python path (what the HTTP API serves), sorted by id."""
+    gdf = export.collection_gdf(db, collection, flt)
+    feats = list(export.iter_features(gdf, id_column=export.ID_COLUMNS[collection]))
+    return sorted(feats, key=lambda f: str(f.get("id")))
+
+
+def by_id(rows: list[dict], key: str) -> dict[str, dict]:
+    out = {str(r[key]): r for r in rows}
+    assert len(out) == len(rows), "ids are unique"
+    return out
+
+
+def gdal_options(path: Path) -> dict[str, str]:
+    # GDAL guesses whether the first .xlsx row is a header; an export always has one
+    return {"HEADERS": "FORCE"} if path.suffix == ".xlsx" else {}
+
+
+def gdal_count(path: Path) -> int:
+    return int(pyogrio.read_info(path, **gdal_options(path))["features"])
+
+
+def gdal_rows(path: Path) -> list[dict[str, Any]]:
+    df = pyogrio.read_dataframe(path, **gdal_options(path))
+    df = pd.DataFrame(df).drop(columns=["geometry"], errors="ignore")
+    return [{k: (None if not isinstance(v, str) and pd.isna(v) else v) for k, v in r.items()}
+            for r in df.to_dict("records")]
+
+
+def spreadsheet_text(value: Any) -> Any:
+    """What a CSV/Excel cell of ``value`` must hold."""
+    return export.neutralise(value) if isinstance(value, str) else value
+
+
+# ----------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def awkward_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A database with awkward names, some entities located and some not, one NaN coordinate."""
+    settings = copy_sources(tmp_path_factory.mktemp("awkward"))
+    registry = settings.data_dir / "registry.csv"
+    with open(registry, "a", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        for i, name in enumerate(AWKWARD):
+            located = i % 3 != 2
+            writer.writerow([
+                f"awk-{i:02d}", name, name, "incubator", "unknown", "unknown", "吴中区",
+                f"120.{600000 + i:06d}" if located else "", "31.2712345" if located else "",
+                "site" if located else "unknown", f"test: {name}", "WGS84" if located else "",
+                f"test fixture {name}", name])
+    build.build_database(settings)
+    # a NaN that slipped into the database must still come out as strict JSON (null)
+    store.execute_write(settings.db_path, [
+        ("UPDATE entities SET source_lon = 'NaN'::DOUBLE, source_lat = 'Infinity'::DOUBLE "
+         "WHERE id = ?", ["awk-00"])])
+    return settings.db_path
+
+
+# ----------------------------------------------------------------------------- GeoJSON
+
+
+@pytest.mark.parametrize("collection", COLLECTIONS)
+def test_geojson_follows_rfc7946(db: Path, collection: str) -> None:
+    data = export.export_bytes(db, collection, "geojson")
+    doc = strict_json(data)
+    assert doc["type"] == "FeatureCollection" and "crs" not in doc
+    assert geojson_validator.validate_structure(doc, check_crs=True) == {}
+    found = geojson_validator.validate_geometries(doc)
+    assert found["invalid"] == {}, found
+    assert set(found["problematic"]) <= ALLOWED_PROBLEMATIC, found["problematic"]
+    n, no_geometry = export.count_features(db, collection)
+    assert len(doc["features"]) == n > 0
+    assert sum(f["geometry"] is None for f in doc["features"]) == no_geometry
+    minx, miny, maxx, maxy = doc["bbox"]
+    for feature in doc["features"]:
+        assert feature["type"] == "Feature"
+        assert feature["id"] == feature["properties"][export.ID_COLUMNS[collection]]
+        if feature["geometry"] is None:
+            continue
+        for lon, lat in positions(feature["geometry"]):
+            assert minx <= lon <= maxx and miny <= lat <= maxy, "bbox holds every position"
+            assert 119 < lon < 122 and 30 < lat < 33, "[lon, lat] order, in Suzhou"
+            assert round(lon, 7) == lon and round(lat, 7) == lat, "at most 7 decimals"
+        geom = shape(feature["geometry"])
+        assert geom.is_valid, (feature["id"], shapely.is_valid_reason(geom))
+        for poly in getattr(geom, "geoms", [geom]):
+            if poly.geom_type == "Polygon":
+                assert poly.exterior.is_ccw, "exterior rings counter-clockwise"
+                assert not any(r.is_ccw for r in poly.interiors), "holes clockwise"
+    # the bbox is tight: each side is touched by some position
+    all_pos = np.array([p for f in doc["features"] if f["geometry"] for p in positions(f["geometry"])])
+    assert doc["bbox"] == [*all_pos.min(axis=0).tolist(), *all_pos.max(axis=0).tolist()]
+
+
+def test_water_has_holes_that_run_clockwise(db: Path) -> None:
+    doc = strict_json(export.export_bytes(db, "water", "geojson"))
+    holes = [ring for f in doc["features"] if f["geometry"]["type"] == "Polygon"
+             for ring in f["geometry"]["coordinates"][1:]]
+    assert holes, "the fixture has a lake with an island (so the hole test can fail)"
+    assert all(not shapely.LinearRing(r).is_ccw for r in holes)
+
+
+def test_entities_without_a_point_have_null_geometry_and_unknown_coordinates(db: Path) -> None:
+    doc = strict_json(export.export_bytes(db, "entities", "geojson"))
+    located = store.query_sql(db, "SELECT id, lon, lat FROM entities")
+    unknown = set(located.loc[located["lon"].isna(), "id"])
+    assert unknown, "the shipped registry has entities without coordinates"
+    for f in doc["features"]:
+        if f["id"] in unknown:
+            assert f["geometry"] is None
+            assert f["properties"]["lon"] is None and f["properties"]["lat"] is None
+        else:
+            assert f["geometry"]["type"] == "Point"
+            assert f["geometry"]["coordinates"] == [f["properties"]["lon"], f["properties"]["lat"]]
+
+
+def test_streamed_entities_equal_the_api_features(db: Path) -> None:
+    # DuckDB renders the streamed features; the API renders them in Python: same content
+    doc = strict_json(export.export_bytes(db, "entities", "geojson"))
+    streamed = sorted(doc["features"], key=lambda f: f["id"])
+    assert streamed == expected_features(db, "entities")
+
+
+@pytest.mark.parametrize("collection", COLLECTIONS)
+def test_properties_carry_provenance(db: Path, collection: str) -> None:
+    doc = strict_json(export.export_bytes(db, collection, "geojson"))
+    for f in doc["features"]:
+        props = f["properties"]
+        assert list(props) == list(export.PROPERTIES[collection]), "documented order"
+        if collection == "entities":
+            assert props["source"] and props["location_precision"]
+            if f["geometry"] is not None:
+                assert props["source_datum"] and props["conversion"] and props["location_source"]
+        elif f["geometry"] is not None:
+            assert props["source"] and props["source_datum"] and props["conversion"], f["id"]
+    if collection == "boards":
+        sip = next(f for f in doc["features"] if f["properties"]["name_zh"] == "苏州工业园区")
+        assert sip["geometry"] is None and sip["properties"]["source"] is None
+    if collection == "layers":
+        assert all("spec_json" not in f["properties"] for f in doc["features"])
+        assert all(f["properties"]["schematic"] is True for f in doc["features"])
+
+
+def test_entity_properties_follow_the_published_schema(awkward_db: Path) -> None:
+    schema = json.loads((PROJECT_ROOT / "schemas" / "entities.schema.json").read_text("utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    assert list(schema["properties"]) == list(export.PROPERTIES["entities"])
+    validator = jsonschema.Draft202012Validator(schema)
+    doc = strict_json(export.export_bytes(awkward_db, "entities", "geojson"))
+    errors = [(f["id"], e.message) for f in doc["features"] for e in validator.iter_errors(f["properties"])]
+    assert errors == []
+    bad = dict(doc["features"][0]["properties"], kind="spaceship")
+    assert list(validator.iter_errors(bad)), "the schema can fail"
+
+
+def test_non_finite_numbers_become_null(awkward_db: Path) -> None:
+    data = export.export_bytes(awkward_db, "entities", "geojson")
+    assert b"NaN" not in data and b"Infinity" not in data
+    doc = strict_json(data)
+    props = next(f for f in doc["features"] if f["id"] == "awk-00")["properties"]
+    assert props["source_lon"] is None and props["source_lat"] is None
+    assert props["lon"] == 120.6
+
+
+def test_batches_do_not_change_the_bytes(db: Path) -> None:
+    # batch edges are where a streamed writer slips (the first separator, the bbox)
+    for fmt in ("geojson", "csv"):
+        small, big = io.BytesIO(), io.BytesIO()
+        assert export.write_export(db, "entities", fmt, small, batch_size=7) == \
+            export.write_export(db, "entities", fmt, big, batch_size=100_000)
+        assert small.getvalue() == big.getvalue()
+
+
+# ----------------------------------------------------------------------------- GDAL reads every format
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("collection", COLLECTIONS)
+def test_gdal_reads_back_the_same_features_and_attributes(db: Path, tmp_path: Path,
+                                                          collection: str, fmt: str) -> None:
+    path, n = export_to(tmp_path, db, collection, fmt)
+    expected = expected_features(db, collection)
+    assert n == len(expected)
+    assert gdal_count(path) == n
+    key = export.ID_COLUMNS[collection]
+    got = by_id(gdal_rows(path), key)
+    assert set(got) == {str(f["id"]) for f in expected}
+    for feature in expected:
+        row = got[str(feature["id"])]
+        for name, value in feature["properties"].items():
+            cell = row[name]
+            if fmt in ("csv", "xlsx"):
+                value = spreadsheet_text(value)
+            if fmt == "csv":  # GDAL reads CSV cells as text
+                if isinstance(value, bool):
+                    assert cell == ("true" if value else "false")
+                elif isinstance(value, float):
+                    assert float(cell) == value, (name, cell, value)
+                else:
+                    assert (cell or None) == (value or None), (name, cell, value)
+            elif isinstance(value, float):
+                assert cell == value, (name, cell, value)
+            elif value is None or value == "":
+                assert cell in (None, ""), (name, cell)
+            else:
+                assert cell == value, (feature["id"], name, cell, value)
+        if fmt in ("csv", "xlsx") and collection != "entities" and feature["geometry"]:
+            label = shapely.Point(float(row["label_lon"]), float(row["label_lat"]))
+            assert shape(feature["geometry"]).buffer(1e-6).contains(label), "label point inside"
+
+
+@pytest.mark.parametrize("collection", COLLECTIONS)
+def test_geopackage_keeps_geometries_and_null_geometry_rows(db: Path, tmp_path: Path,
+                                                           collection: str) -> None:
+    path, _ = export_to(tmp_path, db, collection, "gpkg")
+    assert pyogrio.read_info(path)["crs"] == "EPSG:4326"
+    gdf = pyogrio.read_dataframe(path)
+    expected = {str(f["id"]): f["geometry"] for f in expected_features(db, collection)}
+    key = export.ID_COLUMNS[collection]
+    for fid, geom in zip(gdf[key], gdf.geometry, strict=True):
+        want = expected[str(fid)]
+        if want is None:
+            assert geom is None or geom.is_empty
+        else:
+            want = shape(want)
+            if want.geom_type == "Polygon" and geom.geom_type == "MultiPolygon":
+                want = shapely.MultiPolygon([want])  # one geometry type per GPKG layer
+            assert shapely.equals_exact(shapely.normalize(geom), shapely.normalize(want),
+                                        tolerance=2e-7), fid
+
+
+# ----------------------------------------------------------------------------- spreadsheets
+
+
+def read_csv_rows(data: bytes) -> list[dict[str, str]]:
+    assert data.startswith(b"\xef\xbb\xbf"), "UTF-8 with BOM"
+    assert b"\r\n" in data
+    return list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+
+
+def read_xlsx_rows(data: bytes) -> list[dict[str, Any]]:
+    wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True)
+    ws = wb.worksheets[0]
+    rows = list(ws.iter_rows(values_only=True))
+    return [dict(zip(rows[0], r, strict=True)) for r in rows[1:]]
+
+
+def test_awkward_names_round_trip_in_geojson_and_geopackage(awkward_db: Path,
+                                                           tmp_path: Path) -> None:
+    doc = strict_json(export.export_bytes(awkward_db, "entities", "geojson"))
+    feats = {f["id"]: f["properties"] for f in doc["features"]}
+    path, _ = export_to(tmp_path, awkward_db, "entities", "gpkg")
+    gpkg = by_id(gdal_rows(path), "id")
+    for i, name in enumerate(AWKWARD):
+        for props in (feats[f"awk-{i:02d}"], gpkg[f"awk-{i:02d}"]):
+            assert props["name_zh"] == name and props["name_en"] == name and props["notes"] == name
+            assert props["source"] == f"test fixture {name}"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_awkward_names_are_neutralised_in_spreadsheets(awkward_db: Path, fmt: str) -> None:
+    data = export.export_bytes(awkward_db, "entities", fmt)
+    rows = read_csv_rows(data) if fmt == "csv" else read_xlsx_rows(data)
+    assert list(rows[0]) == export.table_columns("entities")
+    got = by_id(rows, "id")
+    for i, name in enumerate(AWKWARD):
+        row = got[f"awk-{i:02d}"]
+        want = ("'" + name) if name[0] in "=+-@\t\r" else name
+        assert row["name_zh"] == want and row["name_en"] == want and row["notes"] == want, row
+        if i % 3 != 2:
+            lon = row["lon"] if fmt == "xlsx" else float(row["lon"])
+            assert isinstance(lon, float) and math.isclose(lon, 120.6 + i / 1e6), "a number"
+        else:
+            assert row["lon"] in (None, ""), "unknown stays empty, never 0"
+    formulas = [v for r in rows for v in r.values() if isinstance(v, str) and v.startswith(export.FORMULA_START)]
+    assert formulas == []
+
+
+def test_excel_cells_hold_no_formula(awkward_db: Path) -> None:
+    data = export.export_bytes(awkward_db, "entities", "xlsx")
+    ws = openpyxl.load_workbook(io.BytesIO(data)).worksheets[0]
+    assert all(c.data_type != "f" for row in ws.iter_rows() for c in row)
+    assert ws["A1"].value == "id" and ws.freeze_panes == "A2"
+
+
+def test_excel_row_limit_is_a_clear_error_and_leaves_no_file(
+        db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(export, "XLSX_MAX_ROWS", 3)
+    out = tmp_path / "too-many.xlsx"
+    with pytest.raises(ExportError, match="CSV or GeoPackage"):
+        export.export_file(db, "entities", "xlsx", out)
+    assert list(tmp_path.iterdir()) == []
+    export.export_file(db, "boards", "csv", tmp_path / "ok.csv")  # other formats unaffected
+
+
+# ----------------------------------------------------------------------------- filters
+
+
+FILTERS = [
+    make_filter(kinds=["laboratory"]),
+    make_filter(boards=["苏州工业园区"], statuses=["operating"]),
+    make_filter(layers=["taihu_science_city"]),
+    make_filter(search="苏州"),
+    make_filter(kinds=["university"], levels=["national", "provincial"]),
+]
+
+
+@pytest.mark.parametrize("flt", FILTERS, ids=str)
+def test_every_format_holds_exactly_the_filtered_entities(db: Path, tmp_path: Path,
+                                                          flt: EntityFilter) -> None:
+    want = set(store.query_entities(db, flt)["id"])
+    assert want, "the filter matches something (so the test can fail)"
+    assert want != set(store.query_entities(db)["id"])
+    order = None
+    for fmt in FORMATS:
+        path, n = export_to(tmp_path, db, "entities", fmt, flt)
+        ids = [r["id"] for r in gdal_rows(path)]
+        assert n == len(ids) and set(ids) == want, fmt
+        order = order or ids
+        assert ids == order, "every format lists the features in the same order"
+
+
+def test_empty_result_is_still_a_valid_file_in_every_format(db: Path, tmp_path: Path) -> None:
+    flt = make_filter(search="no entity is called this")
+    doc = strict_json(export.export_bytes(db, "entities", "geojson", flt=flt))
+    assert doc == {"type": "FeatureCollection", "features": []}
+    assert geojson_validator.validate_structure(doc) == {}
+    for fmt in ("geojson", "csv", "gpkg"):
+        path, n = export_to(tmp_path, db, "entities", fmt, flt)
+        assert n == 0 and gdal_count(path) == 0, fmt
+    # GDAL reads a lone header row of .xlsx as data, so openpyxl checks the empty sheet
+    assert read_xlsx_rows(export.export_bytes(db, "entities", "xlsx", flt=flt)) == []
+    assert read_csv_rows(export.export_bytes(db, "entities", "csv", flt=flt)) == []
+
+
+def test_bad_requests_raise_export_errors(db: Path) -> None:
+    with pytest.raises(ExportError, match="entities only"):
+        export.export_bytes(db, "boards", "csv", flt=make_filter(kinds=["laboratory"]))
+    with pytest.raises(ExportError, match="format"):
+        export.export_bytes(db, "entities", "shp")
+    with pytest.raises(ExportError, match="collection"):
+        export.export_bytes(db, "roads", "geojson")
+    assert export.export_bytes(db, "boards", "csv", flt=EntityFilter())  # empty filter is fine
+
+
+@pytest.mark.parametrize(("name", "fmt"), [("a.geojson", "geojson"), ("a.JSON", "geojson"),
+                                           ("a.csv", "csv"), ("a.xlsx", "xlsx"),
+                                           ("a.gpkg", "gpkg"), ("a.txt", None), ("a", None)])
+def test_format_from_path(name: str, fmt: str | None) -> None:
+    assert export.format_from_path(name) == fmt
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+@pytest.mark.parametrize(("args", "fmt"), [
+    (["-o", "{d}/x.csv"], "csv"),  # inferred from the extension
+    (["-o", "{d}/x.gpkg"], "gpkg"),
+    (["-o", "{d}/x.out", "--format", "xlsx"], "xlsx"),  # explicit
+    (["-o", "{d}/x.out"], "geojson"),  # unknown extension: GeoJSON
+])
+def test_cli_format_option(env_settings: Settings, tmp_path: Path, args: list[str], fmt: str,
+                           capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["export", "entities", "--kind", "laboratory", *[a.format(d=tmp_path) for a in args]]
+    assert cli.main(argv) == 0, capsys.readouterr().err
+    out = Path(argv[argv.index("-o") + 1])
+    flt = make_filter(kinds=["laboratory"])
+    if fmt in ("geojson", "csv"):
+        assert out.read_bytes() == export.export_bytes(env_settings.db_path, "entities", fmt, flt=flt)
+    else:
+        assert gdal_count(out) == export.count_features(
+            env_settings.db_path, "entities", flt)[0]
+    assert f"({fmt})" in capsys.readouterr().err
+
+
+def test_cli_writes_to_stdout(env_settings: Settings, capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    assert cli.main(["export", "water", "-o", "-", "--format", "csv"]) == 0
+    out = capsysbinary.readouterr().out
+    assert out == export.export_bytes(env_settings.db_path, "water", "csv")
+
+
+def test_cli_rejects_filters_on_other_collections(env_settings: Settings, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["export", "boards", "--kind", "laboratory", "-o", str(tmp_path / "b.csv")]) == 2
+    assert "filters apply to 'export entities' only" in capsys.readouterr().err
+    assert not (tmp_path / "b.csv").exists()
+
+
+def test_missing_database_is_a_clear_error(tmp_path: Path) -> None:
+    from geo_app.errors import DataError
+
+    with pytest.raises(DataError, match="does not exist"):
+        export.export_bytes(tmp_path / "nope.duckdb", "entities", "geojson")
+
+
+def test_cli_reports_a_missing_folder(env_settings: Settings, tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "no" / "such" / "folder.geojson"
+    assert cli.main(["export", "entities", "-o", str(out)]) == 1
+    assert "does not exist" in capsys.readouterr().err
