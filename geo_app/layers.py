@@ -260,7 +260,7 @@ def refresh_membership(db_path: Path) -> int:
 
 #: Keeps the denormalised ``entities.layers`` column (comma-separated ids) in step with
 #: ``layer_members``, so reading entities never needs a join.
-MEMBERSHIP_COLUMN_SQL = (
+MEMBERSHIP_COLUMN_SQL: tuple[str, list[object]] = (
     "UPDATE entities SET layers = coalesce(m.ids, '') FROM (SELECT e.id, "
     "(SELECT string_agg(layer_id, ',' ORDER BY layer_id) FROM layer_members lm "
     "WHERE lm.entity_id = e.id) AS ids FROM entities e) m WHERE entities.id = m.id "

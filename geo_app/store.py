@@ -88,7 +88,8 @@ def _spatial_extension_path() -> Path:
 
 
 def _open(path: Path, read_only: bool, spatial: bool) -> duckdb.DuckDBPyConnection:
-    config = {"autoinstall_known_extensions": "false", "autoload_known_extensions": "false"}
+    config: dict[str, str | bool | int | float | list[str]] = {
+        "autoinstall_known_extensions": "false", "autoload_known_extensions": "false"}
     con = duckdb.connect(str(path), read_only=read_only, config=config)
     if spatial:
         try:
@@ -239,12 +240,31 @@ def _copy(con: duckdb.DuckDBPyConnection, table: str, where: str) -> int:
     old_cols = {r[0] for r in con.execute(
         "SELECT column_name FROM information_schema.columns "
         "WHERE table_catalog = 'old' AND table_name = ?", [table]).fetchall()}
-    cols = ", ".join(f'"{c}"' for c in new_cols if c in old_cols)
-    if table == "entities":  # a shipped id that now exists wins; the user row is kept aside
-        where += " AND id NOT IN (SELECT id FROM main.entities)"
-    n = con.execute(f"SELECT count(*) FROM old.{table} WHERE {where}").fetchone()[0]  # noqa: S608
-    con.execute(f"INSERT INTO main.{table} ({cols}) SELECT {cols} FROM old.{table} WHERE {where}")  # noqa: S608
-    return int(n)
+    shared = [c for c in new_cols if c in old_cols]
+    cols = ", ".join(f'"{c}"' for c in shared)
+    n = _scalar(con, f"SELECT count(*) FROM old.{table} WHERE {where}")  # noqa: S608 (package SQL)
+    if table != "entities":
+        con.execute(f"INSERT INTO main.{table} ({cols}) SELECT {cols} FROM old.{table} WHERE {where}")  # noqa: S608
+        return n
+    # A user row whose id a newer shipped registry now uses is never dropped: the shipped
+    # row keeps the id, the user row is kept as '<id>@<batch>' with a note saying why.
+    clash = "id IN (SELECT id FROM main.entities WHERE origin = 'shipped')"
+    renamed = [
+        "o.id || '@' || coalesce(o.batch_id, 'user')" if c == "id" else
+        "concat_ws('; ', nullif(o.notes, ''), 'id ' || o.id || ' was taken by the shipped registry "
+        "in a later release; kept under this id')" if c == "notes" else f'o."{c}"'
+        for c in shared
+    ]
+    con.execute(f"INSERT INTO main.{table} ({cols}) SELECT {cols} FROM old.{table} "  # noqa: S608
+                f"WHERE {where} AND NOT {clash}")
+    con.execute(f"INSERT INTO main.{table} ({cols}) SELECT {', '.join(renamed)} "  # noqa: S608
+                f"FROM old.{table} o WHERE {where} AND {clash}")
+    return n
+
+
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> int:
+    row = con.execute(sql, list(params)).fetchone()
+    return int(row[0]) if row else 0
 
 
 # ----------------------------------------------------------------------------- reading
@@ -337,7 +357,7 @@ def count_entities(path: Path, flt: EntityFilter | None = None) -> int:
     """Number of entities matching ``flt``."""
     where, params = _entity_where(flt or EntityFilter())
     with connect(path) as con:
-        return int(con.execute(f"SELECT count(*) FROM entities e{where}", params).fetchone()[0])  # noqa: S608
+        return _scalar(con, f"SELECT count(*) FROM entities e{where}", params)  # noqa: S608
 
 
 def entities_to_gdf(df: pd.DataFrame) -> gpd.GeoDataFrame:

@@ -85,3 +85,24 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     s = load_settings()
     assert isinstance(s, Settings) and s.db_path == tmp_path / "x.duckdb"
     assert s.data_dir.name == "data"
+
+
+def test_user_row_whose_id_becomes_shipped_is_kept_under_a_new_id(tmp_path: Path) -> None:
+    settings = copy_sources(tmp_path)
+    build.build_database(settings)
+    store.execute_write(settings.db_path, [
+        ("INSERT INTO import_batches VALUES (?, ?, now(), 'entities', 1, 'WGS84')", ["b7", "mine.csv"]),
+        ("INSERT INTO entities (id, name_zh, kind, level, status, location_precision, source, origin, "
+         "batch_id) VALUES (?, ?, 'incubator', 'provincial', 'operating', 'unknown', ?, 'user', 'b7')",
+         ["later-shipped", "用户的行", "user file"]),
+    ])
+    reg = settings.data_dir / "registry.csv"  # an upgrade ships a row with the same id
+    reg.write_text(reg.read_text(encoding="utf-8") + (
+        "later-shipped,后来内置,Shipped later,incubator,municipal,operating,,,,unknown,,,seed,\n"),
+        encoding="utf-8")
+    build.ensure_database(settings)
+    rows = store.query_sql(settings.db_path, "SELECT id, name_zh, origin, notes FROM entities "
+                           "WHERE id LIKE 'later-shipped%' ORDER BY id").to_dict("records")
+    assert [(r["id"], r["name_zh"], r["origin"]) for r in rows] == [
+        ("later-shipped", "后来内置", "shipped"), ("later-shipped@b7", "用户的行", "user")]
+    assert "taken by the shipped registry" in rows[1]["notes"]
