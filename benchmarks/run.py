@@ -20,6 +20,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 
+from benchmarks import bench_map
 from benchmarks.synthetic import write_synthetic_data_dir
 from geo_app import build, layers, store
 from geo_app.filters import make_filter
@@ -132,6 +133,7 @@ def run(sizes: list[int], *, quick: bool = False, keep: Path | None = None) -> l
             rows += bench_membership(n, settings.db_path)
             for extra in EXTRA:
                 rows += extra(n, settings, work)
+            rows += bench_map.bench(n, settings, work, quick=quick)
         finally:
             if keep is None:
                 shutil.rmtree(work, ignore_errors=True)

@@ -249,3 +249,26 @@ STRINGS.update({
     "exp_schema": ("属性说明见 docs/export.md 与 schemas/entities.schema.json。",
                    "The properties are described in docs/export.md and schemas/entities.schema.json."),
 })
+
+# --- map at scale (issue 9; docs/scale.md) ---------------------------------------------------
+STRINGS.update({
+    "map_kind_other": ("其他", "Other"),
+    "map_cell_count": ("{n} 个主体", "{n} entities"),
+    "map_cell_hint": ("点击放大查看", "click to zoom in"),
+    "map_legend_cells": ("带数字的圆圈：该区域的主体数（点击放大）",
+                         "Numbered circle: entities in that area (click to zoom in)"),
+    "map_scale_cells": ("有坐标的主体共 {n} 个，超过 {limit} 个，地图按区域汇总为 {cells} 个圆圈（数字为主体数）。"
+                        "点击圆圈或放大地图，范围内不超过 {limit} 个主体时逐个显示。",
+                        "{n} located entities (more than {limit}): the map groups them by area into "
+                        "{cells} numbered circles. Click a circle or zoom in; once the area holds "
+                        "{limit} or fewer, each entity is shown with its popup."),
+    "map_scale_markers": ("此范围内的 {k} 个主体逐个显示（共 {n} 个有坐标）；缩小地图时按区域汇总。",
+                          "The {k} entities around this view are shown one by one (of {n} located); "
+                          "zooming out groups them by area again."),
+    "map_scale_capped": ("此范围内有 {k} 个主体（许多位于同一点），只显示前 {limit} 个；请用筛选缩小范围。",
+                         "{k} entities lie around this view (many at the same point); only the first "
+                         "{limit} are shown. Narrow the filters to see the rest."),
+    "map_no_point_more": ("仅列出按编号排序的前 {shown} 个（共 {n} 个）；完整名单可在导出页下载。",
+                          "Only the first {shown} by id are listed (of {n}); the export page has "
+                          "them all."),
+})

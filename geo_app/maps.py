@@ -14,7 +14,9 @@ sit on the tiles (:func:`to_display_datum`); the data themselves never change.
 
 from __future__ import annotations
 
+import dataclasses
 import html
+import json
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -31,6 +33,7 @@ import shapely
 from branca.element import Element, Figure, MacroElement
 from jinja2 import Template
 
+from geo_app.aggregate import KIND_ORDER, Cells, Points, ViewPlan
 from geo_app.assets import VENDOR_URL, asset_urls
 from geo_app.datum import wgs84_to_gcj02
 from geo_app.i18n import t
@@ -155,6 +158,10 @@ _SHAPES: Mapping[str, str] = MappingProxyType({
 })
 
 _ICON_PX = 22
+#: Leaflet.markercluster options of the compact marker layers (as in ``_add_entities``).
+_CLUSTER_OPTIONS: Mapping[str, Any] = MappingProxyType({
+    "showCoverageOnHover": False, "spiderfyOnMaxZoom": True, "maxClusterRadius": 40,
+    "spiderfyDistanceMultiplier": 1.6})
 _BOUNDARY_COLOR = "#555555"
 _CITY_COLOR = "#222222"
 _WATER_COLOR = "#3b8fd6"
@@ -231,14 +238,15 @@ def _layer_names(ids: str | None, layer_names: Mapping[str, str]) -> list[str]:
     return [layer_names.get(i, i) for i in (ids or "").split(",") if i]
 
 
-def popup_html(row: Mapping[str, Any], lang: str, layer_names: Mapping[str, str]) -> str:
-    """The popup of one entity, every value escaped (labels via ``vocab.label``)."""
+def popup_rows(row: Mapping[str, Any], lang: str,
+               layer_names: Mapping[str, str]) -> list[tuple[str, object]]:
+    """The ``(label, value)`` lines of an entity's popup table, not yet escaped."""
     unknown = t("unknown", lang)
     precision = row.get("location_precision")
     exactness = t("popup_exact" if is_exact(precision) else "popup_approx", lang)
     board = row.get("board") or None
     layers = _layer_names(row.get("layers"), layer_names)
-    rows = [
+    rows: list[tuple[str, object]] = [
         (t("kind", lang), label(KINDS, row.get("kind"), lang)),
         (t("level", lang), label(LEVELS, row.get("level"), lang)),
         (t("status", lang), label(STATUSES, row.get("status"), lang)),
@@ -251,6 +259,12 @@ def popup_html(row: Mapping[str, Any], lang: str, layer_names: Mapping[str, str]
     notes = row.get("notes")
     if isinstance(notes, str) and notes.strip():
         rows.append((t("col_notes", lang), notes))
+    return rows
+
+
+def popup_html(row: Mapping[str, Any], lang: str, layer_names: Mapping[str, str]) -> str:
+    """The popup of one entity, every value escaped (labels via ``vocab.label``)."""
+    rows = popup_rows(row, lang, layer_names)
     body = "".join(f"<tr><th>{escape_html(k)}</th><td>{escape_html(v)}</td></tr>" for k, v in rows)
     name_en = row.get("name_en") if isinstance(row.get("name_en"), str) else ""
     return (f'<div class="sim-popup"><div class="sim-popup-zh">{escape_html(row.get("name_zh"))}</div>'
@@ -313,6 +327,119 @@ class _Legend(MacroElement):
         self.html = html_text
 
 
+def script_json(value: object) -> str:
+    r"""``value`` as compact JSON that is safe inside a ``<script>`` element.
+
+    ``<``, ``>`` and ``&`` become ``\u003c``-style escapes (no ``</script>`` can close the
+    element), U+2028/U+2029 are escaped, and so are braces, so that no ``{{...}}`` in the
+    data reaches the Jinja-style rewriting streamlit-folium applies to the script. Only
+    use it for arrays of numbers and strings (objects' own braces would be escaped too).
+
+    >>> script_json(["</script>{{'x'}}", 1.5])
+    '["\\u003c/script\\u003e\\u007b\\u007b\'x\'\\u007d\\u007d",1.5]'
+    """
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    for char, code in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("{", "\\u007b"),
+                       ("}", "\\u007d"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(char, code)
+    return text
+
+
+def _map_name(element: Any) -> str:
+    """The JavaScript name of the map an element sits on (at render time)."""
+    node = element
+    while node is not None and not isinstance(node, folium.Map):
+        node = getattr(node, "_parent", None)
+    if node is None:
+        msg = "The element is not on a map"
+        raise ValueError(msg)
+    return str(node.get_name())
+
+
+class _CompactMarkers(folium.map.Layer):
+    """Many entity markers (with popups and tooltips) from one compact, pre-escaped payload.
+
+    The same markers, popups and tooltips as :func:`_add_entities` (the same SVG icons,
+    the same ``popup_html`` markup), at a tenth of the bytes and without one folium object
+    per entity: every value is escaped on the server, the strings are deduplicated, and a
+    short script assembles each popup by concatenation (see :func:`marker_payload`).
+    """
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = L.markerClusterGroup({{ this.cluster_options|tojson }});
+        (function (group) {
+            var P = {{ this.payload }}, S = P[1];
+            var icons = P[0].map(function (i) {
+                return L.divIcon({html: i[0], className: i[1], iconSize: [22, 22], iconAnchor: [11, 11]});
+            });
+            group.addLayers(P[2].map(function (r) {
+                var h = '<div class="sim-popup"><div class="sim-popup-zh">' + r[3] +
+                    '</div><div class="sim-popup-en">' + r[4] + '</div><table>';
+                for (var i = 0; i < r[8].length; i += 2) {
+                    h += '<tr><th>' + S[r[8][i]] + '</th><td>' + S[r[8][i + 1]] + '</td></tr>';
+                }
+                h += '</table><div class="sim-popup-id">' + r[5] + '</div></div>';
+                var m = L.marker([r[0], r[1]], {icon: icons[r[2]]});
+                m.bindPopup(h, {"maxWidth": 380, "maxHeight": 320});
+                m.bindTooltip('<b>' + (r[6] ? r[4] : r[3]) + '</b><br>' + S[r[7]], {"sticky": false});
+                return m;
+            }));
+        })({{ this.get_name() }});
+        {% endmacro %}
+    """)
+
+    def __init__(self, payload: list[Any], *, name: str, control: bool = True) -> None:
+        super().__init__(name=name, overlay=True, control=control, show=True)
+        self._name = "CompactMarkers"
+        self.payload = script_json(payload)
+        self.cluster_options = dict(_CLUSTER_OPTIONS)
+
+
+class _Cells(folium.map.Layer):
+    """Aggregated cells drawn as count bubbles; clicking one zooms into its points."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = L.layerGroup();
+        (function (group) {
+            var P = {{ this.payload }}, K = P[1], T = P[2];
+            function fmt(n) {
+                return n < 10000 ? String(n) : n < 1e6 ? Math.round(n / 1000) + 'k' : (n / 1e6).toFixed(1) + 'M';
+            }
+            function zoomTo(map, r) {
+                var b = L.latLngBounds([r[3], r[4]], [r[5], r[6]]);
+                var z = Math.max(map.getBoundsZoom(b, false, L.point(40, 40)), map.getZoom() + 1);
+                map.setView(b.getCenter(), Math.min(z, map.getMaxZoom()));
+            }
+            P[0].forEach(function (r) {
+                var n = r[2], s = n < 10 ? 0 : n < 100 ? 1 : n < 1000 ? 2 : n < 10000 ? 3 : 4, d = 26 + 6 * s;
+                var tip = '<b>' + T[0].replace('{n}', n.toLocaleString('en-US')) + '</b>';
+                for (var i = 7; i < r.length; i += 2) {
+                    tip += '<br>' + K[r[i]] + ': ' + r[i + 1].toLocaleString('en-US');
+                }
+                tip += '<br><i>' + T[1] + '</i>';
+                var icon = L.divIcon({html: '<div><span>' + fmt(n) + '</span></div>',
+                                      className: 'sim-cell sim-cell-' + s, iconSize: [d, d]});
+                var m = L.marker([r[0], r[1]], {icon: icon, riseOnHover: true, simCount: n});
+                m.bindTooltip(tip, {"direction": "top", "offset": [0, -d / 2]});
+                m.on('click', function () { zoomTo({{ this.map_name() }}, r); });
+                group.addLayer(m);
+            });
+        })({{ this.get_name() }});
+        {% endmacro %}
+    """)
+
+    def __init__(self, payload: list[Any], *, name: str) -> None:
+        super().__init__(name=name, overlay=True, control=False, show=True)
+        self._name = "Cells"
+        self.payload = script_json(payload)
+
+    def map_name(self) -> str:
+        """The JavaScript name of the map (for the click handler)."""
+        return _map_name(self)
+
+
 _CSS = """
 <style>
 .sim-marker { background: none; border: none; }
@@ -337,6 +464,20 @@ _CSS = """
 </style>
 """
 
+# Count bubbles of the aggregated cells (large-registry modes only).
+_CELL_CSS = """
+<style>
+.sim-cell { background: rgba(37, 99, 235, 0.28); border-radius: 50%; cursor: zoom-in; }
+.sim-cell div { width: calc(100% - 8px); height: calc(100% - 8px); margin: 4px; border-radius: 50%;
+  background: rgba(37, 99, 235, 0.85); color: #fff; display: flex; align-items: center;
+  justify-content: center; font: 600 11px/1 sans-serif; }
+.sim-cell-2 div { background: rgba(29, 78, 216, 0.88); }
+.sim-cell-3 div, .sim-cell-4 div { background: rgba(30, 58, 138, 0.9); }
+.sim-legend .cell { display: inline-block; width: 14px; height: 14px; border-radius: 50%;
+  background: rgba(37, 99, 235, 0.85); box-shadow: 0 0 0 3px rgba(37, 99, 235, 0.28); flex: none; }
+</style>
+"""
+
 
 # ----------------------------------------------------------------------------- legend
 
@@ -354,7 +495,7 @@ def _swatch(fill: str, stroke: str, *, dashed: bool = False, line: bool = False,
 def legend_html(
     *, lang: str, kind_counts: Mapping[str, int], layers: Sequence[tuple[str, str]],
     basemap: str = DEFAULT_BASEMAP, has_water: bool = True, has_boundaries: bool = True,
-    sip_without_polygon: bool = True,
+    sip_without_polygon: bool = True, cells: bool = False,
 ) -> str:
     """The legend: kinds shown (with counts), precision styles, layers, boundaries, water, notes.
 
@@ -366,6 +507,8 @@ def legend_html(
         ``(name, colour)`` of each strategy layer drawn.
     basemap
         The basemap id; notes say whether tiles are loaded and whether overlays are shifted.
+    cells
+        Explain the count bubbles of aggregated views (large registries).
     """
     parts = [f'<details open><summary>{escape_html(t("map_legend", lang))}</summary>']
     if kind_counts:
@@ -374,6 +517,9 @@ def legend_html(
                 k for k in kind_counts if k not in KINDS and kind_counts[k]]:
             parts.append(f'<div class="row">{marker_svg(kind, True, size=14)}'
                          f'{escape_html(label(KINDS, kind, lang))} ({int(kind_counts[kind])})</div>')
+    if cells:
+        parts.append(f'<div class="row"><span class="cell"></span>'
+                     f'{escape_html(t("map_legend_cells", lang))}</div>')
     parts.append(f'<h4>{escape_html(t("map_legend_precision", lang))}</h4>')
     parts.append(f'<div class="row">{marker_svg("university", True, size=14)}'
                  f'{escape_html(t("map_precision_exact", lang))}</div>')
@@ -450,10 +596,16 @@ def layer_name_map(layers: pd.DataFrame, lang: str) -> dict[str, str]:
 
 
 def _offline_assets(m: folium.Map, cluster: folium.plugins.MarkerCluster | None,
-                    base_url: str) -> None:
+                    base_url: str, *, cluster_on_map: bool = False) -> None:
     urls = asset_urls(base_url)
     m.default_js = [("leaflet", urls["leaflet_js"])]
     m.default_css = [("leaflet_css", urls["leaflet_css"])]
+    if cluster_on_map:
+        # the large-registry modes may add marker clusters after the page has loaded
+        # (st_folium loads scripts only once), so the map itself brings the plugin
+        m.default_js.append(("markerclusterjs", urls["markercluster_js"]))
+        m.default_css += [("markerclustercss", urls["markercluster_css"]),
+                          ("markerclusterdefaultcss", urls["markercluster_default_css"])]
     if cluster is not None:
         cluster.default_js = [("markerclusterjs", urls["markercluster_js"])]
         cluster.default_css = [("markerclustercss", urls["markercluster_css"]),
@@ -563,8 +715,25 @@ def _bounds(points: gpd.GeoDataFrame, extra: Iterable[Any]) -> list[list[float]]
     return [[float(miny), float(minx)], [float(maxy), float(maxx)]]
 
 
+#: How :func:`build_map` draws the entities (see there).
+MAP_MODES = ("markers", "compact", "view")
+#: Overlays are simplified to this tolerance (degrees, about 20 m) in the large-registry
+#: modes, for display only: the page is then ~200 KB lighter and draws faster.
+DISPLAY_TOLERANCE = 0.0002
+
+
+def simplify_for_display(gdf: gpd.GeoDataFrame, tolerance: float = DISPLAY_TOLERANCE) -> gpd.GeoDataFrame:
+    """A copy of ``gdf`` with every geometry simplified (topology kept within each geometry)."""
+    if tolerance <= 0 or not len(gdf):
+        return gdf
+    geoms = shapely.simplify(np.asarray(gdf.geometry.values, dtype=object), tolerance,
+                             preserve_topology=True)
+    return gdf.set_geometry(list(geoms), crs=gdf.crs)
+
+
 def build_map(inputs: MapInputs, *, lang: str = "zh", basemap: str = DEFAULT_BASEMAP,
-              asset_base: str = VENDOR_URL, height: int = 640) -> folium.Map:
+              asset_base: str = VENDOR_URL, height: int = 640, mode: str = "markers",
+              points: Points | None = None) -> folium.Map:
     """Build the Folium map of ``inputs``: entities, strategy layers, boundaries and water.
 
     Parameters
@@ -577,14 +746,32 @@ def build_map(inputs: MapInputs, *, lang: str = "zh", basemap: str = DEFAULT_BAS
         A key of :data:`BASEMAPS`; ``"amap"`` shifts every coordinate to GCJ-02.
     asset_base
         URL of the served vendor folder (:func:`geo_app.assets.vendor_url`).
+    mode
+        How the entities are drawn (:data:`MAP_MODES`; the view picks one by size, see
+        :mod:`geo_app.aggregate`):
+
+        ``"markers"``
+            Every located entity of ``inputs.entities`` as its own folium marker,
+            clustered in the browser (small registries; the issue-4 map).
+        ``"compact"``
+            The same markers, popups and tooltips from one compact payload
+            (:func:`marker_payload`, a tenth of the bytes), overlays simplified.
+        ``"view"``
+            No entity on the page itself: the entities of the current view come as a
+            separate layer (:func:`view_layer`, cells or markers). ``points`` (every
+            located entity of the filter, WGS-84) gives the legend's counts and the
+            extent the map fits; overlays are simplified.
 
     Raises
     ------
     ValueError
-        If ``basemap`` is unknown.
+        If ``basemap`` or ``mode`` is unknown, or ``mode="view"`` comes without ``points``.
     """
     if basemap not in BASEMAPS:
         msg = f"Unknown basemap {basemap!r}; valid: {', '.join(BASEMAPS)}"
+        raise ValueError(msg)
+    if mode not in MAP_MODES or (mode == "view" and points is None):
+        msg = f"Unknown map mode {mode!r} (valid: {', '.join(MAP_MODES)}; 'view' needs points)"
         raise ValueError(msg)
     base = BASEMAPS[basemap]
     m = folium.Map(location=(31.3, 120.62), zoom_start=9, tiles=None, control_scale=True,
@@ -597,21 +784,44 @@ def build_map(inputs: MapInputs, *, lang: str = "zh", basemap: str = DEFAULT_BAS
     root = m.get_root()
     if isinstance(root, Figure):  # always, for a folium.Map
         root.header.add_child(Element(_CSS), name="sim_css")
+        if mode != "markers":
+            root.header.add_child(Element(_CELL_CSS), name="sim_cell_css")
+    if mode != "markers":
+        inputs = dataclasses.replace(
+            inputs, boundaries=simplify_for_display(inputs.boundaries),
+            water=simplify_for_display(inputs.water), layers=simplify_for_display(inputs.layers))
     _add_boundaries(m, inputs, lang, base.datum)
     _add_water(m, inputs, lang, base.datum)
     drawn_layers = _add_layers(m, inputs, lang, base.datum)
     names = layer_name_map(inputs.layers, lang)
     ents = inputs.entities
-    points = to_display_datum(ents[ents.geometry.notna() & ~ents.geometry.is_empty], base.datum)
-    cluster = _add_entities(m, points, lang, names)
+    located = to_display_datum(ents[ents.geometry.notna() & ~ents.geometry.is_empty], base.datum)
+    cluster = None
+    if mode == "markers":
+        cluster = _add_entities(m, located, lang, names)
+    elif mode == "compact":
+        _CompactMarkers(marker_payload(located, lang, names),
+                        name=escape_html(t("map_entities_group", lang, n=len(located)))).add_to(m)
     folium.LayerControl(collapsed=False, position="topright").add_to(m)
-    kind_counts = points["kind"].value_counts().to_dict() if len(points) else {}
+    if points is not None and mode == "view":
+        kind_counts = points.kind_counts()
+    else:
+        kind_counts = located["kind"].value_counts().to_dict() if len(located) else {}
     _Legend(legend_html(lang=lang, kind_counts=kind_counts, layers=drawn_layers, basemap=basemap,
                         has_water=len(inputs.water) > 0, has_boundaries=len(inputs.boundaries) > 0,
-                        sip_without_polygon=_sip_without_polygon(inputs.boards))).add_to(m)
-    _offline_assets(m, cluster, asset_base)
-    _fit(m, inputs, points, base.datum)
+                        sip_without_polygon=_sip_without_polygon(inputs.boards),
+                        cells=mode == "view")).add_to(m)
+    _offline_assets(m, cluster, asset_base, cluster_on_map=mode != "markers")
+    shown = points.in_datum(base.datum).bounds() if mode == "view" and points is not None else None
+    bounds = _fit_bounds(inputs, located, base.datum, shown)
+    if bounds is not None:
+        m.fit_bounds(bounds, padding=(FIT_PADDING_PX, FIT_PADDING_PX), max_zoom=FIT_MAX_ZOOM)
     return m
+
+
+#: ``fitBounds`` options of the map (the first view of a filter).
+FIT_PADDING_PX = 30
+FIT_MAX_ZOOM = 12
 
 
 def _sip_without_polygon(boards: pd.DataFrame) -> bool:
@@ -621,20 +831,134 @@ def _sip_without_polygon(boards: pd.DataFrame) -> bool:
     return bool(len(codes)) and not any(isinstance(c, str) and c for c in codes)
 
 
-def _fit(m: folium.Map, inputs: MapInputs, points: gpd.GeoDataFrame, datum: str) -> None:
-    """Fit the view to the drawn entities (and the filtered layers); the city when none."""
+def _fit_bounds(inputs: MapInputs, located: gpd.GeoDataFrame, datum: str,
+                shown: tuple[float, float, float, float] | None = None) -> list[list[float]] | None:
+    """The drawn entities (and the filtered layers); the city when none.
+
+    ``located`` are display-datum points; ``shown`` is ``(west, south, east, north)`` of
+    entities not in ``located`` (the ``"view"`` mode), in the display datum too.
+    """
     extra: list[Any] = []
     if inputs.focus_layers:
         focus = inputs.layers[inputs.layers["id"].isin(inputs.focus_layers)]
         extra = list(to_display_datum(focus, datum).geometry.values)
-    bounds = _bounds(points, extra)
+    if shown is not None:
+        extra.append(shapely.box(*shown))
+    bounds = _bounds(located, extra)
     if bounds is None:
         bnd = inputs.boundaries
         city = bnd[bnd["level"] == "city"] if "level" in bnd else bnd.iloc[:0]
         area = city if len(city) else bnd
-        bounds = _bounds(points.iloc[:0], to_display_datum(area, datum).geometry.values)
-    if bounds is not None:
-        m.fit_bounds(bounds, padding=(30, 30), max_zoom=12)
+        bounds = _bounds(located.iloc[:0], to_display_datum(area, datum).geometry.values)
+    return bounds
+
+
+def map_bounds(inputs: MapInputs, *, basemap: str = DEFAULT_BASEMAP,
+               points: Points | None = None) -> list[list[float]] | None:
+    """``[[south, west], [north, east]]`` that :func:`build_map` fits (display datum).
+
+    With ``points`` (the ``"view"`` mode) they stand for the entities; otherwise the
+    located rows of ``inputs.entities`` do.
+    """
+    datum = BASEMAPS[basemap].datum
+    if points is not None:
+        return _fit_bounds(inputs, inputs.entities.iloc[:0], datum, points.in_datum(datum).bounds())
+    ents = inputs.entities
+    located = to_display_datum(ents[ents.geometry.notna() & ~ents.geometry.is_empty], datum)
+    return _fit_bounds(inputs, located, datum)
+
+
+# ----------------------------------------------------------------------------- large registries
+
+
+def marker_payload(points: gpd.GeoDataFrame, lang: str,
+                   layer_names: Mapping[str, str]) -> list[Any]:
+    """The compact form of many markers that :class:`_CompactMarkers` expands in the browser.
+
+    Returns ``[icons, strings, rows]``: ``icons`` are ``[svg, class]`` pairs (one per kind
+    and precision style shown); ``strings`` every popup label and value, escaped with
+    :func:`escape_html` and deduplicated; each row is ``[lat, lon, icon, name_zh, name_en,
+    id, tooltip_in_english, kind_label, [label, value, label, value, ...]]`` with names and
+    id escaped and labels and values as indexes into ``strings``. The browser builds the
+    popup of :func:`popup_html` and the tooltip of :func:`tooltip_html` by concatenation,
+    so both stay byte-for-byte the same as in the ``"markers"`` mode.
+
+    ``points`` must be located rows in the display datum (:func:`to_display_datum`).
+    """
+    strings: dict[str, int] = {}
+    icons: dict[tuple[str, bool], int] = {}
+
+    def sid(value: object) -> int:
+        return strings.setdefault(escape_html(value), len(strings))
+
+    rows: list[Any] = []
+    for row in points.to_dict("records"):
+        geom = row["geometry"]
+        exact = is_exact(row.get("location_precision"))
+        kind = row.get("kind") if row.get("kind") in KINDS else "other"
+        icon = icons.setdefault((str(kind), exact), len(icons))
+        en = row.get("name_en") if isinstance(row.get("name_en"), str) else ""
+        pairs = [i for k, v in popup_rows(row, lang, layer_names) for i in (sid(k), sid(v))]
+        rows.append([float(geom.y), float(geom.x), icon, escape_html(row.get("name_zh")),
+                     escape_html(en), escape_html(row.get("id")),
+                     1 if lang == "en" and en.strip() else 0,
+                     sid(label(KINDS, row.get("kind"), lang)), pairs])
+    icon_list = [[marker_svg(k, e),
+                  f"sim-marker sim-kind-{k} {'sim-exact' if e else 'sim-approx'}"]
+                 for (k, e) in icons]
+    return [icon_list, list(strings), rows]
+
+
+def cells_payload(cells: Cells, lang: str) -> list[Any]:
+    """The compact form of aggregated cells that :class:`_Cells` draws.
+
+    Returns ``[rows, kind_labels, texts]``: each row is ``[lat, lon, count, south, west,
+    north, east, kind, count, ...]`` (centroid, points, extent of the points, up to three
+    commonest kinds as indexes into ``kind_labels``); ``texts`` are the tooltip's
+    headline (``{n}`` = count) and hint. Every string is escaped.
+    """
+    top = cells.top_kinds(3)
+    rows: list[Any] = []
+    for i in range(len(cells)):
+        row: list[Any] = [round(float(cells.lat[i]), 5), round(float(cells.lon[i]), 5),
+                          int(cells.count[i]),
+                          round(float(cells.south[i]), 6), round(float(cells.west[i]), 6),
+                          round(float(cells.north[i]), 6), round(float(cells.east[i]), 6)]
+        for code, n in top[i]:
+            row += [code, n]
+        rows.append(row)
+    kinds = [escape_html(t("map_kind_other", lang) if k == "other" else label(KINDS, k, lang))
+             for k in KIND_ORDER]
+    texts = [escape_html(t("map_cell_count", lang)), escape_html(t("map_cell_hint", lang))]
+    return [rows, kinds, texts]
+
+
+def view_layer(plan: ViewPlan, *, lang: str = "zh", entities: gpd.GeoDataFrame | None = None,
+               layer_names: Mapping[str, str] | None = None) -> folium.FeatureGroup:
+    """The entities of one view of a large filter, as a layer for ``st_folium``'s
+    ``feature_group_to_add`` (or to add to a ``"view"``-mode map for a standalone page).
+
+    Parameters
+    ----------
+    plan
+        :func:`geo_app.aggregate.plan_view` for the view.
+    entities
+        For ``plan.mode == "markers"``: the located rows to draw, already in the display
+        datum and limited to the plan's window.
+    layer_names
+        Layer id → name, for the popups.
+    """
+    group = folium.FeatureGroup(name="sim-view", control=False)
+    if plan.mode == "cells":
+        if plan.cells is None:
+            msg = "A cells plan without cells"
+            raise ValueError(msg)
+        _Cells(cells_payload(plan.cells, lang), name="sim-cells").add_to(group)
+    else:
+        rows = entities if entities is not None else gpd.GeoDataFrame(geometry=[], crs="EPSG:4326")
+        _CompactMarkers(marker_payload(rows, lang, layer_names or {}), name="sim-markers",
+                        control=False).add_to(group)
+    return group
 
 
 def render_html(m: folium.Map) -> str:

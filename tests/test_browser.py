@@ -18,6 +18,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -86,6 +87,13 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
     settings = copy_sources(tmp_path_factory.mktemp("browser"))
     _append_xss_rows(settings)
     build.build_database(settings)
+    with _streamlit(settings) as app:
+        yield app
+
+
+@contextmanager
+def _streamlit(settings: Settings) -> Iterator[App]:
+    """``streamlit run streamlit_app.py`` on a free localhost port against ``settings``."""
     port = _free_port()
     env = {**os.environ, "GEO_APP_DB": str(settings.db_path),
            "GEO_APP_DATA_DIR": str(settings.data_dir), "GEO_APP_LAYERS_DIR": str(settings.layers_dir)}
@@ -286,3 +294,152 @@ def test_language_and_filters_survive_page_switches(app: App, browser: object) -
     finally:
         page.close()  # type: ignore[attr-defined]
     assert app.blocked == [], f"requests outside localhost: {app.blocked}"
+
+
+# ----------------------------------------------------------------------------- large registries (issue 9)
+
+N_LARGE = 5_000
+
+LAYERS_JS = """() => {
+    let cells = 0, counted = 0, markers = 0, groups = 0;
+    window.map.eachLayer(l => {
+        if (l.options && l.options.simCount) { cells++; counted += l.options.simCount; }
+        if (l instanceof L.MarkerClusterGroup) { groups++; markers += l.getLayers().length; }
+    });
+    return {cells, counted, markers, groups, zoom: window.map.getZoom(),
+            swaps: (window.feature_group || []).length};
+}"""
+
+PICK_CELL_JS = """() => {
+    const cells = [];
+    window.map.eachLayer(l => { if (l.options && l.options.simCount) cells.push(l); });
+    const inView = cells.filter(c => window.map.getBounds().contains(c.getLatLng()));
+    inView.sort((a, b) => a.options.simCount - b.options.simCount);
+    const pick = inView[Math.floor(inView.length / 2)];
+    document.querySelectorAll('[data-pick]').forEach(e => e.removeAttribute('data-pick'));
+    pick.getElement().setAttribute('data-pick', '1');
+    return pick.options.simCount;
+}"""
+
+MARKER_POPUP_JS = """async (id) => {
+    let found = null, group = null;
+    window.map.eachLayer(l => { if (l instanceof L.MarkerClusterGroup) group = l; });
+    const parser = new DOMParser();  // inert: parsing runs no script and loads nothing
+    const markers = group ? group.getLayers() : [];
+    for (const m of markers) {
+        const doc = parser.parseFromString(m.getPopup().getContent(), 'text/html');
+        const el = doc.querySelector('.sim-popup-id');
+        if (el && (id === null || el.textContent === id)) { found = m; break; }
+    }
+    if (!found) return null;
+    const content = found.getPopup().getContent();
+    await new Promise(resolve => group.zoomToShowLayer(found, resolve));
+    found.openPopup();
+    const box = found.getPopup().getElement().querySelector('.leaflet-popup-content .sim-popup');
+    const out = {content: content, id: box.querySelector('.sim-popup-id').textContent,
+                 zh: box.querySelector('.sim-popup-zh').textContent,
+                 en: box.querySelector('.sim-popup-en').textContent, text: box.innerText,
+                 tooltip: found.getTooltip().getContent()};
+    found.closePopup();
+    return out;
+}"""
+
+
+@pytest.fixture(scope="module")
+def large_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
+    """The app on the shipped data, the injection rows and 5,000 synthetic entities."""
+    import shutil
+
+    from benchmarks.synthetic import write_synthetic_data_dir
+
+    root = tmp_path_factory.mktemp("browser-large")
+    data = write_synthetic_data_dir(root / "data", N_LARGE)
+    shutil.copytree(PROJECT_ROOT / "layers", root / "layers")
+    settings = Settings(db_path=data / "geo_app.duckdb", data_dir=data, layers_dir=root / "layers")
+    _append_xss_rows(settings)
+    build.build_database(settings)
+    with _streamlit(settings) as app:
+        yield app
+
+
+def _wait_swap(frame: object, before: int) -> dict[str, object]:
+    """Wait until the app has sent a new layer for the view (after a rerun)."""
+    frame.wait_for_function(  # type: ignore[attr-defined]
+        "(n) => (window.feature_group || []).length > n", arg=before, timeout=30_000)
+    return frame.evaluate(LAYERS_JS)  # type: ignore[attr-defined,no-any-return]
+
+
+def test_large_registry_cells_click_through_to_markers(large_app: App, browser: object) -> None:
+    from geo_app import maps
+
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
+    errors: list[str] = []
+    dialogs: list[str] = []
+
+    def route(r: object) -> None:
+        url = r.request.url  # type: ignore[attr-defined]
+        if _is_local(url):
+            r.continue_()  # type: ignore[attr-defined]
+        else:
+            large_app.blocked.append(url)
+            r.abort()  # type: ignore[attr-defined]
+
+    page.route("**/*", route)  # type: ignore[attr-defined]
+    page.on("pageerror", lambda e: errors.append(str(e)))  # type: ignore[attr-defined]
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))  # type: ignore[attr-defined]
+    try:
+        page.goto(large_app.url)  # type: ignore[attr-defined]
+        page.frame_locator(MAP_FRAME).locator(".sim-cell").first.wait_for(  # type: ignore[attr-defined]
+            state="attached", timeout=60_000)
+        frame = next(f for f in page.frames if "st_folium" in f.url)  # type: ignore[attr-defined]
+        frame.wait_for_function("() => window.map && window.L && window.L.MarkerClusterGroup")
+        located = expected_points(large_app.db)
+        drawn = frame.evaluate(LAYERS_JS)
+        assert drawn["markers"] == 0 and drawn["cells"] > 0
+        assert drawn["counted"] == located > 2_000  # every entity is in some bubble
+        assert frame.locator("path.leaflet-interactive").count() >= 5 + 10 + 4  # overlays stay
+        tip = frame.evaluate("""() => { let t = null; window.map.eachLayer(l => {
+            if (!t && l.options && l.options.simCount)
+                t = {n: l.options.simCount, text: l.getTooltip().getContent()}; }); return t; }""")
+        assert f"<b>{tip['n']:,} 个主体</b>" in tip["text"] and "点击放大查看" in tip["text"]
+        assert "{n}" not in tip["text"]
+
+        # clicking bubbles (real mouse clicks) zooms in until the view's entities come one by one
+        for _ in range(5):
+            if drawn["markers"]:
+                break
+            frame.evaluate(PICK_CELL_JS)
+            frame.locator('[data-pick="1"]').click()
+            drawn = _wait_swap(frame, int(drawn["swaps"]))  # type: ignore[arg-type]
+        assert 0 < drawn["markers"] <= 2_000 and drawn["cells"] == 0, drawn
+
+        # a marker's popup is exactly the popup of that entity in the small-registry map
+        shown = frame.evaluate(MARKER_POPUP_JS, None)
+        assert shown is not None
+        row, _ = store.query_entities_page(large_app.db, entity_id=shown["id"])
+        lyr = store.read_geo_table(large_app.db, "layers")
+        record = row.to_dict("records")[0]
+        assert shown["content"] == maps.popup_html(record, "zh", maps.layer_name_map(lyr, "zh"))
+        assert shown["tooltip"] == maps.tooltip_html(record, "zh")
+
+        # names that try to inject stay text in the zoomed-in markers too
+        for xss in XSS_ROWS:
+            before = int(frame.evaluate(LAYERS_JS)["swaps"])
+            frame.evaluate(f"() => window.map.setView([{xss['lat']}, {xss['lon']}], 16)")
+            _wait_swap(frame, before)
+            shown = frame.evaluate(MARKER_POPUP_JS, xss["id"])
+            assert shown is not None, xss["id"]
+            assert shown["zh"] == xss["name_zh"] and shown["en"] == xss["name_en"]
+            assert "${x}" in shown["text"] and "<b>source</b>" in shown["text"]
+        assert frame.evaluate(MARKERS_JS)["injected"] == 0
+
+        # zooming out brings the bubbles back
+        before = int(frame.evaluate(LAYERS_JS)["swaps"])
+        frame.evaluate("() => window.map.setZoom(9)")
+        drawn = _wait_swap(frame, before)
+        assert drawn["cells"] > 0 and drawn["markers"] == 0
+        page.wait_for_timeout(300)  # type: ignore[attr-defined]
+        assert errors == [] and dialogs == []
+    finally:
+        page.close()  # type: ignore[attr-defined]
+    assert large_app.blocked == [], f"requests outside localhost: {large_app.blocked}"

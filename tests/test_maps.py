@@ -14,9 +14,11 @@ import pandas as pd
 import pytest
 import shapely
 
+from geo_app import aggregate as agg
 from geo_app import assets, maps, store
 from geo_app.datum import wgs84_to_gcj02
 from geo_app.filters import make_filter
+from geo_app.vocab import KINDS
 
 XSS_NAMES = [
     "<img src=x onerror=alert(1)>",
@@ -343,3 +345,207 @@ def test_boundary_tooltips_name_the_board_and_sip_note(db: Path, static: dict[st
     assert any("苏州工业园区在边界数据中没有官方多边形" in s for s in shown)
     layer_tips = [s for s in shown if "示意范围" in s]
     assert len(layer_tips) >= len(static["layers"])
+
+
+# ----------------------------------------------------------------------------- large registries (issue 9)
+
+
+def compact_payloads(html: str) -> list[list[Any]]:
+    """Every payload of a compact marker layer in a page or script (JSON-decoded)."""
+    return [json.loads(p) for p in re.findall(r"var P = (\[.*?\]), S = P\[1\];", html)]
+
+
+def cell_payloads(html: str) -> list[list[Any]]:
+    return [json.loads(p) for p in re.findall(r"var P = (\[.*?\]), K = P\[1\]", html)]
+
+
+def decode_markers(payload: list[Any]) -> list[dict[str, Any]]:
+    """What the compact layer's script builds for each marker (the same concatenation)."""
+    icons, strings, rows = payload
+    out = []
+    for r in rows:
+        table = "".join(f"<tr><th>{strings[a]}</th><td>{strings[b]}</td></tr>"
+                        for a, b in zip(r[8][::2], r[8][1::2], strict=True))
+        popup = (f'<div class="sim-popup"><div class="sim-popup-zh">{r[3]}</div>'
+                 f'<div class="sim-popup-en">{r[4]}</div><table>{table}</table>'
+                 f'<div class="sim-popup-id">{r[5]}</div></div>')
+        tooltip = f"<b>{r[4] if r[6] else r[3]}</b><br>{strings[r[7]]}"
+        out.append({"lat": r[0], "lon": r[1], "icon": icons[r[2]], "popup": popup,
+                    "tooltip": tooltip, "id": r[5]})
+    return out
+
+
+def synthetic_points(n: int, seed: int = 0) -> agg.Points:
+    rng = np.random.default_rng(seed)
+    return agg.make_points(rng.uniform(119.95, 121.35, n), rng.uniform(30.8, 32.0, n),
+                           rng.choice(list(KINDS), size=n), rng.choice(["site", "town"], size=n))
+
+
+@pytest.mark.parametrize("text", [
+    "</script><script>alert(1)</script>", "{{'map_div'}}", "${x}", "a\u2028b\u2029c", "&amp;", "`\\",
+])
+def test_script_json_cannot_leave_the_script(text: str) -> None:
+    out = maps.script_json([text, 1, [2.5, None]])
+    for bad in ("<", ">", "{", "}", "&", "\u2028", "\u2029"):
+        assert bad not in out
+    assert json.loads(out) == [text, 1, [2.5, None]]
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_compact_markers_rebuild_the_same_popups_and_tooltips(lang: str) -> None:
+    rows = [{"id": f"x{i}", "name_zh": n, "name_en": n, "source": n, "location_source": n,
+             "notes": n, "layers": "taihu_ring,bad<id>", "lon": 120.6 + i / 100, "lat": 31.3,
+             "location_precision": ["site", "town"][i % 2], "kind": ["laboratory", "nonsense"][i % 2]}
+            for i, n in enumerate(XSS_NAMES)]
+    rows.append({"id": "plain", "name_zh": "普通", "name_en": None, "lon": 120.7, "lat": 31.4,
+                 "board": None, "status": "operating"})
+    ents = entities(rows)
+    names = {"taihu_ring": "<b>环太湖</b>"}
+    payload = maps.marker_payload(ents, lang, names)
+    decoded = {d["id"]: d for d in decode_markers(payload)}
+    assert len(decoded) == len(ents)
+    for row in ents.to_dict("records"):
+        got = decoded[maps.escape_html(row["id"])]
+        assert got["popup"] == maps.popup_html(row, lang, names)
+        assert got["tooltip"] == maps.tooltip_html(row, lang)
+        assert (got["lat"], got["lon"]) == (row["geometry"].y, row["geometry"].x)
+        svg, cls = got["icon"]
+        exact = maps.is_exact(row["location_precision"])
+        assert svg == maps.marker_svg(row["kind"], exact)
+        kind = row["kind"] if row["kind"] in KINDS else "other"
+        assert cls == f"sim-marker sim-kind-{kind} {'sim-exact' if exact else 'sim-approx'}"
+
+
+def test_compact_map_with_xss_names_has_no_live_markup(static: dict[str, Any]) -> None:
+    ents = entities([{"id": f"x{i}", "name_zh": n, "name_en": n, "source": n, "notes": n,
+                      "lon": 120.6 + i / 100, "lat": 31.3} for i, n in enumerate(XSS_NAMES)])
+    html = maps.render_html(maps.build_map(inputs(static, ents), lang="en", mode="compact"))
+    assert "<img src=x" not in html and "${alert" not in html
+    assert "back`tick" not in html and "\\users" not in html
+    (payload,) = compact_payloads(html)
+    shown = [d["popup"] + d["tooltip"] for d in decode_markers(payload)]
+    for name in XSS_NAMES:
+        assert any(maps.escape_html(name) in s for s in shown), name
+    assert "L.marker(" in html and html.count("L.markerClusterGroup(") == 1
+
+
+def test_compact_map_keeps_the_entities_in_the_layer_control(static: dict[str, Any]) -> None:
+    ents = entities([{"id": f"e{i}", "name_zh": f"主体{i}", "lon": 120.5 + i / 1000, "lat": 31.3}
+                     for i in range(300)])
+    html = maps.render_html(maps.build_map(inputs(static, ents), mode="compact"))
+    control = re.search(r"overlays\s*:\s*\{(.*?)\}", html, re.S)
+    assert control is not None
+    assert control.group(1).count(":") == len(static["layers"]) + 3
+    names = [json.loads(k) for k in re.findall(r'("(?:[^"\\]|\\.)*")\s*:', control.group(1))]
+    assert "科创主体（300）" in names
+    (payload,) = compact_payloads(html)
+    assert len(payload[2]) == 300
+    assert len(html.encode()) < 0.5 * len(maps.render_html(maps.build_map(inputs(static, ents))).encode())
+
+
+def test_view_mode_page_carries_no_entity_and_stays_small(static: dict[str, Any]) -> None:
+    points = synthetic_points(300_000)
+    inp = inputs(static, entities([]))
+    m = maps.build_map(inp, mode="view", points=points, lang="en")
+    (s, w), (n, e) = maps.map_bounds(inp, points=points)
+    view = agg.fit_view((w, s, e, n), width_px=900, height_px=700, padding_px=30, max_zoom=12)
+    plan = agg.plan_view(points, view)
+    assert plan.mode == "cells"
+    maps.view_layer(plan, lang="en").add_to(m)
+    html = maps.render_html(m)
+    assert len(html.encode()) < 400_000  # overlays ~210 KB + cells, whatever N is
+    assert not compact_payloads(html)
+    (cells,) = cell_payloads(html)
+    assert sum(r[2] for r in cells[0]) == len(points)
+    legend = [s for s in bound_strings(html) if "Legend" in s]
+    assert "Numbered circle" in legend[0]
+    for kind, count in points.kind_counts().items():
+        assert f"{KINDS[kind][1]} ({count})" in legend[0]
+    fit = re.search(r"fitBounds\(\s*(\[\[.*?\]\])", html, re.S)
+    assert fit is not None
+    west, south, east, north = points.bounds()  # type: ignore[misc]
+    np.testing.assert_allclose(json.loads(fit.group(1)), [[south, west], [north, east]], atol=1e-6)
+
+
+def coordinate_count(html: str) -> int:
+    return len(re.findall(r"\[-?\d+\.\d+, -?\d+\.\d+\]", html))
+
+
+def test_overlays_are_simplified_only_at_scale(static: dict[str, Any]) -> None:
+    ents = entities([])
+    full = maps.render_html(maps.build_map(inputs(static, ents)))
+    view = maps.render_html(maps.build_map(inputs(static, ents), mode="view",
+                                           points=synthetic_points(10)))
+    assert full.count("L.geoJson(") == view.count("L.geoJson(")  # every polygon still drawn
+    assert coordinate_count(view) < 0.75 * coordinate_count(full)
+    assert len(view.encode()) < len(full.encode()) - 80_000
+    simplified = maps.simplify_for_display(static["boundaries"])
+    # within the tolerance: no boundary moves by more than ~20 m on screen
+    for a, b in zip(static["boundaries"].geometry, simplified.geometry, strict=True):
+        assert a.hausdorff_distance(b) <= maps.DISPLAY_TOLERANCE * 1.01
+
+
+def test_view_layer_through_st_folium_keeps_the_map_script(static: dict[str, Any]) -> None:
+    import streamlit_folium as sf
+
+    points = synthetic_points(50_000)
+    scripts, layers = [], []
+    for zoom in (9, 12):
+        m = maps.build_map(inputs(static, entities([])), mode="view", points=points)
+        plan = agg.plan_view(points, agg.View(31.1, 120.4, 31.5, 120.9, zoom))
+        fg = maps.view_layer(plan, lang="zh")
+        m.get_root().render()
+        m.render()
+        scripts.append(sf._get_map_string(m))  # noqa: SLF001 (what the component receives)
+        layers.append(sf._get_feature_group_string(fg, m))  # noqa: SLF001
+    # the map script (and so the component key) is the same for every view: no remount
+    assert sf.generate_js_hash(scripts[0], "main_map") == sf.generate_js_hash(scripts[1], "main_map")
+    assert layers[0] != layers[1]
+    for layer in layers:
+        assert "zoomTo(map_div, r)" in layer  # the click handler reaches the component's map
+        assert "map_div.addLayer(feature_group_feature_group_0)" in layer
+    assert "markercluster" in " ".join(u for _, u in m.default_js)  # loaded up front
+
+
+def test_view_layer_markers(static: dict[str, Any]) -> None:
+    rows = entities([{"id": f"e{i}", "name_zh": f"主体{i}", "lon": 120.6 + i / 1e4, "lat": 31.3}
+                     for i in range(50)])
+    plan = agg.plan_view(agg.make_points(rows["lon"], rows["lat"]), agg.View(31.2, 120.5, 31.4, 120.7, 13))
+    assert plan.mode == "markers"
+    fg = maps.view_layer(plan, entities=rows)
+    m = maps.build_map(inputs(static, entities([])), mode="view", points=agg.make_points([120.6], [31.3]))
+    fg.add_to(m)
+    (payload,) = compact_payloads(maps.render_html(m))
+    assert sorted(d["id"] for d in decode_markers(payload)) == sorted(rows["id"])
+
+
+def test_amap_view_mode_fits_shifted_points(static: dict[str, Any]) -> None:
+    points = synthetic_points(5_000)
+    html = maps.render_html(maps.build_map(inputs(static, entities([])), mode="view",
+                                           points=points, basemap="amap"))
+    fit = re.search(r"fitBounds\(\s*(\[\[.*?\]\])", html, re.S)
+    assert fit is not None
+    west, south, east, north = points.in_datum("gcj02").bounds()  # type: ignore[misc]
+    np.testing.assert_allclose(json.loads(fit.group(1)), [[south, west], [north, east]], atol=1e-6)
+    assert west != points.bounds()[0]  # type: ignore[index]
+
+
+@pytest.mark.parametrize(("mode", "points"), [("clusters", None), ("view", None)])
+def test_bad_mode_is_an_error(static: dict[str, Any], mode: str, points: object) -> None:
+    with pytest.raises(ValueError, match="mode"):
+        maps.build_map(inputs(static, entities([])), mode=mode, points=points)  # type: ignore[arg-type]
+
+
+def test_densest_view_layer_stays_small() -> None:
+    # the worst case: entities everywhere in a large window (1400 x 1000 px, zoom 12)
+    rng = np.random.default_rng(7)
+    points = agg.make_points(rng.uniform(120.3, 121.0, 400_000), rng.uniform(31.0, 31.6, 400_000),
+                             rng.choice(list(KINDS), size=400_000))
+    x, y = agg.world_px(120.65, 31.3, 12)
+    west, north = agg.lonlat_of_px(float(x) - 700, float(y) - 500, 12)
+    east, south = agg.lonlat_of_px(float(x) + 700, float(y) + 500, 12)
+    plan = agg.plan_view(points, agg.View(south, west, north, east, 12))
+    assert plan.mode == "cells" and plan.cells is not None
+    assert len(plan.cells) <= (2 * 1400 // agg.CELL_PX + 8) * (2 * 1000 // agg.CELL_PX + 8)
+    payload = maps.script_json(maps.cells_payload(plan.cells, "zh"))
+    assert len(payload.encode()) < 250_000

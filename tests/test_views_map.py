@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from pathlib import Path
@@ -247,3 +248,124 @@ def test_sources_page(env_settings: Settings, db: Path, lang: str) -> None:
     assert int(by_kind.iloc[:, 1].sum()) == n
     assert any(len(f) == n - on_map for f in frames)  # the entities without a point
     assert any(len(f) == n for f in frames)  # every entity with its sources
+
+
+# ----------------------------------------------------------------------------- large registries (issue 9)
+
+N_LARGE = 5_000
+
+
+def synthetic_settings(dest: Path, n: int) -> Settings:
+    """A database of the shipped data plus ``n`` synthetic entities, built in ``dest``."""
+    import shutil
+
+    from benchmarks.synthetic import write_synthetic_data_dir
+    from geo_app import build
+
+    data = write_synthetic_data_dir(dest / "data", n)
+    shutil.copytree(PROJECT_ROOT / "layers", dest / "layers")
+    settings = Settings(db_path=data / "geo_app.duckdb", data_dir=data, layers_dir=dest / "layers")
+    build.build_database(settings)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def large_built(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return synthetic_settings(tmp_path_factory.mktemp("large"), N_LARGE)
+
+
+@pytest.fixture()
+def large(large_built: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setenv("GEO_APP_DB", str(large_built.db_path))
+    monkeypatch.setenv("GEO_APP_DATA_DIR", str(large_built.data_dir))
+    monkeypatch.setenv("GEO_APP_LAYERS_DIR", str(large_built.layers_dir))
+    return large_built
+
+
+def payloads(script: str, kind: str) -> list[list[Any]]:
+    """Compact marker (``kind="markers"``) or cell payloads in a script."""
+    pattern = r"var P = (\[.*?\]), S = P\[1\];" if kind == "markers" else r"var P = (\[.*?\]), K = P\[1\]"
+    return [json.loads(p) for p in re.findall(pattern, script)]
+
+
+def marker_ids(payload: list[Any]) -> list[str]:
+    return [html.unescape(r[5]) for r in payload[2]]
+
+
+def test_large_filter_sends_cells_for_the_view(large: Settings) -> None:
+    at = run_app()
+    n, on_map = expected(large.db_path)
+    assert on_map > 2_000
+    assert counts_text(at) == f"地图上 {on_map} 个，无坐标 {n - on_map} 个，共 {n} 个符合筛选（全部 {n} 个）"
+    args = map_args(at)
+    assert args["returned_objects"] == ["bounds", "zoom"]  # pans and zooms rerun here
+    assert drawn_markers(at) == 0 and not payloads(args["script"], "markers")
+    (cells,) = payloads(args["feature_group"], "cells")
+    assert sum(r[2] for r in cells[0]) == on_map  # the first view holds every entity
+    assert len(cells[0]) < 200
+    assert "markercluster" in " ".join(args["js_links"])  # for the markers of a later view
+    assert "圆圈" in at.caption[0].value and "2,000" in at.caption[0].value
+    assert "带数字的圆圈" in legend_text(at)
+
+
+def view_state(lon: float, lat: float, zoom: int, half_px: tuple[int, int] = (450, 350)) -> dict[str, Any]:
+    from geo_app import aggregate as agg
+
+    x, y = agg.world_px(lon, lat, zoom)
+    west, north = agg.lonlat_of_px(float(x) - half_px[0], float(y) - half_px[1], zoom)
+    east, south = agg.lonlat_of_px(float(x) + half_px[0], float(y) + half_px[1], zoom)
+    return {"bounds": {"_southWest": {"lat": south, "lng": west},
+                       "_northEast": {"lat": north, "lng": east}}, "zoom": zoom}
+
+
+def test_a_reported_view_gets_its_individual_markers(large: Settings) -> None:
+    from geo_app import aggregate as agg
+
+    at = run_app()
+    first_layer = map_args(at)["feature_group"]
+    state = view_state(120.62, 31.30, 14)
+    at.session_state["_map_view"] = {"sig": at.session_state["_map_sig"], "state": state}
+    at.run()
+    args = map_args(at)
+    assert not payloads(args["feature_group"], "cells")
+    (markers,) = payloads(args["feature_group"], "markers")
+    window = agg.view_window(agg.view_from_state(state))  # type: ignore[arg-type]
+    ents = store.query_entities(large.db_path)
+    located = ents[ents.geometry.notna()]
+    inside = window.contains(located.geometry.x.to_numpy(), located.geometry.y.to_numpy())
+    assert 0 < inside.sum() <= 2_000
+    assert sorted(marker_ids(markers)) == sorted(located.loc[inside, "id"])
+    assert "逐个显示" in at.caption[0].value
+    # the base map is unchanged, so the browser keeps it and only swaps the layer
+    assert args["returned_objects"] == ["bounds", "zoom"] and args["feature_group"] != first_layer
+    # zooming back out brings the cells back
+    at.session_state["_map_view"] = {"sig": at.session_state["_map_sig"],
+                                     "state": view_state(120.62, 31.30, 9)}
+    at.run()
+    assert payloads(map_args(at)["feature_group"], "cells")
+
+
+def test_a_view_of_another_filter_is_ignored(large: Settings) -> None:
+    at = run_app()
+    first = map_args(at)["feature_group"]
+    at.session_state["_map_view"] = {"sig": "another map", "state": view_state(120.62, 31.30, 15)}
+    at.run()
+    assert map_args(at)["feature_group"] == first
+
+
+@pytest.mark.parametrize(("query", "mode"), [
+    ("合成主体10", "markers"),   # 111 entities: folium markers, as for the shipped registry
+    ("合成主体1", "compact"),    # 1,111: every marker once, compact
+])
+def test_mid_size_filters_send_every_marker_without_reruns(large: Settings, query: str,
+                                                           mode: str) -> None:
+    at = run_app({"q": query})
+    _, on_map = expected(large.db_path, search=query)
+    args = map_args(at)
+    assert args["returned_objects"] == [] and args["feature_group"] is None
+    if mode == "markers":
+        assert on_map <= 200 and drawn_markers(at) == on_map
+    else:
+        assert 200 < on_map <= 2_000 and drawn_markers(at) == 1  # the layer's one template
+        (markers,) = payloads(args["script"], "markers")
+        assert len(markers[2]) == on_map

@@ -1,16 +1,36 @@
-"""The map page: filtered entities, strategy layers, boundaries and water on a Folium map."""
+"""The map page: filtered entities, strategy layers, boundaries and water on a Folium map.
+
+How much the page sends depends on how many located entities the filter holds (the
+thresholds live in :mod:`geo_app.aggregate`, which explains the approach):
+
+* up to ``CLIENT_LIMIT``: every entity as a folium marker, clustered in the browser;
+  pans and zooms never rerun the script (``returned_objects=[]``);
+* up to ``MARKER_LIMIT``: every entity once, in the compact marker format; still no reruns;
+* above: the page carries the overlays only, and the entities of the current view come
+  as ``st_folium``'s ``feature_group_to_add`` - count bubbles per grid cell, or the
+  individual markers once the view holds at most ``MARKER_LIMIT``. The map returns its
+  bounds and zoom (``returned_objects=["bounds", "zoom"]``), so a pan, a zoom or a click
+  on a bubble (which zooms into it) reruns the script, which sends the layer for the new
+  view; the base map script stays the same, so the map is not rebuilt in the browser.
+
+:func:`plan_map` builds the map without drawing anything, so the benchmarks
+(``benchmarks/bench_map.py``) time exactly what the page sends.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 import geopandas as gpd
 import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from geo_app import assets, maps, store
+from geo_app import aggregate, assets, maps, store
 from geo_app.errors import GeoAppError
 from geo_app.filters import EntityFilter
 from geo_app.i18n import t
@@ -26,8 +46,18 @@ from geo_app.views.common import (
     write_choice_to_url,
 )
 
+if TYPE_CHECKING:  # only geo_app.maps imports folium; here it is just a type
+    import folium
+
 MAP_HEIGHT = 700
+#: Map width the first drawing of a large filter assumes (the browser then reports its own).
+MAP_WIDTH_GUESS = 700
 _BASEMAP_WIDGET = "basemap_select"
+_MAP_KEY = "main_map"
+#: Session keys: the signature of the map on the page, and the last view it reported.
+MAP_SIG_KEY = "_map_sig"
+VIEW_STATE_KEY = "_map_view"
+_WORLD = (-180.0, -90.0, 180.0, 90.0)
 
 
 @dataclass(frozen=True)
@@ -51,9 +81,43 @@ def _static(path: str, version: str) -> _Static:
                    total=store.count_entities(db))
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def _entities(path: str, version: str, flt: EntityFilter) -> gpd.GeoDataFrame:
-    return store.query_entities(Path(path), flt)
+def load_summary(path: str, version: str, flt: EntityFilter) -> aggregate.PointSummary:
+    """Coordinates, kind and precision of every match (~18 bytes each), not the rows."""
+    return aggregate.points_from_batches(store.iter_entity_batches(
+        Path(path), flt, select=aggregate.POINT_SELECT, batch_size=262_144))
+
+
+def load_located(path: str, version: str, flt: EntityFilter) -> gpd.GeoDataFrame:
+    """Every located entity of the filter, by id (only used up to ``MARKER_LIMIT`` of them)."""
+    rows, _ = store.query_entities_page(Path(path), flt, bbox=_WORLD)
+    return rows.sort_values("id", kind="stable").reset_index(drop=True)
+
+
+def load_window_rows(path: str, version: str, flt: EntityFilter,
+                     bbox: tuple[float, float, float, float], limit: int | None) -> gpd.GeoDataFrame:
+    """The located entities of the filter inside ``bbox`` (WGS-84), at most ``limit``."""
+    rows, _ = store.query_entities_page(Path(path), flt, bbox=bbox, limit=limit)
+    return rows
+
+
+class Loaders(NamedTuple):
+    """Where :func:`plan_map` reads from (cached in the app, direct in the benchmarks)."""
+
+    summary: Callable[[str, str, EntityFilter], aggregate.PointSummary]
+    located: Callable[[str, str, EntityFilter], gpd.GeoDataFrame]
+    window_rows: Callable[[str, str, EntityFilter, tuple[float, float, float, float], int | None],
+                          gpd.GeoDataFrame]
+
+
+#: Uncached reads (benchmarks, tests).
+DIRECT = Loaders(load_summary, load_located, load_window_rows)
+#: Reads cached per database version and filter (the page). A filter's summary is ~18 MB
+#: at 1M entities, hence the small number of entries.
+CACHED = Loaders(
+    st.cache_data(show_spinner=False, max_entries=8)(load_summary),
+    st.cache_data(show_spinner=False, max_entries=16)(load_located),
+    st.cache_data(show_spinner=False, max_entries=32)(load_window_rows),
+)
 
 
 @st.cache_resource(show_spinner=False)
@@ -77,23 +141,151 @@ def basemap_select(lang: str) -> str:
     return choice
 
 
-def _draw_map(inputs: maps.MapInputs, lang: str, basemap: str) -> None:
-    fmap = maps.build_map(inputs, lang=lang, basemap=basemap, asset_base=_asset_base(),
-                          height=MAP_HEIGHT)
-    # returned_objects=[]: pans, zooms and clicks stay in the browser (no rerun)
-    st_folium(fmap, height=MAP_HEIGHT, use_container_width=True, returned_objects=[],
-              key="main_map")
+@dataclass(frozen=True)
+class MapPage:
+    """What one run of the page draws (everything :func:`plan_map` needs)."""
+
+    db: str
+    version: str
+    flt: EntityFilter
+    lang: str
+    basemap: str
+    summary: aggregate.PointSummary
+    inputs: maps.MapInputs
+    layer_names: dict[str, str]
+    asset_base: str = assets.VENDOR_URL
+
+    def signature(self) -> str:
+        """Changes whenever the base map changes (and the browser rebuilds it)."""
+        return repr((self.db, self.version, self.flt, self.lang, self.basemap))
 
 
-def _draw_no_point(ents: gpd.GeoDataFrame, lang: str, layer_names: dict[str, str]) -> None:
-    no_point = ents[ents.geometry.isna() | ents.geometry.is_empty]
-    st.subheader(f"{t('no_point', lang)} ({len(no_point)})")
-    if len(no_point):
+@dataclass(frozen=True)
+class MapPlan:
+    """A map ready for ``st_folium``.
+
+    Attributes
+    ----------
+    fmap
+        The map page.
+    layer
+        The entities of the current view (``feature_group_to_add``), or None when the
+        page carries them itself.
+    returned_objects
+        What the map reports back (each report reruns the script).
+    notes
+        Lines for the caption under the map.
+    mode
+        ``"markers"`` or ``"compact"`` (every entity on the page), ``"cells"`` or
+        ``"view markers"`` (the current view's layer).
+    """
+
+    fmap: folium.Map
+    layer: folium.FeatureGroup | None
+    returned_objects: list[str]
+    notes: list[str]
+    mode: str
+
+
+def plan_map(page: MapPage, view: aggregate.View | None = None, *,
+             loaders: Loaders = CACHED) -> MapPlan:
+    """Build the map in the mode its size calls for (no Streamlit element is drawn here).
+
+    ``view`` is the view the browser last reported (large filters only); None draws the
+    view the map will fit.
+    """
+    n = len(page.summary.points)
+    if n <= aggregate.MARKER_LIMIT:
+        mode = "markers" if n <= aggregate.CLIENT_LIMIT else "compact"
+        inputs = dataclasses.replace(page.inputs,
+                                     entities=loaders.located(page.db, page.version, page.flt))
+        fmap = maps.build_map(inputs, lang=page.lang, basemap=page.basemap, mode=mode,
+                              asset_base=page.asset_base, height=MAP_HEIGHT)
+        # returned_objects=[]: pans, zooms and clicks stay in the browser (no rerun)
+        return MapPlan(fmap, None, [], [], mode)
+    base = maps.BASEMAPS[page.basemap]
+    points = page.summary.points
+    fmap = maps.build_map(page.inputs, lang=page.lang, basemap=page.basemap, mode="view",
+                          points=points, asset_base=page.asset_base, height=MAP_HEIGHT)
+    if view is None:  # first drawing of this filter: the view fitBounds will show
+        (south, west), (north, east) = maps.map_bounds(page.inputs, basemap=page.basemap,
+                                                       points=points) or [[30.8, 119.9], [32.1, 121.4]]
+        view = aggregate.fit_view((west, south, east, north), width_px=MAP_WIDTH_GUESS,
+                                  height_px=MAP_HEIGHT, padding_px=maps.FIT_PADDING_PX,
+                                  max_zoom=maps.FIT_MAX_ZOOM)
+    plan = aggregate.plan_view(points.in_datum(base.datum), view, max_zoom=base.max_zoom)
+    rows = _plan_rows(page, plan, base.datum, loaders) if plan.mode == "markers" else None
+    layer = maps.view_layer(plan, lang=page.lang, entities=rows, layer_names=page.layer_names)
+    return MapPlan(fmap, layer, ["bounds", "zoom"], _scale_notes(page, plan),
+                   "cells" if plan.mode == "cells" else "view markers")
+
+
+def _scale_notes(page: MapPage, plan: aggregate.ViewPlan) -> list[str]:
+    lang, limit, n = page.lang, f"{aggregate.MARKER_LIMIT:,}", f"{len(page.summary.points):,}"
+    if plan.mode == "cells" and plan.cells is not None:
+        return [t("map_scale_cells", lang, n=n, limit=limit, cells=f"{len(plan.cells):,}")]
+    if plan.capped:
+        return [t("map_scale_capped", lang, k=f"{plan.in_window:,}", limit=limit)]
+    return [t("map_scale_markers", lang, k=f"{plan.in_window:,}", n=n)]
+
+
+def _plan_rows(page: MapPage, plan: aggregate.ViewPlan, datum: str,
+               loaders: Loaders) -> gpd.GeoDataFrame:
+    """The located rows inside the plan's window, in the display datum (at most MARKER_LIMIT)."""
+    west, south, east, north = plan.window.bbox()
+    # the window is in the display datum; GCJ-02 lies within ~0.007 degrees of WGS-84 here
+    margin = 0.01 if datum == "gcj02" else 1e-6
+    bbox = (round(west - margin, 7), round(south - margin, 7),
+            round(east + margin, 7), round(north + margin, 7))
+    limit = 4 * aggregate.MARKER_LIMIT if plan.capped else None
+    rows = loaders.window_rows(page.db, page.version, page.flt, bbox, limit)
+    rows = maps.to_display_datum(rows, datum)
+    inside = plan.window.contains(rows.geometry.x.to_numpy(), rows.geometry.y.to_numpy())
+    return rows[inside].iloc[: aggregate.MARKER_LIMIT]
+
+
+def _remember_view() -> None:
+    # on_change of the map (runs before the rerun): the view it reports, stamped with
+    # the map it came from, so a view of another filter is never applied to this one
+    ss = st.session_state
+    ss[VIEW_STATE_KEY] = {"sig": ss.get(MAP_SIG_KEY), "state": ss.get(_MAP_KEY)}
+
+
+def current_view(sig: str, *, max_zoom: int) -> aggregate.View | None:
+    """The view the browser last reported for the map with signature ``sig`` (None if none)."""
+    stored = st.session_state.get(VIEW_STATE_KEY)
+    if not isinstance(stored, dict) or stored.get("sig") != sig:
+        return None
+    return aggregate.view_from_state(stored.get("state"), min_zoom=0, max_zoom=max_zoom)
+
+
+def _draw_map(page: MapPage) -> list[str]:
+    """Draw the map; returns notes for the caption."""
+    sig = page.signature()
+    view = current_view(sig, max_zoom=maps.BASEMAPS[page.basemap].max_zoom)
+    plan = plan_map(page, view)
+    if plan.layer is None:
+        st_folium(plan.fmap, height=MAP_HEIGHT, use_container_width=True,
+                  returned_objects=plan.returned_objects, key=_MAP_KEY)
+    else:
+        st.session_state[MAP_SIG_KEY] = sig
+        st_folium(plan.fmap, height=MAP_HEIGHT, use_container_width=True,
+                  returned_objects=plan.returned_objects, feature_group_to_add=plan.layer,
+                  key=_MAP_KEY, on_change=_remember_view)
+    return plan.notes
+
+
+def _draw_no_point(summary: aggregate.PointSummary, lang: str, layer_names: dict[str, str]) -> None:
+    st.subheader(f"{t('no_point', lang)} ({summary.n_no_point})")
+    if summary.n_no_point:
         st.caption(t("map_no_point_hint", lang))
-        table = entity_table(no_point, lang, layer_names)
+        table = entity_table(summary.no_point, lang, layer_names)
         keep = [t("col_name_zh", lang), t("col_name_en", lang), t("kind", lang), t("board", lang),
                 t("status", lang), t("col_id", lang)]
         st.dataframe(table[keep], hide_index=True, width="stretch", height=560)
+        if summary.n_no_point > len(summary.no_point):
+            st.caption(t("map_no_point_more", lang, shown=f"{len(summary.no_point):,}",
+                         n=f"{summary.n_no_point:,}"))
 
 
 def render() -> None:
@@ -106,24 +298,33 @@ def render() -> None:
         known_layers, layer_names = layer_choices(db, lang)
         flt = sidebar_filter(lang, known_layers, layer_names)
         basemap = basemap_select(lang)
-        ents = _entities(str(db), version, flt)
+        summary = CACHED.summary(str(db), version, flt)
         _vendor_ready()
     except GeoAppError as err:
         show_error(err)
         return
     st.title(t("app_title", lang))
-    on_map = int((ents.geometry.notna() & ~ents.geometry.is_empty).sum())
-    st.markdown(t("map_counts", lang, on_map=on_map, no_point=len(ents) - on_map, n=len(ents),
-                  total=static.total))
-    if not len(ents):
+    on_map = len(summary.points)
+    st.markdown(t("map_counts", lang, on_map=on_map, no_point=summary.n_no_point,
+                  n=summary.n_total, total=static.total))
+    if not summary.n_total:
         st.info(t("map_none_match", lang))
-    inputs = maps.MapInputs(entities=ents, layers=static.layers, boundaries=static.boundaries,
+    empty = store.entities_to_gdf(pd.DataFrame({c: pd.Series(dtype=object) for c in
+                                                (*store.ENTITY_COLUMNS, "layers")}))
+    inputs = maps.MapInputs(entities=empty, layers=static.layers, boundaries=static.boundaries,
                             water=static.water, boards=static.boards, focus_layers=flt.layers)
+    page = MapPage(db=str(db), version=version, flt=flt, lang=lang, basemap=basemap,
+                   summary=summary, inputs=inputs, layer_names=layer_names,
+                   asset_base=_asset_base())
     col_map, col_side = st.columns([7, 3], gap="medium")
     with col_map:
-        _draw_map(inputs, lang, basemap)
+        notes: list[str] = []
+        try:
+            notes = _draw_map(page)
+        except GeoAppError as err:
+            show_error(err)
         base = maps.BASEMAPS[basemap]
-        notes = [t("sip_no_polygon", lang)]
+        notes.append(t("sip_no_polygon", lang))
         if base.datum == "gcj02":
             notes.append(t("map_gcj_note", lang))
         notes.append(t("map_no_tiles_note", lang) if base.tiles is None
@@ -131,4 +332,4 @@ def render() -> None:
         notes.append(t("map_share_hint", lang))
         st.caption("  \n".join(notes))
     with col_side:
-        _draw_no_point(ents, lang, layer_names)
+        _draw_no_point(summary, lang, layer_names)

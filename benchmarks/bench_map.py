@@ -1,0 +1,354 @@
+"""Map rows of ``python -m benchmarks.run`` (by hand): page payload, server build, first frame.
+
+For the N synthetic entities of the database ``run.py`` built:
+
+map page payload
+    The standalone HTML page of the map exactly as the app builds it for the unfiltered
+    registry (:func:`geo_app.views.map.plan_map`: the base map plus the layer of its first
+    view), in MB. Baseline: the same page setup (overlays, Leaflet served locally) with
+    folium's ``FastMarkerCluster`` holding all N points (the issue's baseline).
+map server build
+    Database → that HTML: the entity query, aggregation, Folium and rendering. The
+    overlays (layers, boundaries, water) are read once per database version by the app,
+    so they are read once here too and not counted. Baseline: query the N coordinates,
+    ``FastMarkerCluster``, render.
+first frame (page)
+    Headless Chromium (``/usr/bin/chromium``) opens the page from a local ``http.server``
+    in a fresh browser context; measured from navigation start to the first animation
+    frame in which Leaflet has the entities (cells, markers or clusters) in the DOM.
+    Requests beyond localhost are blocked. Baseline: the ``FastMarkerCluster`` page.
+filter change → first frame (page)
+    Server build of the page for another filter (``status=operating``, about 58 % of the
+    synthetic registry) plus the first frame of that page.
+filter change → first frame (app)
+    ``streamlit run streamlit_app.py`` on the database; a new name search is typed into
+    the sidebar (each a different filter, so no cache helps) and timed from pressing
+    Enter to the animation frame in which the new map shows its entities. The budget of
+    issue 9 (≤ 0.5× the ``FastMarkerCluster`` first frame at N = 100k) applies here.
+app first load
+    Opening the app in a new tab (cold Streamlit session) to the map's first frame.
+
+Every time is the median of several runs (the machine is shared; see docs/scale.md).
+``quick=True`` (the test-suite smoke run) measures payload and server build only; the
+browser path of the large-registry map is exercised by ``tests/test_browser.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from geo_app import assets, maps, store
+from geo_app.filters import EntityFilter, make_filter
+from geo_app.i18n import t
+from geo_app.settings import PROJECT_ROOT, Settings
+from geo_app.views import map as map_view
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+#: The filter of the page-level "filter change" (a large share, so the map stays aggregated).
+FILTER = make_filter(statuses=["operating"])
+#: Any of these in the DOM means Leaflet has drawn entities (ours or the baseline's).
+DRAWN = ".sim-cell, .sim-marker, .marker-cluster, .leaflet-marker-icon"
+PAGE_TIMEOUT_S = 180
+MB = 1_000_000
+
+_FIRST_FRAME_JS = """(selector) => document.querySelector(selector) ? performance.now() : false"""
+_APP_FRAME_JS = """(selector) => {
+    for (const f of document.querySelectorAll('iframe[title="streamlit_folium.st_folium"]')) {
+        const w = f.contentWindow;
+        if (!w || w.__stale || !w.document) continue;
+        if (w.document.querySelector(selector)) return performance.now();
+    }
+    return false;
+}"""
+_MARK_STALE_JS = """() => document.querySelectorAll('iframe[title="streamlit_folium.st_folium"]')
+    .forEach(f => { if (f.contentWindow) f.contentWindow.__stale = true; })"""
+
+
+# ----------------------------------------------------------------------------- pages
+
+
+def static_inputs(db: Path) -> maps.MapInputs:
+    """The overlays of the page (read once per database version, as the app does)."""
+    empty = store.entities_to_gdf(store.query_entities_page(db, limit=0)[0])
+    return maps.MapInputs(entities=empty, layers=store.read_geo_table(db, "layers"),
+                          boundaries=store.read_geo_table(db, "boundaries"),
+                          water=store.read_geo_table(db, "water"),
+                          boards=store.read_table(db, "boards"))
+
+
+def app_page(db: Path, flt: EntityFilter, static: maps.MapInputs, *, asset_base: str,
+             lang: str = "zh") -> tuple[str, str]:
+    """The map page the app builds for ``flt`` at its first drawing, and its mode."""
+    summary = map_view.load_summary(str(db), "bench", flt)
+    page = map_view.MapPage(db=str(db), version="bench", flt=flt, lang=lang, basemap="none",
+                            summary=summary, inputs=static, asset_base=asset_base,
+                            layer_names=maps.layer_name_map(static.layers, lang))
+    plan = map_view.plan_map(page, None, loaders=map_view.DIRECT)
+    if plan.layer is not None:  # st_folium sends it beside the page; a standalone page holds it
+        plan.layer.add_to(plan.fmap)
+    return maps.render_html(plan.fmap), plan.mode
+
+
+def fmc_page(db: Path, static: maps.MapInputs, *, asset_base: str) -> str:
+    """The baseline: the same page setup with folium FastMarkerCluster holding every point."""
+    import folium.plugins
+
+    lat, lon = [], []
+    for batch in store.iter_entity_batches(db, select=["e.lat AS lat", "e.lon AS lon"],
+                                           batch_size=262_144):
+        lat.append(batch.column("lat").to_numpy(zero_copy_only=False))
+        lon.append(batch.column("lon").to_numpy(zero_copy_only=False))
+    y = np.concatenate(lat).astype(float) if lat else np.empty(0)
+    x = np.concatenate(lon).astype(float) if lon else np.empty(0)
+    ok = np.isfinite(x) & np.isfinite(y)
+    m = maps.build_map(static, asset_base=asset_base)
+    urls = assets.asset_urls(asset_base)
+    # Leaflet's own marker (the default callback needs awesome-markers from a CDN)
+    fmc = folium.plugins.FastMarkerCluster(
+        np.column_stack([y[ok], x[ok]]).tolist(),
+        callback="function (row) { return L.marker(new L.LatLng(row[0], row[1])); }",
+        control=False)  # added after the page's layer control, which must not list it
+    fmc.default_js = [("markerclusterjs", urls["markercluster_js"])]
+    fmc.default_css = [("markerclustercss", urls["markercluster_css"]),
+                       ("markerclusterdefaultcss", urls["markercluster_default_css"])]
+    fmc.add_to(m)
+    return maps.render_html(m)
+
+
+def timed(func: Callable[[], Any], repeat: int) -> tuple[float, Any]:
+    """Median wall time (seconds) of ``repeat`` runs and the last result."""
+    times: list[float] = []
+    result: Any = None
+    for _ in range(max(repeat, 1)):
+        t0 = time.perf_counter()
+        result = func()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), result
+
+
+# ----------------------------------------------------------------------------- browser
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            msg = f"server for {url} exited with {proc.returncode}"
+            raise RuntimeError(msg)
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 (localhost)
+                return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.3)
+    msg = f"{url} did not answer within {timeout} s"
+    raise RuntimeError(msg)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@contextmanager
+def static_site(root: Path) -> Iterator[str]:
+    """Serve ``root`` (pages plus ``vendor/``) from ``python -m http.server``; yields the URL."""
+    assets.ensure_assets(root / "vendor")
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
+                             "--directory", str(root)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_http(f"{url}/vendor/leaflet/leaflet.js", proc)
+        yield url
+    finally:
+        _stop(proc)
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """Debian's headless Chromium through Playwright."""
+    from playwright.sync_api import sync_playwright
+
+    if not CHROMIUM.exists():
+        msg = f"{CHROMIUM} is missing: apt-get install chromium (the browser rows need it)"
+        raise RuntimeError(msg)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def _local_only(page: Any) -> None:
+    def route(r: Any) -> None:
+        parts = urlsplit(r.request.url)
+        if parts.scheme in ("data", "blob", "about") or parts.hostname in ("127.0.0.1", "localhost"):
+            r.continue_()
+        else:
+            r.abort()
+
+    page.route("**/*", route)
+
+
+def first_frame(browser: Any, url: str) -> float:
+    """Seconds from navigation start to the first frame with entities drawn (fresh context)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        page = context.new_page()
+        _local_only(page)
+        page.goto(url, wait_until="commit", timeout=PAGE_TIMEOUT_S * 1000)
+        ms = page.wait_for_function(_FIRST_FRAME_JS, arg=DRAWN, polling="raf",
+                                    timeout=PAGE_TIMEOUT_S * 1000).json_value()
+        return float(ms) / 1000
+    finally:
+        context.close()
+
+
+@contextmanager
+def streamlit_app(settings: Settings, log: Path) -> Iterator[str]:
+    """``streamlit run streamlit_app.py`` on ``settings``' database; yields its URL."""
+    port = _free_port()
+    env = {**os.environ, "GEO_APP_DB": str(settings.db_path),
+           "GEO_APP_DATA_DIR": str(settings.data_dir), "GEO_APP_LAYERS_DIR": str(settings.layers_dir)}
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "streamlit_app.py"),
+             "--server.port", str(port), "--server.address", "127.0.0.1",
+             "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+            cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            _wait_http(f"{url}/_stcore/health", proc)
+            yield url
+        finally:
+            _stop(proc)
+
+
+def app_times(browser: Any, url: str, repeat: int) -> tuple[float, list[float]]:
+    """First load of the app, then ``repeat`` filter changes (new name searches)."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        _local_only(page)
+        t0 = time.perf_counter()
+        page.goto(url, timeout=PAGE_TIMEOUT_S * 1000)
+        page.wait_for_function(_APP_FRAME_JS, arg=DRAWN, polling="raf", timeout=PAGE_TIMEOUT_S * 1000)
+        first = time.perf_counter() - t0
+        page.wait_for_timeout(2500)  # the map reports its view; the follow-up run settles
+        box = page.get_by_label(t("search", "zh"))
+        changes: list[float] = []
+        for i in range(repeat):
+            page.evaluate(_MARK_STALE_JS)
+            box.fill(f"合成主体{i + 1}")
+            t0 = time.perf_counter()
+            box.press("Enter")
+            page.wait_for_function(_APP_FRAME_JS, arg=DRAWN, polling="raf",
+                                   timeout=PAGE_TIMEOUT_S * 1000)
+            changes.append(time.perf_counter() - t0)
+            page.wait_for_timeout(2500)
+        return first, changes
+    finally:
+        page.close()
+
+
+# ----------------------------------------------------------------------------- rows
+
+
+def bench(n: int, settings: Settings, work: Path, *, quick: bool = False) -> list[Any]:
+    """The map rows of the table for one N (see the module docstring)."""
+    from benchmarks.run import Row
+
+    db = settings.db_path
+    repeat = 1 if quick else 3
+    big = n >= 100_000
+    site = work / "site"
+    site.mkdir(parents=True, exist_ok=True)
+    static = static_inputs(db)
+    s_ours, (html, mode) = timed(lambda: app_page(db, EntityFilter(), static,
+                                                  asset_base="/vendor"), repeat)
+    s_filt, (html_f, _) = timed(lambda: app_page(db, FILTER, static, asset_base="/vendor"), repeat)
+    s_base, base_html = timed(lambda: fmc_page(db, static, asset_base="/vendor"), repeat)
+    size, base_size = len(html.encode()) / MB, len(base_html.encode()) / MB
+    fmc = "folium FastMarkerCluster"
+    rows = [
+        Row(n, f"map page payload ({mode})", size, "MB", base_size, fmc, "≤ 1 MB from 100k",
+            (size <= 1.0) if big else None),
+        Row(n, "map server build (query → HTML)", s_ours, "s", s_base, fmc),
+    ]
+    if quick:
+        return rows
+    (site / "ours.html").write_text(html, encoding="utf-8")
+    (site / "filtered.html").write_text(html_f, encoding="utf-8")
+    (site / "fmc.html").write_text(base_html, encoding="utf-8")
+    del base_html
+    with static_site(site) as url, chromium() as browser:
+        f_ours = statistics.median(first_frame(browser, f"{url}/ours.html") for _ in range(5))
+        f_filt = statistics.median(first_frame(browser, f"{url}/filtered.html") for _ in range(5))
+        f_base = statistics.median(first_frame(browser, f"{url}/fmc.html") for _ in range(3))
+        with streamlit_app(settings, work / "streamlit.log") as app_url:
+            app_first, changes = app_times(browser, app_url, 5)
+    change = statistics.median(changes)
+    page_change = s_filt + f_filt
+    return rows + [
+        Row(n, "first frame, Chromium (page)", f_ours, "s", f_base, fmc),
+        Row(n, "filter change → first frame (page)", page_change, "s", f_base, fmc,
+            "≤ 0.5× from 100k", (page_change <= 0.5 * f_base) if big else None),
+        Row(n, "filter change → first frame (app)", change, "s", f_base, fmc,
+            "≤ 0.5× from 100k", (change <= 0.5 * f_base) if big else None),
+        Row(n, "app first load → first frame", app_first, "s"),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m benchmarks.bench_map [--sizes ...] [--quick]``: only the map rows."""
+    import argparse
+
+    from benchmarks.run import bench_build, print_table
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    rows: list[Any] = []
+    for n in args.sizes:
+        work = Path(tempfile.mkdtemp(prefix=f"geo-bench-map-{n}-"))
+        try:
+            settings, _ = bench_build(n, work)
+            rows += bench(n, settings, work, quick=args.quick)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    print_table(rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
