@@ -20,7 +20,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 
-from benchmarks import bench_map
+from benchmarks import bench_export, bench_map
 from benchmarks.synthetic import write_synthetic_data_dir
 from geo_app import build, layers, store
 from geo_app.filters import make_filter
@@ -107,7 +107,26 @@ def bench_membership(n: int, db: Path) -> list[Row]:
                 "geopandas sjoin(within)", "≤ 1.0 s at 1M", (s_ours <= 1.0) if n >= 1_000_000 else None)]
 
 
-EXTRA: list[Callable[[int, Settings, Path], list[Row]]] = []
+def bench_import(n: int, settings: Settings, work: Path) -> list[Row]:
+    """Import throughput: a synthetic CSV of min(N, 100,000) rows (the import's row limit)."""
+    from benchmarks.synthetic import synthetic_registry
+    from geo_app import ingest
+
+    rows = min(n, ingest.MAX_ROWS)
+    df = synthetic_registry(rows, seed=1)
+    df["id"] = "imp-" + df["id"]
+    path = work / "import.csv"
+    df.to_csv(path, index=False)
+    t0 = time.perf_counter()
+    report, batch = ingest.import_file(path, settings.db_path)
+    secs = time.perf_counter() - t0
+    if batch is None:
+        msg = f"benchmark import was rejected: {report}"
+        raise RuntimeError(msg)
+    return [Row(n, f"import throughput ({rows:,} rows, check + write)", rows / secs, "rows/s")]
+
+
+EXTRA: list[Callable[[int, Settings, Path], list[Row]]] = [bench_import]
 
 
 def print_table(rows: list[Row]) -> None:
@@ -131,9 +150,11 @@ def run(sizes: list[int], *, quick: bool = False, keep: Path | None = None) -> l
             rows += r
             rows += bench_filter(n, settings.db_path)
             rows += bench_membership(n, settings.db_path)
-            for extra in EXTRA:
-                rows += extra(n, settings, work)
             rows += bench_map.bench(n, settings, work, quick=quick)
+            if not quick:
+                rows += bench_export.bench(n, settings, work)
+            for extra in EXTRA:  # last: the import adds rows to the database
+                rows += extra(n, settings, work)
         finally:
             if keep is None:
                 shutil.rmtree(work, ignore_errors=True)
