@@ -292,16 +292,21 @@ def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ())
     return con.execute(sql, list(params)).df()
 
 
+def _plain_columns(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    """The quoted non-geometry columns of ``table``, in table order, for a SELECT list."""
+    cols = [r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
+        "AND data_type <> 'GEOMETRY' ORDER BY ordinal_position", [table]).fetchall()]
+    return ", ".join(f'"{c}"' for c in cols)
+
+
 def read_table(path: Path, table: str, *, order_by: str = "1") -> pd.DataFrame:
     """Read a non-spatial table (``boards``, ``indicators``, ``board_indicators``...)."""
     if table not in _TABLES:
         msg = f"Unknown table {table!r}"
         raise ValueError(msg)
     with connect(path) as con:
-        cols = [r[0] for r in con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
-            "AND data_type <> 'GEOMETRY' ORDER BY ordinal_position", [table]).fetchall()]
-        sel = ", ".join(f'"{c}"' for c in cols)
+        sel = _plain_columns(con, table)
         return _frame(con, f"SELECT {sel} FROM {table} ORDER BY {order_by}")  # noqa: S608
 
 
@@ -311,10 +316,7 @@ def read_geo_table(path: Path, table: str) -> gpd.GeoDataFrame:
         msg = f"Not a spatial table: {table!r}"
         raise ValueError(msg)
     with connect(path) as con:
-        cols = [r[0] for r in con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
-            "AND data_type <> 'GEOMETRY' ORDER BY ordinal_position", [table]).fetchall()]
-        sel = ", ".join(f'"{c}"' for c in cols)
+        sel = _plain_columns(con, table)
         df = _frame(con, f"SELECT {sel}, geom AS __wkb FROM {table} ORDER BY 1")  # noqa: S608 (geometry comes back as WKB)
     geoms = shapely.from_wkb([bytes(b) if b is not None else None for b in df.pop("__wkb")])
     return gpd.GeoDataFrame(df, geometry=geoms, crs="EPSG:4326")
