@@ -130,13 +130,13 @@ EXTRA: list[Callable[[int, Settings, Path], list[Row]]] = [bench_import]
 
 
 def print_table(rows: list[Row]) -> None:
-    head = f"| {'N':>9} | {'measure':<48} | {'value':>10} | {'unit':<4} | {'baseline':>10} | {'ratio':>5} | {'baseline is':<28} | {'budget':<22} | ok |"
+    head = f"| {'N':>9} | {'measure':<48} | {'value':>10} | {'unit':<6} | {'baseline':>10} | {'ratio':>5} | {'baseline is':<28} | {'budget':<22} | ok |"
     print(head)
     print("|" + "|".join("-" * (len(c) ) for c in head.split("|")[1:-1]) + "|")
     for r in rows:
         base = "" if r.baseline is None else f"{r.baseline:.3g}"
         ok = "" if r.ok is None else ("yes" if r.ok else "NO")
-        print(f"| {r.n:>9,} | {r.metric:<48} | {r.value:>10.3g} | {r.unit:<4} | {base:>10} | "
+        print(f"| {r.n:>9,} | {r.metric:<48} | {r.value:>10.3g} | {r.unit:<6} | {base:>10} | "
               f"{r.ratio():>5} | {r.baseline_name:<28} | {r.budget:<22} | {ok:<2} |")
 
 
