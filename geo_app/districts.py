@@ -842,6 +842,7 @@ def decode_upload(raw: bytes) -> tuple[str, str]:
 
     Returns the text and the encoding used; :class:`ImportValidationError` if none fits.
     """
+    candidates: tuple[str, ...]
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         candidates = ("utf-16",)
     else:

@@ -61,7 +61,8 @@ def _metric_choice(data: districts.CompareData, lang: str) -> tuple[str, str | N
     labels = {m.key: m.label(lang) for m in metrics}
     keys = list(labels)
     url_choice("metric", "cmp_metric", keys, districts.DEFAULT_METRIC)
-    key = st.selectbox(t("cmp_metric", lang), keys, format_func=labels.get, key="cmp_metric")
+    key: str = st.selectbox(t("cmp_metric", lang), keys, format_func=lambda k: labels[k],
+                            key="cmp_metric") or districts.DEFAULT_METRIC
     write_choice_to_url("metric", "cmp_metric", key, districts.DEFAULT_METRIC)
     year = None
     if key.startswith("ind:"):
@@ -148,7 +149,7 @@ def _side_by_side(data: districts.CompareData, lang: str) -> None:
         st.query_params["cmp"] = ",".join(chosen)
     keys = st.multiselect(t("cmp_metrics", lang), list(labels),
                           default=[k for k in _SIDE_DEFAULT_METRICS if k in labels],
-                          format_func=labels.get, key="cmp_side_metrics")
+                          format_func=lambda k: labels[k], key="cmp_side_metrics")
     if len(chosen) < 2 or not keys:
         st.info(t("cmp_pick_two", lang))
         return
