@@ -19,8 +19,8 @@ import shapely
 from shapely.geometry import shape
 
 from geo_app import api, asgi, build, cli, export, store
-from geo_app.filters import EntityFilter, make_filter
 from geo_app.asgi import create_app
+from geo_app.filters import EntityFilter, make_filter
 from geo_app.settings import Settings
 
 with warnings.catch_warnings():  # starlette asks for httpx2; httpx is what the project pins
