@@ -40,6 +40,7 @@ from shapely.geometry import shape
 from geo_app import export, store
 from geo_app.filters import EntityFilter, make_filter
 from geo_app.settings import Settings
+from tests.helpers import stop_process
 
 TABLES = ("layers", "boards", "boundaries", "water")
 #: Examples per operation and generation mode in the fuzz (33 operations x 2 modes).
@@ -79,12 +80,7 @@ def server(built_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -
             time.sleep(0.2)
         yield {"url": url, "log": log_path}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 def export_features(db: Path, collection: str, flt: EntityFilter | None = None) -> list[dict]:

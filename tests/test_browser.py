@@ -30,6 +30,7 @@ from geo_app.filters import make_filter
 from geo_app.settings import PROJECT_ROOT, Settings
 from geo_app.vocab import REGISTRY_COLUMNS
 from tests.conftest import copy_sources
+from tests.helpers import stop_process
 
 pytestmark = pytest.mark.browser
 
@@ -108,11 +109,7 @@ def _streamlit(settings: Settings) -> Iterator[App]:
         _wait_healthy(url, proc, settings.data_dir.parent / "streamlit.log")
         yield App(url=url, db=settings.db_path, proc=proc)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
         log.close()
 
 

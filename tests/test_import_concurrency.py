@@ -7,7 +7,6 @@ must eventually succeed. The writer meets readers' locks and retries until it fi
 
 from __future__ import annotations
 
-import csv
 import multiprocessing as mp
 import os
 import random
@@ -23,22 +22,15 @@ import pytest
 from geo_app import ingest, store
 from geo_app.errors import DatabaseBusyError
 from geo_app.settings import Settings
+from tests.helpers import write_import_csv
 
 READERS = 3
 ROWS = 2000
 
 
 def _write_csv(path: Path, prefix: str, rows: int, seed: int) -> Path:
-    rng = random.Random(seed)
-    with open(path, "w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["id", "name_zh", "kind", "level", "status", "location_precision", "source",
-                    "lon", "lat", "source_datum"])
-        for i in range(rows):
-            w.writerow([f"{prefix}-{i:05d}", "并发测试", "incubator", "municipal", "operating",
-                        "site", "concurrency test", f"{rng.uniform(120.40, 121.00):.6f}",
-                        f"{rng.uniform(31.05, 31.60):.6f}", "WGS84"])
-    return path
+    return write_import_csv(path, prefix=prefix, rows=rows, seed=seed, datum="WGS84",
+                            name="并发测试", source="concurrency test")
 
 
 def _reader(db: str, new_total: int, ready: Any, stop: Any, out: Any) -> None:

@@ -8,7 +8,6 @@ that the database opens and holds either none or all of the batch.
 
 from __future__ import annotations
 
-import csv
 import os
 import random
 import signal
@@ -21,6 +20,7 @@ import pytest
 
 from geo_app import ingest, store
 from geo_app.settings import Settings
+from tests.helpers import write_import_csv
 
 ROWS = 5000
 PAUSE = "0.6"
@@ -29,17 +29,8 @@ STAGES = ("batch row written", "entities written")
 
 @pytest.fixture()
 def big_file(tmp_path: Path) -> Path:
-    rng = random.Random(7)
-    path = tmp_path / "big.csv"
-    with open(path, "w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["id", "name_zh", "kind", "level", "status", "location_precision", "source",
-                    "lon", "lat", "source_datum"])
-        for i in range(ROWS):
-            w.writerow([f"crash-{i:05d}", "批量导入测试", "incubator", "municipal", "operating",
-                        "site", "crash test", f"{rng.uniform(120.40, 121.00):.6f}",
-                        f"{rng.uniform(31.05, 31.60):.6f}", "GCJ02"])
-    return path
+    return write_import_csv(tmp_path / "big.csv", prefix="crash", rows=ROWS, seed=7,
+                            datum="GCJ02", name="批量导入测试", source="crash test")
 
 
 def _start(settings: Settings, file: Path, log: Path) -> subprocess.Popen[bytes]:
