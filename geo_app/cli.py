@@ -122,7 +122,7 @@ def _cmd_batches() -> int:
         print("no import batches")
     for b in batches.itertuples(index=False):
         print(f"{b.batch_id}  {b.imported_at:%Y-%m-%d %H:%M:%S} UTC  {b.target:<16} "
-              f"{b.rows_present:>6} rows  {b.source_datum or '-':<12} {b.file_name}")
+              f"{b.rows_present:>6} rows  {b.source_datum if isinstance(b.source_datum, str) and b.source_datum else '-':<12} {b.file_name}")
     return 0
 
 

@@ -662,6 +662,28 @@ def plan_items(data: CompareData, lang: str = "zh") -> pd.DataFrame:
     return out
 
 
+def target_met(progress: float, target_cmp: str, actual_cmp: str) -> bool | None:
+    """Whether a 2022 value meets a 2023 target, honouring both comparators.
+
+    ``None`` when it cannot be told: no ratio, or an approximate/bounded 2022 figure at or
+    above the target (接近4% against 超4%).
+
+    >>> target_met(1.0, ">", "≈"), target_met(1.0, ">", "="), target_met(1.0, "=", "=")
+    (None, False, True)
+    >>> target_met(1.2, ">", "="), target_met(0.8, ">=", "=")
+    (True, False)
+    """
+    if math.isnan(progress):
+        return None
+    if progress < 1:
+        return None if actual_cmp in ("<", "range") else False
+    if actual_cmp in ("≈", "<", "range"):
+        return None
+    if target_cmp == ">":
+        return progress > 1
+    return True
+
+
 def plan_progress(data: CompareData, lang: str = "zh") -> pd.DataFrame:
     """Every 2023 target of the seed with its 2022 result where one exists.
 
@@ -686,6 +708,9 @@ def plan_progress(data: CompareData, lang: str = "zh") -> pd.DataFrame:
             progress = float(t.value) / value if value else math.nan
         else:
             progress = value / float(t.value)
+        met = target_met(progress, t.comparator, a["comparator"] if a is not None else "")
+        if met is not True and progress >= 1:
+            progress = 0.999  # e.g. 接近4% against 超4%: not known to be met, never a full bar
         l23 = later.loc[t.metric] if t.metric in later.index else None
         rows.append({
             "id": t.id, "metric": t.metric,
@@ -699,7 +724,7 @@ def plan_progress(data: CompareData, lang: str = "zh") -> pd.DataFrame:
             "actual_2022_text": (format_number(value, a["unit"], comparator=a["comparator"], lang=lang)
                                  if a is not None else ("no 2022 figure" if lang == "en" else "无2022年数据")),
             "actual_2022_source": f"seed {a['section']}" if a is not None else "",
-            "progress": progress,
+            "progress": progress, "met": met,
             "actual_2023": float(l23["value"]) if l23 is not None else math.nan,
             "actual_2023_source": str(l23["source"]) if l23 is not None else "",
             "notes": "; ".join(x for x in (t.notes or "", a["notes"] if a is not None else "") if x),

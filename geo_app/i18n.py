@@ -272,3 +272,8 @@ STRINGS.update({
                           "Only the first {shown} by id are listed (of {n}); the export page has "
                           "them all."),
 })
+
+STRINGS.update({
+    "cmp_met_unknown": ("是否达标无法判断（2022年为约数）",
+                        "cannot tell whether met (the 2022 figure is approximate)"),
+})

@@ -128,6 +128,23 @@ def _anchor_points(spec: LayerSpec, entities: gpd.GeoDataFrame) -> list[BaseGeom
     return list(pts.values)
 
 
+def anchored_parts(limit: BaseGeometry, anchors: list[BaseGeometry]) -> BaseGeometry:
+    """The parts of ``limit`` that hold an anchor (all of it if no part does).
+
+    A core area grows from its anchors over connected land only: a detached piece of a
+    county polygon (such as the ~71 km² AMap fragment of 虎丘区 inside SIP) is never
+    reached by growing a disc across other units.
+
+    >>> from shapely.geometry import Point, box
+    >>> two = box(0, 0, 1, 1).union(box(5, 5, 6, 6))
+    >>> anchored_parts(two, [Point(0.5, 0.5)]).bounds
+    (0.0, 0.0, 1.0, 1.0)
+    """
+    parts = list(getattr(limit, "geoms", [limit]))
+    keep = [p for p in parts if any(p.intersects(a) for a in anchors)]
+    return shapely.union_all(keep) if keep else limit
+
+
 def build_layer(spec: LayerSpec, boundaries: gpd.GeoDataFrame, water: gpd.GeoDataFrame,
                 entities: gpd.GeoDataFrame) -> tuple[BaseGeometry, dict[str, float]]:
     """Build one layer in the metric CRS; returns the geometry and numbers about it.
@@ -145,13 +162,17 @@ def build_layer(spec: LayerSpec, boundaries: gpd.GeoDataFrame, water: gpd.GeoDat
         geom = river_corridor(_named(water, spec.river, "build.river", spec),
                               spec.distance_km * 1000, limit, wet)
     elif spec.radius_km is not None:
-        centres = shapely.MultiPoint(_anchor_points(spec, entities))
-        geom = centres.buffer(spec.radius_km * 1000, quad_segs=32).intersection(limit).difference(wet)
+        anchors = _anchor_points(spec, entities)
+        centres = shapely.MultiPoint(anchors)
+        geom = (centres.buffer(spec.radius_km * 1000, quad_segs=32)
+                .intersection(anchored_parts(limit, anchors)).difference(wet))
         info["radius_km"] = spec.radius_km
     else:
         assert spec.target_area_km2 is not None
-        geom, radius = anchor_area(_anchor_points(spec, entities), spec.target_area_km2 * 1e6,
-                                   limit, wet, tolerance=spec.tolerance_pct / 100)
+        anchors = _anchor_points(spec, entities)
+        geom, radius = anchor_area(anchors, spec.target_area_km2 * 1e6,
+                                   anchored_parts(limit, anchors), wet,
+                                   tolerance=spec.tolerance_pct / 100)
         info["radius_km"] = round(radius / 1000, 3)
         miss = abs(geom.area / 1e6 - spec.target_area_km2) / spec.target_area_km2 * 100
         if miss > spec.tolerance_pct:

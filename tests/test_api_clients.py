@@ -146,7 +146,8 @@ def test_gdal_reads_every_collection_like_the_export(server: dict, db: Path) -> 
         id_column = "adcode" if cid == "boundaries" else "id"
         counts[cid] = len(df)
         assert_gdal_matches(df, reference(db, cid), id_column, cid)
-    assert counts["entities"] == 67 and counts["boundaries"] == 10 and counts["boards"] == 10
+    assert counts["entities"] == store.count_entities(db) > 60
+    assert counts["boundaries"] == 10 and counts["boards"] == 10
 
 
 def test_gdal_follows_next_links_page_by_page(server: dict, db: Path) -> None:
@@ -162,9 +163,9 @@ def test_gdal_bbox_and_attribute_filters_run_on_the_server(server: dict, db: Pat
     assert_gdal_matches(df, reference(db, "entities", make_filter(kinds=["laboratory"])), "id",
                         "kind = laboratory")
     df = pyogrio.read_dataframe(url, layer="layer-taihu_science_city",
-                                where="board = '苏州工业园区'")
+                                where="board = '苏州高新区'")
     assert_gdal_matches(df, reference(db, "layer-taihu_science_city",
-                                      make_filter(boards=["苏州工业园区"])), "id", "layer + board")
+                                      make_filter(boards=["苏州高新区"])), "id", "layer + board")
     assert len(df) > 0
     box = (120.5, 31.0, 121.0, 31.5)
     df = pyogrio.read_dataframe(url, layer="entities", bbox=box)

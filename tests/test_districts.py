@@ -414,3 +414,12 @@ def test_cli_compare_table_shows_gaps_and_lists_metrics(
     assert {"entities", "density", "ind:gdp", "plan:not_yet"} <= set(keys)
     assert cli.main(["compare", "--metric", "nope"]) == 1
     assert "Unknown metric" in capsys.readouterr().err
+
+
+def test_an_approximate_2022_figure_never_meets_a_strict_target(data: districts.CompareData) -> None:
+    # 2022 R&D share "接近4%" (≈ 4) against the 2023 target "超4%" (> 4): not known to be met
+    rows = districts.plan_progress(data, "en").set_index("id")
+    rd = rows.loc["2023-rd_share_gdp"]
+    assert rd["met"] is None and rd["progress"] < 1
+    hte = rows.loc["2023-high_tech_enterprises_total"]
+    assert hte["met"] is False and hte["progress"] == pytest.approx(13400 / 16000)

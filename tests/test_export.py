@@ -383,7 +383,7 @@ FILTERS = [
     make_filter(boards=["苏州工业园区"], statuses=["operating"]),
     make_filter(layers=["taihu_science_city"]),
     make_filter(search="苏州"),
-    make_filter(kinds=["university"], levels=["national", "provincial"]),
+    make_filter(kinds=["university", "incubator"], levels=["national", "municipal"]),
 ]
 
 

@@ -62,7 +62,8 @@ def test_membership_of_points_in_polygons() -> None:
 def test_shipped_layers_are_schematic_and_sized(db: Path) -> None:
     lyr = store.read_geo_table(db, "layers").set_index("id")
     assert lyr["schematic"].all()
-    assert lyr.loc["taihu_science_city", "area_km2"] == pytest.approx(240, rel=0.05)
+    # 240 km² planned; only ≈224 km² of 虎丘区 land exists, within the spec's ±10 %
+    assert lyr.loc["taihu_science_city", "area_km2"] == pytest.approx(240, rel=0.10)
     assert lyr.loc["taihu_new_town", "area_km2"] == pytest.approx(60, rel=0.10)
     metric = lyr.to_crs(layers.METRIC_CRS)
     for lid, row in metric.iterrows():  # the stored area is the geometry's own
@@ -97,6 +98,22 @@ def test_documented_memberships(db: Path) -> None:
     in_city = river.intersection(city)
     outside_belt = in_city.difference(lyr.loc["wusong_belt"].geometry.buffer(1e-6))
     assert outside_belt.length < 0.001 * in_city.length
+
+
+def test_core_area_never_reaches_a_detached_county_fragment(db: Path) -> None:
+    # the AMap 虎丘区 polygon has a ~71 km² fragment inside SIP: 太湖科学城 grows from
+    # 浒墅关 over connected land only, so no SIP entity may fall inside it
+    tsc = store.query_entities(db, make_filter(layers=["taihu_science_city"]))
+    assert len(tsc) > 0 and set(tsc["board"]) == {"苏州高新区"}
+    lyr = store.read_geo_table(db, "layers").set_index("id")
+    assert lyr.loc["taihu_science_city"].geometry.geom_type == "Polygon"
+
+
+def test_anchored_parts_keeps_only_parts_holding_an_anchor() -> None:
+    limit = shapely.union_all([box(0, 0, 10, 10), box(20, 0, 30, 10)])
+    geom, _ = layers.anchor_area([Point(5, 5)], 150, layers.anchored_parts(limit, [Point(5, 5)]),
+                                 shapely.Polygon())
+    assert geom.within(box(0, 0, 10, 10).buffer(1e-9))
 
 
 def test_layer_filter_matches_membership_table(db: Path) -> None:

@@ -111,8 +111,8 @@ def test_downloads_are_the_cli_files_for_the_same_filter(
 
 def test_the_url_filter_reaches_the_downloads(env_settings: Settings, tmp_path: Path,
                                               downloads: list[dict[str, Any]]) -> None:
-    at = run_page(board="苏州工业园区", layer="taihu_science_city", q="苏州")
-    flt = make_filter(boards=["苏州工业园区"], layers=["taihu_science_city"], search="苏州")
+    at = run_page(board="苏州高新区", layer="taihu_science_city", q="苏州")
+    flt = make_filter(boards=["苏州高新区"], layers=["taihu_science_city"], search="苏州")
     assert store.count_entities(env_settings.db_path, flt) > 0
     data = payload(by_format(downloads)["geojson"])
     assert data == export.export_bytes(env_settings.db_path, "entities", "geojson", flt=flt)

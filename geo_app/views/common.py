@@ -99,8 +99,12 @@ def layer_choices(path: Path, lang: str) -> tuple[list[str], dict[str, str]]:
 
 
 def show_error(err: GeoAppError) -> None:
-    """Show a package error to the user (its user message, never a traceback)."""
-    st.error(err.user_message)
+    """Show a package error to the user (its user message, never a traceback).
+
+    The message may quote user input, so Markdown in it is escaped (an image link in a
+    bad cell must not load anything).
+    """
+    st.error(md_escape(err.user_message))
 
 
 # ----------------------------------------------------------------------------- text

@@ -19,6 +19,7 @@ from geo_app.views.common import (
     db_path,
     language_switch,
     md_escape,
+    show_error,
     url_choice,
     write_choice_to_url,
 )
@@ -36,7 +37,7 @@ def render() -> None:
         path = db_path()
         data = _load(str(path), data_version(path))
     except GeoAppError as err:
-        st.error(err.user_message)
+        show_error(err)
         return
     st.caption(t("cmp_intro", lang))
     rank_tab, side_tab, plan_tab, figures_tab = st.tabs(
@@ -177,7 +178,7 @@ def _plan(data: districts.CompareData, lang: str) -> None:
         text = t("cmp_progress", lang, indicator=md_escape(r.indicator),
                  actual=md_escape(r.actual_2022_text), target=md_escape(r.target_text))
         if not math.isnan(r.progress):
-            pct = f"{r.progress * 100:.0f}%"
+            pct = f"{r.progress * 100:.0f}%" if r.met is not None else t("cmp_met_unknown", lang)
             st.progress(min(1.0, max(0.0, r.progress)), text=f"{text} · {pct}")
         else:
             st.markdown(f"{text} · _{t('cmp_unit_differs', lang)}_")
@@ -246,7 +247,7 @@ def _importer(data: districts.CompareData, lang: str, path: Path) -> None:
     try:
         frame = districts.parse_user_indicators(raw, data.board_indicators)
     except ImportValidationError as err:
-        st.error(err.user_message)
+        show_error(err)
         if err.problems:
             st.markdown(f"**{t('cmp_problems', lang)}**")
             st.dataframe(pd.DataFrame(err.problems), hide_index=True, key="cmp_problems")
@@ -257,7 +258,7 @@ def _importer(data: districts.CompareData, lang: str, path: Path) -> None:
         try:
             rows, batch = districts.import_user_indicators(path, raw, upload.name)
         except GeoAppError as err:
-            st.error(err.user_message)
+            show_error(err)
             return
         done[digest] = batch
         st.session_state["cmp_flash"] = t("cmp_imported", lang, n=len(rows), batch=batch)
