@@ -166,6 +166,10 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         return 0
     table = districts.comparison_table(data, args.metric, boards=args.boards, year=args.year,
                                        lang=args.lang)
+    years = districts.mixed_years(table, args.lang)
+    if years:
+        print(f"geo-app: warning: the figures come from different years ({', '.join(years)}); "
+              "ranks compare them anyway", file=sys.stderr)
     if args.format == "xlsx" and args.output == "-":
         print("geo-app: --format xlsx needs --output FILE", file=sys.stderr)
         return 2

@@ -662,6 +662,20 @@ def plan_items(data: CompareData, lang: str = "zh") -> pd.DataFrame:
     return out
 
 
+def mixed_years(table: pd.DataFrame, lang: str = "zh") -> list[str]:
+    """The distinct years of the known values in a comparison table, if more than one.
+
+    Ranking figures of different years against each other deserves a warning (the page
+    shows one, the CLI prints one).
+    """
+    value, year = header("value", lang), header("year", lang)
+    years = sorted({str(y) for y, v in zip(table[year], table[value], strict=True)
+                    if y and not pd.isna(v)})
+    if len(years) > 1 and all(re.fullmatch(r"\d{4}", y) for y in years):
+        return years
+    return []
+
+
 def target_met(progress: float, target_cmp: str, actual_cmp: str) -> bool | None:
     """Whether a 2022 value meets a 2023 target, honouring both comparators.
 

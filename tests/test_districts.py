@@ -423,3 +423,12 @@ def test_an_approximate_2022_figure_never_meets_a_strict_target(data: districts.
     assert rd["met"] is None and rd["progress"] < 1
     hte = rows.loc["2023-high_tech_enterprises_total"]
     assert hte["met"] is False and hte["progress"] == pytest.approx(13400 / 16000)
+
+
+def test_cli_warns_when_ranked_figures_come_from_different_years(
+        env_settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    from geo_app import cli
+
+    assert cli.main(["compare", "--metric", "ind:high_tech_enterprises_total", "--format", "csv",
+                     "--output", "-"]) == 0
+    assert "different years (2022, 2023)" in capsys.readouterr().err

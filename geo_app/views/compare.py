@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import re
 from pathlib import Path
 
 import altair as alt
@@ -88,13 +87,12 @@ def _downloads(table: pd.DataFrame, name: str, lang: str, key: str) -> None:
 
 
 def _gap_note(table: pd.DataFrame, lang: str) -> None:
-    value, board, year = (districts.header(c, lang) for c in ("value", "board", "year"))
+    value, board = (districts.header(c, lang) for c in ("value", "board"))
     gaps = table.loc[table[value].isna(), board].tolist()
     if gaps:
         st.caption(t("cmp_gaps", lang, boards="、".join(gaps) if lang == "zh" else ", ".join(gaps)))
-    years = sorted({y for y, v in zip(table[year], table[value], strict=True)
-                    if y and not math.isnan(v)})
-    if len(years) > 1 and all(re.fullmatch(r"\d{4}", y) for y in years):
+    years = districts.mixed_years(table, lang)
+    if years:
         st.warning(t("cmp_mixed_years", lang, years=", ".join(years)))
 
 
