@@ -25,6 +25,14 @@ def copy_sources(dest: Path) -> Settings:
     return Settings(db_path=data / "geo_app.duckdb", data_dir=data, layers_dir=layers)
 
 
+def point_env_at(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Set the GEO_APP_* environment variables to ``settings``; returns them."""
+    monkeypatch.setenv("GEO_APP_DB", str(settings.db_path))
+    monkeypatch.setenv("GEO_APP_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("GEO_APP_LAYERS_DIR", str(settings.layers_dir))
+    return settings
+
+
 @pytest.fixture(scope="session")
 def built_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Settings of a database built once per test session from copies of data/ and layers/.
@@ -46,10 +54,7 @@ def db(built_settings: Settings) -> Path:
 @pytest.fixture()
 def env_settings(built_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """Point the GEO_APP_* environment variables at the session database."""
-    monkeypatch.setenv("GEO_APP_DB", str(built_settings.db_path))
-    monkeypatch.setenv("GEO_APP_DATA_DIR", str(built_settings.data_dir))
-    monkeypatch.setenv("GEO_APP_LAYERS_DIR", str(built_settings.layers_dir))
-    return built_settings
+    return point_env_at(built_settings, monkeypatch)
 
 
 @pytest.fixture()
@@ -57,7 +62,4 @@ def writable_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settin
     """A fresh database of its own (built from copies), with the environment pointing at it."""
     settings = copy_sources(tmp_path)
     build.build_database(settings)
-    monkeypatch.setenv("GEO_APP_DB", str(settings.db_path))
-    monkeypatch.setenv("GEO_APP_DATA_DIR", str(settings.data_dir))
-    monkeypatch.setenv("GEO_APP_LAYERS_DIR", str(settings.layers_dir))
-    return settings
+    return point_env_at(settings, monkeypatch)

@@ -18,6 +18,7 @@ from geo_app.errors import FilterError, ImportValidationError
 from geo_app.layers import METRIC_CRS
 from geo_app.settings import Settings
 from geo_app.vocab import BOARDS
+from tests.conftest import point_env_at
 
 HEAD = "板块,indicator,year,value,unit,source,notes\n"
 
@@ -33,9 +34,7 @@ def exported(built_settings: Settings, tmp_path_factory: pytest.TempPathFactory
     """Entities and layers written by ``geo-app export``, read back with geopandas."""
     out = tmp_path_factory.mktemp("export")
     mp = pytest.MonkeyPatch()
-    mp.setenv("GEO_APP_DB", str(built_settings.db_path))
-    mp.setenv("GEO_APP_DATA_DIR", str(built_settings.data_dir))
-    mp.setenv("GEO_APP_LAYERS_DIR", str(built_settings.layers_dir))
+    point_env_at(built_settings, mp)
     try:
         frames = {}
         for collection in ("entities", "layers", "boundaries"):

@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 from geo_app import store
 from geo_app.filters import make_filter
 from geo_app.settings import PROJECT_ROOT, Settings
+from tests.conftest import point_env_at
 
 APP = str(PROJECT_ROOT / "streamlit_app.py")
 TIMEOUT = 90
@@ -276,10 +277,7 @@ def large_built(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 @pytest.fixture()
 def large(large_built: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    monkeypatch.setenv("GEO_APP_DB", str(large_built.db_path))
-    monkeypatch.setenv("GEO_APP_DATA_DIR", str(large_built.data_dir))
-    monkeypatch.setenv("GEO_APP_LAYERS_DIR", str(large_built.layers_dir))
-    return large_built
+    return point_env_at(large_built, monkeypatch)
 
 
 def payloads(script: str, kind: str) -> list[list[Any]]:
