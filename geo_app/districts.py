@@ -24,6 +24,7 @@ import pandas as pd
 
 from geo_app import store
 from geo_app.errors import FilterError, ImportValidationError
+from geo_app.export import neutralise
 from geo_app.vocab import BOARDS, KINDS, LEVELS, STATUSES, label
 
 if TYPE_CHECKING:
@@ -42,7 +43,6 @@ PLAN_STATUSES: Mapping[str, tuple[str, str]] = {
     "unknown": ("无数据", "No data"),
     "qualitative": ("定性任务（无量化目标）", "Qualitative (no measurable target)"),
 }
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _MAX_IMPORT_ROWS = 5000
 _MAX_IMPORT_BYTES = 2 * 1024 * 1024
 
@@ -801,9 +801,7 @@ def plot_choropleth(gdf: gpd.GeoDataFrame, *, title: str = "") -> Figure:
 
 
 def _neutralise(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
+    return neutralise(value) if isinstance(value, str) else value
 
 
 def _text_columns(df: pd.DataFrame) -> list[str]:
