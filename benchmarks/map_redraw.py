@@ -14,6 +14,7 @@ import argparse
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from geo_app import build, maps, store
@@ -49,6 +50,10 @@ def stfolium_prepare(fmap: object) -> int:
     return len(sf._get_map_string(fmap))  # noqa: SLF001
 
 
+def _prepared_size(inputs: maps.MapInputs) -> int:
+    return stfolium_prepare(maps.build_map(inputs))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Print one table row per filter."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -69,10 +74,10 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{'filter':28} {'rows':>5} {'query ms':>9} {'build ms':>9} {'st_folium ms':>13} "
               f"{'total ms':>9} {'script KB':>10}")
         for name, flt in FILTERS.items():
-            q_ms, ents = best_of(lambda flt=flt: store.query_entities(db, flt))
+            q_ms, ents = best_of(partial(store.query_entities, db, flt))
             inputs = maps.MapInputs(entities=ents, focus_layers=flt.layers, **static)  # type: ignore[arg-type]
-            b_ms, fmap = best_of(lambda inputs=inputs: maps.build_map(inputs))
-            s_ms, size = best_of(lambda inputs=inputs: stfolium_prepare(maps.build_map(inputs)))
+            b_ms, fmap = best_of(partial(maps.build_map, inputs))
+            s_ms, size = best_of(partial(_prepared_size, inputs))
             s_ms -= b_ms  # stfolium_prepare builds a fresh map each time
             total = q_ms + b_ms + s_ms
             print(f"{name:28} {len(ents):>5} {q_ms:>9.0f} {b_ms:>9.0f} {s_ms:>13.0f} "  # type: ignore[arg-type]

@@ -68,16 +68,33 @@ def bench_build(n: int, work: Path) -> tuple[Settings, list[Row]]:
 
 
 def bench_filter(n: int, db: Path) -> list[Row]:
-    # pick the 板块 whose row count is closest to 1 % of N (10k rows at N = 1M)
+    """Filter → GeoDataFrame as the running app does it: on the process's kept reader.
+
+    The budget row is a 板块 filter (the 板块 whose count is closest to 1 % of N: 10k rows
+    at 1M), best of 5 on a warm reader. Two rows without a budget show the rest honestly:
+    the first query after the file changed (a new reader, cold caches) and a kind filter,
+    whose rows are spread over the whole file instead of grouped like a 板块's.
+    """
     counts = store.query_sql(db, "SELECT board, count(*) AS c FROM entities GROUP BY 1")
     target = max(n // 100, 1)
     board = counts.iloc[(counts["c"] - target).abs().argsort().iloc[0]]["board"]
     flt = make_filter(boards=[board])
+    store.forget_readers()  # as after an import or a rebuild swapped the file in
+    t0 = time.perf_counter()
+    store.query_entities(db, flt)
+    cold = time.perf_counter() - t0
     secs, gdf = timed(lambda: store.query_entities(db, flt), repeat=5)
     rows = len(gdf)  # type: ignore[arg-type]
-    budget = "≤ 25 ms (10k of 1M)" if n >= 1_000_000 else ""
-    return [Row(n, f"filter → GeoDataFrame ({rows} rows)", secs * 1000, "ms", budget=budget,
-                ok=(secs <= 0.025) if n >= 1_000_000 else None)]
+    kinds = store.query_sql(db, "SELECT kind, count(*) AS c FROM entities GROUP BY 1 ORDER BY 2, 1")
+    kind_flt = make_filter(kinds=[str(kinds["kind"].iloc[0])])
+    kind_secs, kind_gdf = timed(lambda: store.query_entities(db, kind_flt), repeat=5)
+    at_1m = n >= 1_000_000
+    return [
+        Row(n, f"filter → GeoDataFrame ({rows} rows, 板块)", secs * 1000, "ms",
+            budget="≤ 25 ms (10k of 1M)" if at_1m else "", ok=(secs <= 0.025) if at_1m else None),
+        Row(n, "  same, first query after the file changed", cold * 1000, "ms"),
+        Row(n, f"  kind filter ({len(kind_gdf)} rows, spread)", kind_secs * 1000, "ms"),  # type: ignore[arg-type]
+    ]
 
 
 def bench_membership(n: int, db: Path) -> list[Row]:

@@ -7,7 +7,6 @@ the old or the new data and a crash mid-build leaves the old file untouched.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import warnings
@@ -109,14 +108,10 @@ def load_sources(settings: Settings) -> dict[str, pd.DataFrame]:
 
 @contextmanager
 def build_lock(db_path: Path) -> Iterator[None]:
-    """Hold an exclusive file lock beside ``db_path``: builds and imports never interleave."""
-    db_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(db_path.with_name(db_path.name + ".lock"), "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    """Hold the writer lock of ``db_path`` (:func:`store.writer_lock`): builds and imports
+    never interleave."""
+    with store.writer_lock(db_path):
+        yield
 
 
 def build_database(settings: Settings | None = None) -> dict[str, str]:
@@ -141,6 +136,7 @@ def _build_unlocked(settings: Settings, layers_mod) -> dict[str, str]:  # type: 
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "geo_app_version": __version__,
     }
+    store.clear_leftovers(settings.db_path)  # copies left by writers that were killed
     tmp = settings.db_path.with_name(settings.db_path.name + f".tmp{os.getpid()}")
     try:
         store.write_database(tmp, tables, meta)
@@ -152,7 +148,7 @@ def _build_unlocked(settings: Settings, layers_mod) -> dict[str, str]:  # type: 
                 f"{settings.db_path.name}.unreadable-{datetime.now(UTC):%Y%m%dT%H%M%S}")
             os.replace(settings.db_path, aside)
             warnings.warn(f"{err.user_message}; the old file was kept as {aside}", stacklevel=2)
-        layers_mod.refresh_membership(tmp)
+        layers_mod.refresh_membership(tmp, in_place=True)
         os.replace(tmp, settings.db_path)
     finally:
         for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):

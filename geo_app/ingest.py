@@ -1389,10 +1389,8 @@ def check_upload(data: bytes, file_name: str, db_path: Path, *,
 
 @contextmanager
 def _writer_lock(db_path: Path) -> Iterator[None]:
-    """The build lock: no rebuild can swap the file between our read and our write."""
-    from geo_app.build import build_lock  # build imports layers; keep ingest importable alone
-
-    with build_lock(Path(db_path)):
+    """The writer lock: no rebuild can swap the file between our read and our write."""
+    with store.writer_lock(Path(db_path)):
         yield
 
 
@@ -1440,8 +1438,9 @@ def _write_batch(db_path: Path, frame: gpd.GeoDataFrame, batch: dict[str, Any],
                  members: pd.DataFrame, busy_timeout: float) -> None:
     """Short rounds of backoff (about 1.5 s each) until the time budget is spent.
 
-    Readers hold the file only for a moment at a time, so many short, jittered attempts
-    find a gap far more surely than a few long sleeps.
+    This app's readers never block a write (it goes to a copy); only a process outside
+    the protocol holding the file read-write does, and short, jittered attempts find the
+    moment it lets go far more surely than a few long sleeps.
     """
     deadline = time_mod.monotonic() + busy_timeout
     while True:

@@ -269,13 +269,17 @@ def compute_membership(entities: gpd.GeoDataFrame, layers: gpd.GeoDataFrame) -> 
     return members.sort_values(["entity_id", "layer_id"]).reset_index(drop=True).astype(str)
 
 
-def refresh_membership(db_path: Path) -> int:
-    """Recompute ``layer_members`` for every entity (after a build or an import)."""
+def refresh_membership(db_path: Path, *, in_place: bool = False) -> int:
+    """Recompute ``layer_members`` for every entity (after a build or an import).
+
+    ``in_place`` writes the file itself: only for a new file that is not live yet.
+    """
     entities = store.query_entities(db_path)
     layers = store.read_geo_table(db_path, "layers")
     members = compute_membership(entities, layers)
     store.execute_write(db_path, [("DELETE FROM layer_members", [])],
-                        {"layer_members": members}, after=[MEMBERSHIP_COLUMN_SQL])
+                        {"layer_members": members}, after=[MEMBERSHIP_COLUMN_SQL],
+                        in_place=in_place)
     return len(members)
 
 

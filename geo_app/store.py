@@ -1,15 +1,31 @@
 """The only module that imports duckdb: open, schema, writes and queries -> (Geo)DataFrames.
 
-Connections are short-lived: every public function opens the file, does one
-operation and closes it, so the web app never holds the lock between requests
-(a DuckDB file admits one read-write process *or* many read-only ones).
+How the file is shared (issue 9; reliability-facts pattern (b)):
+
+- **Readers keep the file open.** Each process keeps one read-only DuckDB instance per
+  database file (:func:`reader`) and gives every operation its own cursor on it, so a
+  query runs on warm caches instead of paying ~12 ms to open the file and ~40 ms of cold
+  reads. Before each operation the file's identity (inode, size, mtime, and its WAL if
+  any) is checked; when the file was replaced the instance is re-opened.
+- **Writers never touch the live file.** A write (:func:`rewrite`) holds the writer lock,
+  copies the file, changes the copy in one transaction, checkpoints it, and swaps it in
+  with :func:`os.replace`. Readers see the old file or the new one, never half a write;
+  a crash leaves the live file as it was; and readers never block a writer or the reverse.
+- **Entities are stored grouped by 板块** within the shipped registry and within each
+  import, so a 板块 filter reads a few contiguous blocks (DuckDB skips the rest by their
+  min/max statistics) instead of decompressing every column of every row group.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import random
+import shutil
+import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -87,10 +103,15 @@ def _spatial_extension_path() -> Path:
     return path
 
 
+_CONFIG: dict[str, str | bool | int | float | list[str]] = {
+    "autoinstall_known_extensions": "false", "autoload_known_extensions": "false"}
+
+#: The catalog name under which a reader instance attaches the database file.
+_READ_ALIAS = "geo"
+
+
 def _open(path: Path, read_only: bool, spatial: bool) -> duckdb.DuckDBPyConnection:
-    config: dict[str, str | bool | int | float | list[str]] = {
-        "autoinstall_known_extensions": "false", "autoload_known_extensions": "false"}
-    con = duckdb.connect(str(path), read_only=read_only, config=config)
+    con = duckdb.connect(str(path), read_only=read_only, config=_CONFIG)
     if spatial:
         try:
             ext = str(_spatial_extension_path()).replace("'", "''")
@@ -101,30 +122,30 @@ def _open(path: Path, read_only: bool, spatial: bool) -> duckdb.DuckDBPyConnecti
     return con
 
 
-@contextmanager
-def connect(
-    path: Path, *, read_only: bool = True, spatial: bool | None = None, retries: int = 8,
-    base_delay: float = 0.05,
-) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open ``path`` for one operation, retrying with backoff while another process holds it.
+def _attach_read_only(path: Path) -> duckdb.DuckDBPyConnection:
+    """A new in-memory instance with ``path`` attached read-only as the default catalog.
 
-    The spatial extension is loaded from the ``duckdb-extension-spatial`` wheel (never
-    downloaded) when ``spatial`` is true; by default only for read-write connections,
-    because reads return geometry as WKB without it and loading costs ~0.3 s.
-
-    Raises
-    ------
-    DatabaseBusyError
-        When the lock is still held after ``retries`` attempts (about 6 s in all).
+    ATTACH, not ``duckdb.connect(path)``: the latter returns a cached instance for a path
+    while one is alive, which would keep serving a file that has since been replaced.
     """
-    if read_only and not Path(path).exists():
-        msg = f"Database {path} does not exist yet; run 'geo-app build' or start the app once."
-        raise DataError(msg)
+    con = duckdb.connect(":memory:", config=_CONFIG)
+    try:
+        quoted = str(path).replace("'", "''")
+        con.execute(f"ATTACH '{quoted}' AS {_READ_ALIAS} (READ_ONLY)")
+        con.execute(f"USE {_READ_ALIAS}")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def _retrying(path: Path, opener: Callable[[], duckdb.DuckDBPyConnection], retries: int,
+              base_delay: float) -> duckdb.DuckDBPyConnection:
+    """Call ``opener`` until the file's lock is free; :class:`DatabaseBusyError` after ``retries``."""
     attempt = 0
     while True:
         try:
-            con = _open(Path(path), read_only, (not read_only) if spatial is None else spatial)
-            break
+            return opener()
         except (duckdb.IOException, duckdb.ConnectionException) as err:
             if "lock" not in str(err).lower() or attempt >= retries:
                 if "lock" in str(err).lower():
@@ -134,10 +155,245 @@ def connect(
                 raise
             time.sleep(base_delay * (2**attempt) * (0.5 + random.random()))
             attempt += 1
+
+
+def _require(path: Path) -> None:
+    if not Path(path).exists():
+        msg = f"Database {path} does not exist yet; run 'geo-app build' or start the app once."
+        raise DataError(msg)
+
+
+# ----------------------------------------------------------------------------- readers
+
+#: Most database files a process keeps open for reading (the app uses one; tests many).
+MAX_OPEN_READERS = 4
+
+_READERS: OrderedDict[str, tuple[tuple[int, ...], duckdb.DuckDBPyConnection]] = OrderedDict()
+_READERS_LOCK = threading.Lock()
+
+
+def _identity(path: Path) -> tuple[int, ...]:
+    """What changes when the file is replaced or written: inode, size, mtime (and the WAL's)."""
+    st = os.stat(path)
+    ident = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    try:
+        wal = os.stat(f"{path}.wal")
+    except FileNotFoundError:
+        return ident
+    return (*ident, wal.st_ino, wal.st_size, wal.st_mtime_ns)
+
+
+def _reader_instance(path: Path, retries: int, base_delay: float) -> duckdb.DuckDBPyConnection:
+    key = os.path.abspath(path)
+    while True:
+        try:
+            ident = _identity(Path(key))
+        except FileNotFoundError:
+            _require(Path(key))
+            raise
+        with _READERS_LOCK:
+            cached = _READERS.get(key)
+            if cached is not None and cached[0] == ident:
+                _READERS.move_to_end(key)
+                return cached[1]
+        con = _retrying(Path(key), lambda: _attach_read_only(Path(key)), retries, base_delay)
+        if _identity(Path(key)) != ident:  # replaced while we opened it: open the new one
+            con.close()
+            continue
+        with _READERS_LOCK:
+            # an instance another thread is still using stays alive through its cursors
+            _READERS[key] = (ident, con)
+            _READERS.move_to_end(key)
+            while len(_READERS) > MAX_OPEN_READERS:
+                _READERS.popitem(last=False)
+        return con
+
+
+def _forget_reader(path: Path) -> None:
+    with _READERS_LOCK:
+        _READERS.pop(os.path.abspath(path), None)
+
+
+def forget_readers() -> None:
+    """Drop every kept reader instance (tests; a process about to delete its files)."""
+    with _READERS_LOCK:
+        _READERS.clear()
+
+
+@contextmanager
+def reader(path: Path, *, retries: int = 8, base_delay: float = 0.05
+           ) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A cursor on the process's read-only instance of ``path``, for one operation.
+
+    Raises
+    ------
+    DataError
+        When the file does not exist.
+    DatabaseBusyError
+        When a process outside this app's write protocol holds the file read-write past
+        ``retries`` attempts (this app's writers never open the live file).
+    """
+    base = _reader_instance(Path(path), retries, base_delay)
+    with _READERS_LOCK:
+        cur = base.cursor()
+    try:
+        cur.execute(f"USE {_READ_ALIAS}")
+        yield cur
+    finally:
+        cur.close()
+
+
+@contextmanager
+def private_reader(path: Path, *, retries: int = 8, base_delay: float = 0.05
+                   ) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only instance of ``path`` of its own, closed afterwards (settings of its own,
+    e.g. ``SET threads``, which are global to an instance)."""
+    _require(Path(path))
+    con = _retrying(Path(path), lambda: _attach_read_only(Path(path)), retries, base_delay)
     try:
         yield con
     finally:
         con.close()
+
+
+@contextmanager
+def connect(
+    path: Path, *, read_only: bool = True, spatial: bool | None = None, retries: int = 8,
+    base_delay: float = 0.05,
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open ``path`` for one operation, retrying with backoff while another process holds it.
+
+    Read-only without spatial (the default) is :func:`reader`. Read-write opens the file
+    itself: for files that are not live yet (a build, the copy inside :func:`rewrite`).
+    The spatial extension is loaded from the ``duckdb-extension-spatial`` wheel (never
+    downloaded) when ``spatial`` is true; by default only for read-write connections,
+    because reads return geometry as WKB without it and loading costs ~0.3 s.
+
+    Raises
+    ------
+    DatabaseBusyError
+        When the lock is still held after ``retries`` attempts (about 6 s in all).
+    """
+    want_spatial = (not read_only) if spatial is None else spatial
+    if read_only and not want_spatial:
+        with reader(path, retries=retries, base_delay=base_delay) as cur:
+            yield cur
+        return
+    if read_only:
+        _require(Path(path))
+    else:
+        # this process's reader of the same file would refuse a read-write open (DuckDB
+        # allows one configuration per file and process): a new file read while built
+        _forget_reader(Path(path))
+    con = _retrying(Path(path), lambda: _open(Path(path), read_only, want_spatial), retries,
+                    base_delay)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+# ----------------------------------------------------------------------------- the writer protocol
+
+_LOCAL_LOCKS: dict[str, threading.RLock] = {}
+_LOCAL_DEPTH: dict[str, int] = {}
+_LOCAL_GUARD = threading.Lock()
+
+
+@contextmanager
+def writer_lock(path: Path) -> Iterator[None]:
+    """Hold the exclusive writer lock of ``path`` (a file beside it): builds, imports and
+    removals never interleave, across processes and threads.
+
+    Re-entrant within a thread, so a function that holds it may call one that takes it.
+    """
+    path = Path(path)
+    key = os.path.abspath(path)
+    with _LOCAL_GUARD:
+        local = _LOCAL_LOCKS.setdefault(key, threading.RLock())
+    with local:
+        depth = _LOCAL_DEPTH.get(key, 0)
+        _LOCAL_DEPTH[key] = depth + 1
+        try:
+            if depth:
+                yield
+                return
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path.with_name(path.name + ".lock"), "w") as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(fh, fcntl.LOCK_UN)
+        finally:
+            _LOCAL_DEPTH[key] = depth
+
+
+def clear_leftovers(path: Path) -> list[Path]:
+    """Delete the copies dead writers left beside ``path``; call only under :func:`writer_lock`."""
+    path = Path(path)
+    gone = []
+    for pattern in (f"{path.name}.write-*", f"{path.name}.tmp*"):
+        for leftover in path.parent.glob(pattern):
+            leftover.unlink(missing_ok=True)
+            gone.append(leftover)
+    return gone
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def rewrite(path: Path, *, retries: int = 8, base_delay: float = 0.05
+            ) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Change the live database by copy, write, swap: yields a read-write connection to a copy.
+
+    Under :func:`writer_lock`: the file is copied while a read-only DuckDB lock on it keeps
+    any outside writer out; the body changes the copy (in a transaction of its own, so
+    ``_test_pause`` points are inside one); on success the copy is checkpointed, flushed
+    and moved over the live file with :func:`os.replace`. When the body raises, the copy is
+    deleted and the live file was never touched.
+
+    Raises
+    ------
+    DatabaseBusyError
+        When a process outside the protocol holds the file read-write past ``retries``.
+    """
+    path = Path(path)
+    _require(path)
+    with writer_lock(path):
+        clear_leftovers(path)
+        copy = path.with_name(f"{path.name}.write-{os.getpid()}-{threading.get_ident()}")
+        try:
+            with private_reader(path, retries=retries, base_delay=base_delay):
+                shutil.copyfile(path, copy)
+                if Path(f"{path}.wal").exists():  # written by a process outside the protocol
+                    shutil.copyfile(f"{path}.wal", f"{copy}.wal")
+            with connect(copy, read_only=False) as con:
+                yield con
+                con.execute("CHECKPOINT")
+            _fsync(copy)
+            os.replace(copy, path)
+            _fsync(path.parent)
+        finally:
+            for leftover in (copy, Path(f"{copy}.wal")):
+                leftover.unlink(missing_ok=True)
+
+
+def _by_board(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows grouped by 板块, in their own order within each (a stable sort); rows without
+    a 板块 (mostly without a point either) last, so a table's first rows have coordinates
+    (GDAL guesses column types and spreadsheet headers from the first rows)."""
+    if "board" not in frame.columns or len(frame) < 2:
+        return frame
+    board = frame["board"].fillna("").astype(str)
+    key = np.where(board == "", "\uffff", board.to_numpy())
+    return frame.iloc[np.argsort(key, kind="stable")]
 
 
 # ----------------------------------------------------------------------------- writing
@@ -193,7 +449,7 @@ def write_database(path: Path, tables: Mapping[str, pd.DataFrame], meta: Mapping
         con.execute("BEGIN")
         con.execute(SCHEMA)
         for name, frame in tables.items():
-            insert_frame(con, name, frame)
+            insert_frame(con, name, _by_board(frame) if name == "entities" else frame)
         con.executemany("INSERT INTO meta VALUES (?, ?)",
                         [[k, v] for k, v in {**meta, "schema_version": SCHEMA_VERSION}.items()])
         con.execute("COMMIT")
@@ -292,6 +548,12 @@ def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ())
     return con.execute(sql, list(params)).df()
 
 
+def _arrow_frame(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()
+                 ) -> pd.DataFrame:
+    """As :func:`_frame` through Arrow: ~40 % faster for many text cells (all ``str`` dtype)."""
+    return con.execute(sql, list(params)).to_arrow_table().to_pandas()
+
+
 def _plain_columns(con: duckdb.DuckDBPyConnection, table: str) -> str:
     """The quoted non-geometry columns of ``table``, in table order, for a SELECT list."""
     cols = [r[0] for r in con.execute(
@@ -349,10 +611,12 @@ def query_entities(path: Path, flt: EntityFilter | None = None) -> gpd.GeoDataFr
     flt = flt or EntityFilter()
     where, params = _entity_where(flt)
     cols = ", ".join(f"e.{c}" for c in ENTITY_COLUMNS)
-    sql = f"SELECT {cols}, e.layers FROM entities e{where} ORDER BY e.id"  # noqa: S608 (where holds only placeholders)
+    sql = f"SELECT {cols}, e.layers FROM entities e{where}"  # noqa: S608 (where holds only placeholders)
     with connect(path) as con:
-        df = _frame(con, sql, params)
-    return entities_to_gdf(df)
+        table = con.execute(sql, params).to_arrow_table()
+    # ordered by id in Arrow (byte order of UTF-8, as DuckDB's ORDER BY): ~4 ms less for
+    # 10k rows than sorting in the query, which carries every column through the sort
+    return entities_to_gdf(table.sort_by("id").to_pandas())
 
 
 def count_entities(path: Path, flt: EntityFilter | None = None) -> int:
@@ -369,7 +633,8 @@ def entities_to_gdf(df: pd.DataFrame) -> gpd.GeoDataFrame:
     ok = np.isfinite(lon) & np.isfinite(lat)
     geoms = np.full(len(df), None, dtype=object)
     geoms[ok] = shapely.points(lon[ok], lat[ok])
-    return gpd.GeoDataFrame(df, geometry=list(geoms), crs="EPSG:4326")
+    return gpd.GeoDataFrame(df, geometry=gpd.array.from_shapely(geoms, crs="EPSG:4326"),
+                            copy=False)
 
 
 _COUNT_COLUMNS = frozenset({"kind", "level", "status", "board", "location_precision", "origin"})
@@ -400,9 +665,15 @@ def query_sql(path: Path, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
 
 def execute_write(path: Path, statements: Sequence[tuple[str, Sequence[Any]]],
                   frames: Mapping[str, pd.DataFrame] | None = None,
-                  after: Sequence[tuple[str, Sequence[Any]]] = ()) -> None:
-    """Run package-internal write statements, frame inserts, then ``after``, as one transaction."""
-    with connect(path, read_only=False) as con:
+                  after: Sequence[tuple[str, Sequence[Any]]] = (), *,
+                  in_place: bool = False) -> None:
+    """Run package-internal write statements, frame inserts, then ``after``, as one transaction.
+
+    Through :func:`rewrite` (copy, write, swap); ``in_place`` writes the file itself, only
+    for a file that is not live yet (the build's new file).
+    """
+    opened = connect(path, read_only=False) if in_place else rewrite(path)
+    with opened as con:
         con.execute("BEGIN")
         try:
             for sql, params in statements:
@@ -458,7 +729,8 @@ def query_entities_page(
     """One page of the entities (columns of :func:`query_entities`) and the number matched.
 
     Rows come in storage order, as :func:`iter_entity_batches` streams them to the export
-    (the registry's order, then imports), so pages join up to exactly the export.
+    (the registry, then imports; grouped by 板块 within each), so pages join up to exactly
+    the export.
 
     Parameters
     ----------
@@ -500,7 +772,7 @@ def query_entities_page(
         elif offset:
             page_sql += " OFFSET ?"
             page_params.append(min(max(int(offset), 0), matched))
-        df = _frame(con, page_sql, page_params)
+        df = _arrow_frame(con, page_sql, page_params)
     return entities_to_gdf(df), matched
 
 
@@ -552,7 +824,7 @@ def import_entities(path: Path, frame: gpd.GeoDataFrame, batch: Mapping[str, Any
     """
     from geo_app.errors import ImportValidationError
 
-    with connect(path, read_only=False, retries=retries) as con:
+    with rewrite(path, retries=retries) as con:
         con.execute("BEGIN")
         try:
             con.execute(
@@ -561,7 +833,7 @@ def import_entities(path: Path, frame: gpd.GeoDataFrame, batch: Mapping[str, Any
                 [batch["batch_id"], batch["file_name"], batch["imported_at"], batch["target"],
                  int(batch["row_count"]), batch["source_datum"]])
             _test_pause("batch row written, inside the import transaction")
-            n = insert_frame(con, "entities", frame)
+            n = insert_frame(con, "entities", _by_board(frame))
             insert_frame(con, "layer_members", members)
             _test_pause("entities written, inside the import transaction")
             con.execute("COMMIT")
@@ -573,7 +845,6 @@ def import_entities(path: Path, frame: gpd.GeoDataFrame, batch: Mapping[str, Any
         except BaseException:
             con.execute("ROLLBACK")
             raise
-        con.execute("CHECKPOINT")
     return n
 
 
@@ -582,14 +853,16 @@ def delete_batch(path: Path, batch_id: str) -> int | None:
 
     Returns the number of data rows removed, or None when there is no such batch.
     """
-    with connect(path, read_only=False) as con:
+    with writer_lock(path):
+        found = int(query_sql(path, "SELECT count(*) FROM import_batches WHERE batch_id = ?",
+                              [batch_id]).iloc[0, 0])
+        return _delete_batch(path, batch_id) if found else None
+
+
+def _delete_batch(path: Path, batch_id: str) -> int:
+    with rewrite(path) as con:
         con.execute("BEGIN")
         try:
-            found = (con.execute("SELECT count(*) FROM import_batches WHERE batch_id = ?",
-                                 [batch_id]).fetchone() or (0,))[0]
-            if not found:
-                con.execute("ROLLBACK")
-                return None
             n = (con.execute("SELECT (SELECT count(*) FROM entities WHERE batch_id = ? AND "
                              "origin = 'user') + (SELECT count(*) FROM board_indicators WHERE "
                              "batch_id = ? AND origin = 'user')",
@@ -630,9 +903,9 @@ def iter_entity_batches(
 ) -> Iterator[Any]:
     """Stream the entities matching ``flt`` as Arrow record batches of ``batch_size`` rows.
 
-    One read-only connection and one streaming query (no ``ORDER BY``): rows come in the
-    table's storage order (the registry's order, then imports in the order they were
-    made) and memory does not grow with the number of rows.
+    A read-only instance of its own and one streaming query (no ``ORDER BY``): rows come
+    in the table's storage order (the registry, then imports in the order they were made,
+    grouped by 板块 within each) and memory does not grow with the number of rows.
 
     Parameters
     ----------
@@ -651,7 +924,7 @@ def iter_entity_batches(
     where, params = _entity_where(flt or EntityFilter())
     items = list(select) if select else [f"e.{c}" for c in (*ENTITY_COLUMNS, "layers")]
     sql = f"SELECT {', '.join(items)} FROM entities e{where}"  # noqa: S608 (package SQL, placeholders only)
-    with connect(path) as con:
+    with private_reader(path) as con:
         # One scan thread: a streaming export is bound by JSON/CSV writing, not by the scan,
         # and each extra DuckDB thread holds its own buffers (1M rows: +117 → +88 MiB peak,
         # and faster on 2 cores; see benchmarks/bench_export.py).

@@ -502,6 +502,7 @@ def test_busy_database_raises_clear_error_and_writes_nothing(user_db: Path) -> N
     import sys
 
     report = ingest.check_upload(_csv([_row(id="u-busy")]).encode(), "a.csv", db)
+    store.forget_readers()  # this process's reader would keep the outside writer out
     holder = subprocess.Popen(
         [sys.executable, "-c",
          "import sys, time, duckdb; c = duckdb.connect(sys.argv[1]); print('held', flush=True); "

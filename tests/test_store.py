@@ -1,4 +1,4 @@
-"""The store: offline spatial extension, short connections, filters bound as parameters."""
+"""The store: offline spatial extension, kept readers, copy-write-swap writers, bound filters."""
 
 from __future__ import annotations
 
@@ -57,11 +57,87 @@ def test_search_text_is_bound_not_executed(db: Path, hostile: str) -> None:
     assert store.count_entities(db) > 50
 
 
-def test_reader_does_not_hold_the_lock(db: Path, tmp_path: Path) -> None:
-    # after a read the file can be opened read-write by another connection at once
-    store.query_entities(db)
-    con = duckdb.connect(str(db), read_only=False)
+def _table_db(path: Path, value: int) -> Path:
+    """A tiny database file holding ``t(v) = value``, written beside ``path`` and swapped in."""
+    fresh = path.with_name(path.name + ".new")
+    con = duckdb.connect(str(fresh))
+    con.execute("CREATE TABLE t AS SELECT ?::INTEGER AS v", [value])
     con.close()
+    fresh.replace(path)
+    return path
+
+
+def _v(path: Path) -> int:
+    return int(store.query_sql(path, "SELECT v FROM t").iloc[0, 0])
+
+
+def test_reader_is_kept_and_follows_a_replaced_file(tmp_path: Path) -> None:
+    path = _table_db(tmp_path / "x.duckdb", 1)
+    assert _v(path) == 1
+    first = store._reader_instance(path, 0, 0.01)
+    assert _v(path) == 1 and store._reader_instance(path, 0, 0.01) is first  # kept, not reopened
+    _table_db(path, 2)  # a writer swaps a new file in (os.replace)
+    assert _v(path) == 2  # duckdb.connect(path) would still serve the old file here
+    assert store._reader_instance(path, 0, 0.01) is not first
+
+
+def test_a_read_in_progress_keeps_its_snapshot(tmp_path: Path) -> None:
+    path = _table_db(tmp_path / "x.duckdb", 1)
+    with store.reader(path) as cur:
+        _table_db(path, 2)
+        assert cur.execute("SELECT v FROM t").fetchone() == (1,)  # the old file, whole
+    assert _v(path) == 2
+
+
+def test_readers_never_block_writers(writable_settings) -> None:  # type: ignore[no-untyped-def]
+    live = writable_settings.db_path
+    before = store.count_entities(live)
+    with store.reader(live) as cur:  # a read is open in this process while the write runs
+        store.execute_write(live, [("DELETE FROM entities WHERE id = (SELECT min(id) FROM "
+                                    "entities)", [])])
+        assert cur.execute("SELECT count(*) FROM entities").fetchone() == (before,)
+    assert store.count_entities(live) == before - 1
+    assert not list(live.parent.glob(live.name + ".write-*"))  # the copy was swapped in
+
+
+def test_failed_write_leaves_the_live_file_byte_identical(writable_settings) -> None:  # type: ignore[no-untyped-def]
+    live = writable_settings.db_path
+    before = live.read_bytes()
+    with pytest.raises(duckdb.Error):
+        store.execute_write(live, [("DELETE FROM entities", []), ("SELECT no_such_column", [])])
+    assert live.read_bytes() == before
+    assert not list(live.parent.glob(live.name + ".write-*"))
+
+
+def test_readers_are_bounded(tmp_path: Path) -> None:
+    paths = [_table_db(tmp_path / f"db{i}.duckdb", i) for i in range(store.MAX_OPEN_READERS + 3)]
+    assert [_v(p) for p in paths] == list(range(len(paths)))
+    assert len(store._READERS) <= store.MAX_OPEN_READERS
+
+
+def test_writer_lock_is_reentrant_and_excludes_other_threads(tmp_path: Path) -> None:
+    import threading
+
+    path = tmp_path / "x.duckdb"
+    order: list[str] = []
+    with store.writer_lock(path):
+        with store.writer_lock(path):  # the same thread may take it again
+            other = threading.Thread(target=lambda: (store.writer_lock(path).__enter__(),
+                                                     order.append("other")))
+            other.start()
+            other.join(0.3)
+            assert other.is_alive() and order == []  # the other thread waits
+            order.append("holder")
+    other.join(10)
+    assert order == ["holder", "other"]
+
+
+def test_leftovers_of_killed_writers_are_cleared(writable_settings) -> None:  # type: ignore[no-untyped-def]
+    live = writable_settings.db_path
+    dead = live.with_name(live.name + ".write-999999-1")
+    dead.write_bytes(b"half a copy")
+    store.execute_write(live, [("DELETE FROM import_batches WHERE false", [])])
+    assert not dead.exists() and live.exists()
 
 
 def test_writer_meets_lock_and_reports_busy(tmp_path: Path) -> None:
