@@ -136,20 +136,22 @@ def _build_unlocked(settings: Settings, layers_mod) -> dict[str, str]:  # type: 
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "geo_app_version": __version__,
     }
-    store.clear_leftovers(settings.db_path)  # copies left by writers that were killed
-    tmp = settings.db_path.with_name(settings.db_path.name + f".tmp{os.getpid()}")
+    live = Path(os.path.realpath(settings.db_path))  # a symlinked GEO_APP_DB stays a symlink
+    store.clear_leftovers(live)  # copies left by writers that were killed
+    tmp = live.with_name(live.name + f".tmp{os.getpid()}")
     try:
         store.write_database(tmp, tables, meta)
         try:
-            store.copy_user_data(settings.db_path, tmp)
+            store.copy_user_data(live, tmp)
         except DataError as err:
-            # never delete what cannot be read: keep it beside the new file for recovery
-            aside = settings.db_path.with_name(
-                f"{settings.db_path.name}.unreadable-{datetime.now(UTC):%Y%m%dT%H%M%S}")
-            os.replace(settings.db_path, aside)
+            # never delete what cannot be read: keep it (and its WAL) aside for recovery
+            aside = live.with_name(f"{live.name}.unreadable-{datetime.now(UTC):%Y%m%dT%H%M%S}")
+            os.replace(live, aside)
+            if Path(f"{live}.wal").exists():
+                os.replace(f"{live}.wal", f"{aside}.wal")
             warnings.warn(f"{err.user_message}; the old file was kept as {aside}", stacklevel=2)
         layers_mod.refresh_membership(tmp, in_place=True)
-        os.replace(tmp, settings.db_path)
+        store.swap_in(tmp, live)
     finally:
         for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
             if leftover.exists():

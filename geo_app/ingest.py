@@ -54,7 +54,8 @@ MAX_ROWS = 100_000
 MAX_UNPACKED_BYTES = 200 * 1024 * 1024
 #: At most this many problems are listed; the rest are counted.
 MAX_PROBLEMS = 1000
-#: How long an import keeps retrying while readers or another writer hold the database.
+#: How long an import keeps retrying while a process outside the app (the DuckDB CLI, say)
+#: holds the database open read-write. Other imports and rebuilds are waited for in turn.
 BUSY_TIMEOUT_SECONDS = 30.0
 
 REQUIRED_COLUMNS = ("id", "name_zh", "kind", "level", "status", "location_precision", "source")
@@ -1408,7 +1409,8 @@ def import_report(report: ImportReport, db_path: Path, *, now: datetime | None =
     ImportValidationError
         If the report has errors, or an id arrived in the store meanwhile.
     DatabaseBusyError
-        If other processes keep the database busy for ``busy_timeout`` seconds.
+        If a process outside the app holds the database read-write for ``busy_timeout``
+        seconds (another import or a rebuild is waited for, not an error).
     """
     from geo_app.layers import compute_membership  # layers imports store only; no cycle
 

@@ -184,7 +184,7 @@ def _identity(path: Path) -> tuple[int, ...]:
 
 
 def _reader_instance(path: Path, retries: int, base_delay: float) -> duckdb.DuckDBPyConnection:
-    key = os.path.abspath(path)
+    key = os.path.realpath(path)
     while True:
         try:
             ident = _identity(Path(key))
@@ -211,7 +211,7 @@ def _reader_instance(path: Path, retries: int, base_delay: float) -> duckdb.Duck
 
 def _forget_reader(path: Path) -> None:
     with _READERS_LOCK:
-        _READERS.pop(os.path.abspath(path), None)
+        _READERS.pop(os.path.realpath(path), None)
 
 
 def forget_readers() -> None:
@@ -307,8 +307,8 @@ def writer_lock(path: Path) -> Iterator[None]:
 
     Re-entrant within a thread, so a function that holds it may call one that takes it.
     """
-    path = Path(path)
-    key = os.path.abspath(path)
+    path = Path(os.path.realpath(path))
+    key = str(path)
     with _LOCAL_GUARD:
         local = _LOCAL_LOCKS.setdefault(key, threading.RLock())
     with local:
@@ -364,25 +364,39 @@ def rewrite(path: Path, *, retries: int = 8, base_delay: float = 0.05
     DatabaseBusyError
         When a process outside the protocol holds the file read-write past ``retries``.
     """
-    path = Path(path)
+    path = Path(os.path.realpath(path))  # a symlinked GEO_APP_DB: write the file it names
     _require(path)
     with writer_lock(path):
         clear_leftovers(path)
         copy = path.with_name(f"{path.name}.write-{os.getpid()}-{threading.get_ident()}")
         try:
+            # the read-only lock keeps outside writers out from the copy to the swap
             with private_reader(path, retries=retries, base_delay=base_delay):
                 shutil.copyfile(path, copy)
-                if Path(f"{path}.wal").exists():  # written by a process outside the protocol
-                    shutil.copyfile(f"{path}.wal", f"{copy}.wal")
-            with connect(copy, read_only=False) as con:
-                yield con
-                con.execute("CHECKPOINT")
-            _fsync(copy)
-            os.replace(copy, path)
-            _fsync(path.parent)
+                wal = Path(f"{path}.wal")
+                if wal.exists():  # left by a process outside the protocol: fold it in
+                    shutil.copyfile(wal, f"{copy}.wal")
+                with connect(copy, read_only=False) as con:
+                    yield con
+                    con.execute("CHECKPOINT")
+                _fsync(copy)
+                swap_in(copy, path)
         finally:
             for leftover in (copy, Path(f"{copy}.wal")):
                 leftover.unlink(missing_ok=True)
+
+
+def swap_in(new: Path, live: Path) -> None:
+    """Move the checkpointed file ``new`` over ``live`` (under :func:`writer_lock`).
+
+    A WAL beside ``live`` belongs to the old file (its changes are in ``new``, which was
+    made from both): it is removed first, or readers would replay it onto the new file
+    and see its rows twice. Between the two steps a reader sees the old file without its
+    WAL — older, never doubled.
+    """
+    Path(f"{live}.wal").unlink(missing_ok=True)
+    os.replace(new, live)
+    _fsync(Path(live).parent)
 
 
 def _by_board(frame: pd.DataFrame) -> pd.DataFrame:

@@ -5,7 +5,12 @@ from __future__ import annotations
 import csv
 import random
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from streamlit.testing.v1 import AppTest
 
 IMPORT_HEADER = ["id", "name_zh", "kind", "level", "status", "location_precision", "source",
                  "lon", "lat", "source_datum"]
@@ -23,6 +28,19 @@ def write_import_csv(path: Path, *, prefix: str, rows: int, seed: int, datum: st
                         "site", source, f"{rng.uniform(120.40, 121.00):.6f}",
                         f"{rng.uniform(31.05, 31.60):.6f}", datum])
     return path
+
+
+def run_apptest(at: AppTest, params: Mapping[str, str] | None = None, *,
+                errors_allowed: bool = False) -> AppTest:
+    """Run a page under ``AppTest`` with ``params`` in the URL; fail on any exception, and on
+    any ``st.error`` unless ``errors_allowed`` (pages that show errors as their result)."""
+    for key, value in (params or {}).items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    if not errors_allowed:
+        assert not at.error, [e.value for e in at.error]
+    return at
 
 
 def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10) -> None:

@@ -174,3 +174,28 @@ def test_missing_database_has_a_clear_error(tmp_path: Path) -> None:
 def test_unknown_table_names_are_refused(db: Path) -> None:
     with pytest.raises(ValueError, match="Unknown table"):
         store.read_table(db, "entities; DROP TABLE x")
+
+
+def test_wal_left_by_an_outside_writer_is_folded_in_once(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = _table_db(tmp_path / "x.duckdb", 1)
+    code = ("import os, sys, duckdb; c = duckdb.connect(sys.argv[1]); "
+            "c.execute(\"SET checkpoint_threshold = '1GB'\"); c.execute('INSERT INTO t VALUES (2)'); "
+            "os.kill(os.getpid(), 9)")  # killed after its commit: the row lives only in the WAL
+    subprocess.run([sys.executable, "-c", code, str(path)], check=False)
+    assert Path(f"{path}.wal").exists()
+    values = "SELECT list(v ORDER BY v) FROM t"
+    assert store.query_sql(path, values).iloc[0, 0].tolist() == [1, 2]
+    store.execute_write(path, [("INSERT INTO t VALUES (3)", [])])
+    assert not Path(f"{path}.wal").exists()  # else readers would replay it onto the new file
+    assert store.query_sql(path, values).iloc[0, 0].tolist() == [1, 2, 3]
+
+
+def test_a_symlinked_database_is_written_through_the_link(tmp_path: Path) -> None:
+    real = _table_db(tmp_path / "real.duckdb", 1)
+    link = tmp_path / "link.duckdb"
+    link.symlink_to(real)
+    store.execute_write(link, [("UPDATE t SET v = 5", [])])
+    assert link.is_symlink() and _v(real) == 5 and _v(link) == 5

@@ -12,6 +12,7 @@ from geo_app import cli, districts, store
 from geo_app.settings import Settings
 from geo_app.views.common import md_escape
 from geo_app.vocab import BOARDS
+from tests.helpers import run_apptest
 
 TIMEOUT = 90
 
@@ -23,14 +24,8 @@ def _page() -> None:
 
 
 def _run(lang: str = "zh", **params: str) -> AppTest:
-    at = AppTest.from_function(_page, default_timeout=TIMEOUT)
-    at.query_params["lang"] = lang
-    for key, value in params.items():
-        at.query_params[key] = value
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-    return at
+    return run_apptest(AppTest.from_function(_page, default_timeout=TIMEOUT),
+                       {"lang": lang, **params})
 
 
 def _ranked(at: AppTest) -> pd.DataFrame:

@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 from geo_app import cli, export, store
 from geo_app.filters import make_filter
 from geo_app.settings import Settings
+from tests.helpers import run_apptest
 
 TIMEOUT = 90
 
@@ -42,13 +43,7 @@ def downloads(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 
 
 def run_page(**params: str) -> AppTest:
-    at = AppTest.from_function(_page, default_timeout=TIMEOUT)
-    for key, value in params.items():
-        at.query_params[key] = value
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-    return at
+    return run_apptest(AppTest.from_function(_page, default_timeout=TIMEOUT), params)
 
 
 def payload(call: dict[str, Any]) -> bytes:

@@ -7,6 +7,7 @@ from streamlit.testing.v1 import AppTest
 
 from geo_app import datum, ingest, store
 from geo_app.settings import Settings
+from tests.helpers import run_apptest
 
 TIMEOUT = 90
 HEADER = ("id,name_zh,name_en,kind,level,status,board,lon,lat,location_precision,"
@@ -20,11 +21,8 @@ def _page() -> None:
 
 
 def _run(lang: str = "zh") -> AppTest:
-    at = AppTest.from_function(_page, default_timeout=TIMEOUT)
-    at.query_params["lang"] = lang
-    at.run()
-    _ok(at)
-    return at
+    return run_apptest(AppTest.from_function(_page, default_timeout=TIMEOUT), {"lang": lang},
+                       errors_allowed=True)
 
 
 def _ok(at: AppTest) -> None:

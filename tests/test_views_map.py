@@ -15,18 +15,15 @@ from geo_app import store
 from geo_app.filters import make_filter
 from geo_app.settings import PROJECT_ROOT, Settings
 from tests.conftest import point_env_at
+from tests.helpers import run_apptest
 
 APP = str(PROJECT_ROOT / "streamlit_app.py")
 TIMEOUT = 90
 
 
 def run_app(params: dict[str, Any] | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for key, value in (params or {}).items():
-        at.query_params[key] = value
-    at.run()
-    assert not at.exception, [e.message for e in at.exception]
-    return at
+    return run_apptest(AppTest.from_file(APP, default_timeout=TIMEOUT), params,
+                       errors_allowed=True)
 
 
 def map_args(at: AppTest) -> dict[str, Any]:

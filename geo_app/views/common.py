@@ -58,8 +58,8 @@ def _source_files(settings: Settings) -> list[Path]:
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _ensured(db: str, fingerprint: tuple[tuple[str, int, int, int], ...]) -> str:
-    # ``fingerprint`` (file stats) is the cache key: ensure_database opens the database,
-    # which is not free, so it runs only when a source file or the database changed.
+    # ``fingerprint`` (file stats) is the cache key: ensure_database hashes every source
+    # file, which is not free, so it runs only when a source file or the database changed.
     settings = load_settings()
     return str(build.ensure_database(settings))
 
