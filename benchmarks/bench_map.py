@@ -248,7 +248,11 @@ def streamlit_app(settings: Settings, log: Path) -> Iterator[str]:
             cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
         try:
-            _wait_http(f"{url}/_stcore/health", proc)
+            try:
+                _wait_http(f"{url}/_stcore/health", proc)
+            except RuntimeError as err:
+                msg = f"{err}; streamlit said:\n{log.read_text(errors='replace')}"
+                raise RuntimeError(msg) from err
             yield url
         finally:
             _stop(proc)

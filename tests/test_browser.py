@@ -10,13 +10,6 @@ changes what is drawn, and that the injected names stay inert text.
 from __future__ import annotations
 
 import csv
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,12 +18,12 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from benchmarks.bench_map import streamlit_app
 from geo_app import build, store
 from geo_app.filters import make_filter
 from geo_app.settings import PROJECT_ROOT, Settings
 from geo_app.vocab import REGISTRY_COLUMNS
 from tests.conftest import copy_sources
-from tests.helpers import stop_process
 
 pytestmark = pytest.mark.browser
 
@@ -52,12 +45,6 @@ XSS_ROWS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _append_xss_rows(settings: Settings) -> None:
     path = settings.data_dir / "registry.csv"
     with open(path, "a", encoding="utf-8", newline="") as fh:
@@ -76,7 +63,6 @@ class App:
 
     url: str
     db: Path
-    proc: subprocess.Popen[bytes]
     blocked: list[str] = field(default_factory=list)
 
 
@@ -94,38 +80,10 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
 
 @contextmanager
 def _streamlit(settings: Settings) -> Iterator[App]:
-    """``streamlit run streamlit_app.py`` on a free localhost port against ``settings``."""
-    port = _free_port()
-    env = {**os.environ, "GEO_APP_DB": str(settings.db_path),
-           "GEO_APP_DATA_DIR": str(settings.data_dir), "GEO_APP_LAYERS_DIR": str(settings.layers_dir)}
-    log = open(settings.data_dir.parent / "streamlit.log", "wb")  # noqa: SIM115 (closed below)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "streamlit_app.py"),
-         "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, proc, settings.data_dir.parent / "streamlit.log")
-        yield App(url=url, db=settings.db_path, proc=proc)
-    finally:
-        stop_process(proc)
-        log.close()
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"streamlit exited with {proc.returncode}:\n{log.read_text(errors='replace')}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:  # noqa: S310
-                if resp.read().strip() == b"ok":
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.3)
-    pytest.fail(f"streamlit did not answer within {timeout} s:\n{log.read_text(errors='replace')}")
+    """``streamlit run streamlit_app.py`` on a free localhost port against ``settings``
+    (started as the map benchmark starts it)."""
+    with streamlit_app(settings, settings.data_dir.parent / "streamlit.log") as url:
+        yield App(url=url, db=settings.db_path)
 
 
 @pytest.fixture(scope="module")
