@@ -43,7 +43,8 @@ from geo_app.vocab import BOARDS, KINDS, LEVELS, STATUSES
 __all__ = [
     "APIRequest", "Catalog", "CollectionInfo", "CONFORMANCE", "MAX_LIMIT", "DEFAULT_LIMIT",
     "load_catalog", "get_landing_page", "get_conformance", "get_openapi", "get_collections",
-    "get_collection", "get_items", "get_item", "error_response",
+    "get_collection", "get_schema", "get_items", "get_item", "error_response",
+    "feature_schema",
 ]
 
 LOGGER = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 JSON = "application/json"
 GEOJSON = "application/geo+json"
 OPENAPI = "application/vnd.oai.openapi+json;version=3.0"
+SCHEMA_JSON = "application/schema+json"
 HTML = "text/html; charset=utf-8"
 
 DEFAULT_LIMIT = 10
@@ -530,6 +532,8 @@ def _collection_body(req: APIRequest, info: CollectionInfo, fmt: str) -> dict[st
     links = _self_links(req, path, fmt) + [
         _link(req.url(f"{path}/items", {"f": "json"}), "items", GEOJSON, "The features as GeoJSON"),
         _link(req.url(f"{path}/items", {"f": "html"}), "items", "text/html", "The features as HTML"),
+        _link(req.url(f"{path}/schema", {"f": "json"}), "describedby", SCHEMA_JSON,
+              "The schema of the features (property names and types)"),
     ]
     body: dict[str, Any] = {"id": info.id, "title": info.title, "description": info.description,
                             "links": links, "itemType": "feature", "crs": [CRS84]}
@@ -565,6 +569,65 @@ def get_collection(db_path: Path, req: APIRequest, collection_id: str) -> Respon
     if fmt == "html":
         return _html(_html_collection(req.base_url, body, info, catalog))
     return _json(body)
+
+
+#: GeoJSON geometry types of each collection's features (entities: points).
+_GEOMETRY_TYPES: Mapping[str, tuple[str, ...]] = {
+    "entities": ("Point",), "layers": ("Polygon", "MultiPolygon"),
+    "boards": ("Polygon", "MultiPolygon"), "boundaries": ("Polygon", "MultiPolygon"),
+    "water": ("Polygon", "MultiPolygon", "LineString", "MultiLineString"),
+}
+
+
+def feature_schema(info: CollectionInfo, url: str) -> dict[str, Any]:
+    """The schema of one GeoJSON feature of a collection, as an OpenAPI 3.0 Schema Object.
+
+    OpenAPI 3.0's dialect of JSON Schema (as in ``/api``) because it says "may be null"
+    with ``nullable`` beside a single ``type``: GDAL (QGIS) reads field types from the
+    ``describedby`` link's schema only when ``type`` is one string, and then types every
+    field from the schema instead of guessing from the first page (where a page of
+    entities without a point would make ``lon`` text). Every property is always present
+    (``required``); any but the id may be null (unknown). The ``id`` property, which
+    equals the feature id, is named in ``required`` but described at the feature level
+    only: GDAL adds the feature id as a field of its own and would list ``id`` twice.
+    """
+    id_column = info.id_column
+    fields = export.PROPERTIES[info.source]
+    props = {name: {"type": kind, "nullable": name != id_column}
+             for name, kind in fields.items() if name != "id"}
+    return {
+        "$id": url,
+        "title": f"{info.title} – feature",
+        "description": ("One GeoJSON feature of this collection (OpenAPI 3.0 Schema Object). "
+                        "Coordinates are WGS-84 longitude, latitude (CRS84); null means "
+                        "unknown or not applicable."),
+        "type": "object",
+        "required": ["type", "geometry", "properties"],
+        "properties": {
+            "type": {"type": "string", "enum": ["Feature"]},
+            "id": {"type": "string", "description": f"the feature's {id_column}"},
+            "geometry": {"type": "object", "nullable": True, "required": ["type"],
+                         "properties": {"type": {"type": "string",
+                                                 "enum": list(_GEOMETRY_TYPES[info.source])}}},
+            "properties": {"type": "object", "required": list(fields), "properties": props},
+            "links": {"type": "array", "items": _LINK},
+        },
+    }
+
+
+@_handled
+def get_schema(db_path: Path, req: APIRequest, collection_id: str) -> Response:
+    """``/collections/{collectionId}/schema``: the schema of the collection's features."""
+    catalog = load_catalog(db_path)
+    info = _collection(catalog, collection_id)
+    _check_params(req, {"f"})
+    fmt = _format(req)
+    path = f"/collections/{quote(info.id, safe='')}/schema"
+    schema = feature_schema(info, req.url(path))
+    if fmt == "html":
+        links = _self_links(req, path, fmt, SCHEMA_JSON)
+        return _html(_html_schema(req.base_url, schema, info, links))
+    return _json(schema, SCHEMA_JSON)
 
 
 def _entity_page(db_path: Path, flt: EntityFilter | None, **kwargs: Any) -> tuple[gpd.GeoDataFrame, int]:
@@ -730,6 +793,9 @@ def build_openapi(catalog: Catalog, base_url: str) -> dict[str, Any]:
         paths[path] = _operation(f"describe_{op}", f"Collection {info.id}", info.id, f_param,
                                  _responses("collection"))
         items_params = [_ref("parameters", n) for n in ("limit", "offset", "bbox", "f")]
+        paths[f"{path}/schema"] = _operation(
+            f"getSchema_{op}", f"Schema of the features of {info.id}", info.id, f_param,
+            _responses(None, SCHEMA_JSON))
         paths[f"{path}/items"] = _operation(
             f"getFeatures_{op}", f"Features of {info.id}", info.id,
             items_params + _filter_parameters(info, catalog.layer_ids),
@@ -899,6 +965,18 @@ def _html_collection(base: str, body: Mapping[str, Any], info: CollectionInfo, c
                        for k in info.filters)
         parts.append(f"<h2>Filters</h2><table>{rows}</table>")
     return _html_doc(base, info.title, body["links"], "".join(parts))
+
+
+def _html_schema(base: str, schema: Mapping[str, Any], info: CollectionInfo,
+                 links: Sequence[Mapping[str, str]]) -> str:
+    props = schema["properties"]["properties"]["properties"]
+    rows = "".join(f"<tr><td><code>{_e(name)}</code></td><td>{_e(p['type'])}</td>"
+                   f"<td>{'yes' if p['nullable'] else 'no'}</td></tr>" for name, p in props.items())
+    kinds = ", ".join(schema["properties"]["geometry"]["properties"]["type"]["enum"])
+    body = (f"<p>{_e(schema['description'])}</p><p>Geometry: {_e(kinds)} (or null)</p>"
+            "<table><tr><th>property</th><th>type</th><th>may be null</th></tr>"
+            f"{rows}</table>")
+    return _html_doc(base, f"{info.id}: schema", links, body)
 
 
 def _geometry_text(geometry: Mapping[str, Any] | None) -> str:

@@ -69,6 +69,12 @@ def collection(request: Request) -> Response:
                                        request.path_params["collection_id"]))
 
 
+def schema(request: Request) -> Response:
+    """``GET /collections/{collection_id}/schema``."""
+    return _respond(api.get_schema(_db(request), _api_request(request),
+                                   request.path_params["collection_id"]))
+
+
 def items(request: Request) -> Response:
     """``GET /collections/{collection_id}/items``."""
     return _respond(api.get_items(_db(request), _api_request(request),
@@ -106,6 +112,7 @@ ROUTES: Sequence[tuple[str, Callable[[Request], Response]]] = (
     ("/api", openapi),
     ("/collections", collections),
     ("/collections/{collection_id}", collection),
+    ("/collections/{collection_id}/schema", schema),
     ("/collections/{collection_id}/items", items),
     ("/collections/{collection_id}/items/{feature_id}", item),
 )

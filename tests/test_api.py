@@ -135,6 +135,58 @@ def test_collection_document_has_self_alternate_and_items_links(client: TestClie
     assert link(body, "items", "text/html")
 
 
+# ----------------------------------------------------------------------------- schema
+
+
+def test_every_feature_of_every_collection_is_valid_against_its_schema(client: TestClient,
+                                                                      db: Path) -> None:
+    from openapi_schema_validator import OAS30Validator
+
+    for cid in expected_ids(db):
+        described = link(get_json(client, f"/collections/{cid}"), "describedby", api.SCHEMA_JSON)
+        assert described["href"] == f"http://testserver/collections/{cid}/schema?f=json"
+        resp = client.get(f"/collections/{cid}/schema")
+        assert resp.status_code == 200 and resp.headers["content-type"] == api.SCHEMA_JSON
+        schema = resp.json()
+        validator = OAS30Validator(schema)
+        features, _ = walk_items(client, f"/collections/{cid}/items?limit=1000")
+        for feature in features:
+            errors = [e.message for e in validator.iter_errors(feature)]
+            assert not errors, (cid, feature.get("id"), errors)
+        props = schema["properties"]["properties"]["properties"]
+        source = "entities" if cid == "entities" or cid.startswith("layer-") else cid
+        assert list(props) == [c for c in export.PROPERTIES[source] if c != "id"]
+        assert schema["properties"]["properties"]["required"] == list(export.PROPERTIES[source])
+        # one type string per field: GDAL reads types only from such a schema
+        assert all(isinstance(p["type"], str) for p in props.values())
+    entity = get_json(client, "/collections/entities/schema")
+    schema_props = entity["properties"]["properties"]["properties"]
+    assert (schema_props["lon"]["type"], schema_props["lon"]["nullable"]) == ("number", True)
+    assert "id" not in schema_props  # the feature id: GDAL would list it twice
+    adcode = get_json(client, "/collections/boundaries/schema")["properties"]["properties"]
+    assert adcode["properties"]["adcode"]["nullable"] is False
+
+
+def test_schema_rejects_what_the_data_never_holds(client: TestClient) -> None:
+    from openapi_schema_validator import OAS30Validator
+
+    validator = OAS30Validator(get_json(client, "/collections/entities/schema"))
+    feature = get_json(client, "/collections/entities/items?limit=1")["features"][0]
+    assert validator.is_valid(feature)
+    assert not validator.is_valid({**feature, "properties": {**feature["properties"], "lon": "x"}})
+    assert not validator.is_valid({**feature, "properties": {
+        k: v for k, v in feature["properties"].items() if k != "board"}})
+    assert not validator.is_valid({**feature, "geometry": {"type": "Polygon", "coordinates": []}})
+
+
+def test_schema_page_in_html_and_errors(client: TestClient) -> None:
+    page = client.get("/collections/layers/schema?f=html")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "<code>schematic</code></td><td>boolean</td>" in page.text
+    assert client.get("/collections/nope/schema").status_code == 404
+    assert client.get("/collections/entities/schema?limit=3").status_code == 400
+
+
 # ----------------------------------------------------------------------------- items = export
 
 

@@ -43,7 +43,7 @@ from geo_app.settings import Settings
 from tests.helpers import stop_process
 
 TABLES = ("layers", "boards", "boundaries", "water")
-#: Examples per operation and generation mode in the fuzz (33 operations x 2 modes).
+#: Examples per operation and generation mode in the fuzz (43 operations x 2 modes).
 FUZZ_EXAMPLES = 20
 
 
@@ -157,6 +157,16 @@ def test_gdal_follows_next_links_page_by_page(server: dict, db: Path) -> None:
     assert "/collections/entities/items?limit=7&offset=63&f=json" in log  # the 10th page
 
 
+def test_gdal_takes_field_types_from_the_schema_not_the_first_page(server: dict,
+                                                                   db: Path) -> None:
+    first = reference(db, "entities")[0]
+    assert first["properties"]["lon"] is None  # a first page of one feature without a point
+    df = pyogrio.read_dataframe(f"OAPIF:{server['url']}", layer="entities", PAGE_SIZE=1)
+    assert str(df["lon"].dtype) == "float64"  # guessed from that page it would be text
+    assert_gdal_matches(df, reference(db, "entities"), "id", "entities by 1")
+    assert "/collections/entities/schema" in server["log"].read_text()
+
+
 def test_gdal_bbox_and_attribute_filters_run_on_the_server(server: dict, db: Path) -> None:
     url = f"OAPIF:{server['url']}"
     df = pyogrio.read_dataframe(url, layer="entities", where="kind = 'laboratory'")
@@ -254,7 +264,7 @@ def test_the_openapi_document_validates(server: dict, db: Path) -> None:
     labels = {op.ok().label for op in schema.get_all_operations()}
     # schemathesis leaves out the document's own path, /api
     assert labels == {f"GET {path}" for path in resp.json()["paths"] if path != "/api"}
-    assert len(labels) == 3 + 3 * len(collection_ids(db))
+    assert len(labels) == 3 + 4 * len(collection_ids(db))  # describe, schema, items, item
 
 
 def test_fuzzing_every_operation_finds_no_server_error(server: dict) -> None:
@@ -276,7 +286,7 @@ def test_fuzzing_every_operation_finds_no_server_error(server: dict) -> None:
         labels.add(operation.label)
         fuzz(operation, GenerationMode.POSITIVE, base + conformance, called)
         fuzz(operation, GenerationMode.NEGATIVE, base, called)
-    assert called == labels and len(labels) == 33  # every operation was exercised
+    assert called == labels and len(labels) == 43  # every operation was exercised
 
 
 def fuzz(operation: schemathesis.APIOperation, mode: GenerationMode, checks: list,
