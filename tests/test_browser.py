@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from benchmarks.bench_map import streamlit_app
+from benchmarks.bench_map import CHROMIUM, chromium, streamlit_app
 from geo_app import build, store
 from geo_app.filters import make_filter
 from geo_app.settings import PROJECT_ROOT, Settings
@@ -27,9 +27,6 @@ from tests.conftest import copy_sources
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
 MAP_FRAME = 'iframe[title="streamlit_folium.st_folium"]'
 
 #: Registry rows whose names and sources try to inject markup or script.
@@ -88,14 +85,8 @@ def _streamlit(settings: Settings) -> Iterator[App]:
 
 @pytest.fixture(scope="module")
 def browser(app: App) -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with chromium() as launched:  # Debian's Chromium, launched as the map benchmark does
+        yield launched
 
 
 @dataclass
