@@ -38,6 +38,7 @@ import shapely
 from geo_app import export, store
 from geo_app.errors import APIError, DatabaseBusyError, DataError, FilterError
 from geo_app.filters import EntityFilter, filter_from_query, filter_to_query
+from geo_app.settings import PROJECT_ROOT
 from geo_app.vocab import BOARDS, KINDS, LEVELS, STATUSES
 
 __all__ = [
@@ -532,7 +533,7 @@ def _collection_body(req: APIRequest, info: CollectionInfo, fmt: str) -> dict[st
     links = _self_links(req, path, fmt) + [
         _link(req.url(f"{path}/items", {"f": "json"}), "items", GEOJSON, "The features as GeoJSON"),
         _link(req.url(f"{path}/items", {"f": "html"}), "items", "text/html", "The features as HTML"),
-        _link(req.url(f"{path}/schema", {"f": "json"}), "describedby", SCHEMA_JSON,
+        _link(req.url(f"{path}/feature-schema", {"f": "json"}), "describedby", SCHEMA_JSON,
               "The schema of the features (property names and types)"),
     ]
     body: dict[str, Any] = {"id": info.id, "title": info.title, "description": info.description,
@@ -571,36 +572,62 @@ def get_collection(db_path: Path, req: APIRequest, collection_id: str) -> Respon
     return _json(body)
 
 
-#: GeoJSON geometry types of each collection's features (entities: points).
+#: GeoJSON geometry types of each collection's features (entities: points). A strategy
+#: layer is cut with make_valid, which may leave a GeometryCollection (the export keeps it).
 _GEOMETRY_TYPES: Mapping[str, tuple[str, ...]] = {
-    "entities": ("Point",), "layers": ("Polygon", "MultiPolygon"),
+    "entities": ("Point",), "layers": ("Polygon", "MultiPolygon", "GeometryCollection"),
     "boards": ("Polygon", "MultiPolygon"), "boundaries": ("Polygon", "MultiPolygon"),
     "water": ("Polygon", "MultiPolygon", "LineString", "MultiLineString"),
 }
 
+#: The export's own JSON Schema of entity properties (strict: enums, required text).
+ENTITY_SCHEMA_FILE = PROJECT_ROOT / "schemas" / "entities.schema.json"
 
-def feature_schema(info: CollectionInfo, url: str) -> dict[str, Any]:
+
+def _oas30(prop: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON Schema 2020-12 property as an OpenAPI 3.0 one: one ``type`` and ``nullable``."""
+    out = {k: v for k, v in prop.items() if k in ("description", "minLength", "enum")}
+    types = prop.get("type", "string")
+    kinds = [types] if isinstance(types, str) else list(types)
+    nullable = "null" in kinds or None in prop.get("enum", ())
+    (kind,) = [k for k in kinds if k != "null"]
+    return {"type": kind, "nullable": nullable, **out}
+
+
+@functools.cache
+def _entity_properties() -> dict[str, dict[str, Any]]:
+    schema = json.loads(ENTITY_SCHEMA_FILE.read_text(encoding="utf-8"))
+    return {name: _oas30(prop) for name, prop in schema["properties"].items()}
+
+
+def feature_schema(info: CollectionInfo) -> dict[str, Any]:
     """The schema of one GeoJSON feature of a collection, as an OpenAPI 3.0 Schema Object.
 
     OpenAPI 3.0's dialect of JSON Schema (as in ``/api``) because it says "may be null"
     with ``nullable`` beside a single ``type``: GDAL (QGIS) reads field types from the
     ``describedby`` link's schema only when ``type`` is one string, and then types every
     field from the schema instead of guessing from the first page (where a page of
-    entities without a point would make ``lon`` text). Every property is always present
-    (``required``); any but the id may be null (unknown). The ``id`` property, which
-    equals the feature id, is named in ``required`` but described at the feature level
-    only: GDAL adds the feature id as a field of its own and would list ``id`` twice.
+    entities without a point would make ``lon`` text). Entity properties are those of
+    ``schemas/entities.schema.json`` (enums, required text); the other collections' are
+    typed from :data:`geo_app.export.PROPERTIES`, any but the id may be null. Every
+    property is always present (``required``). The ``id`` property, equal to the feature
+    id, is named in ``required`` but described at the feature level only: GDAL adds the
+    feature id as a field of its own and would list ``id`` twice.
     """
     id_column = info.id_column
     fields = export.PROPERTIES[info.source]
-    props = {name: {"type": kind, "nullable": name != id_column}
-             for name, kind in fields.items() if name != "id"}
+    if info.source == "entities":
+        known = _entity_properties()
+        props = {name: known[name] for name in fields if name != "id"}
+    else:
+        props = {name: {"type": kind, "nullable": name != id_column}
+                 for name, kind in fields.items() if name != "id"}
     return {
-        "$id": url,
         "title": f"{info.title} – feature",
-        "description": ("One GeoJSON feature of this collection (OpenAPI 3.0 Schema Object). "
-                        "Coordinates are WGS-84 longitude, latitude (CRS84); null means "
-                        "unknown or not applicable."),
+        "description": ("One GeoJSON feature of this collection, as an OpenAPI 3.0 Schema "
+                        "Object (validate with an OpenAPI 3.0 validator: a JSON Schema "
+                        "2020-12 one ignores `nullable`). Coordinates are WGS-84 longitude, "
+                        "latitude (CRS84); null means unknown or not applicable."),
         "type": "object",
         "required": ["type", "geometry", "properties"],
         "properties": {
@@ -617,15 +644,22 @@ def feature_schema(info: CollectionInfo, url: str) -> dict[str, Any]:
 
 @_handled
 def get_schema(db_path: Path, req: APIRequest, collection_id: str) -> Response:
-    """``/collections/{collectionId}/schema``: the schema of the collection's features."""
+    """``/collections/{collectionId}/feature-schema``: the schema of the collection's features.
+
+    Not OGC API – Features Part 5's ``/schema`` (JSON Schema 2020-12 of flat properties),
+    which this service does not claim: a feature schema for Part 1's ``describedby``.
+    """
     catalog = load_catalog(db_path)
     info = _collection(catalog, collection_id)
     _check_params(req, {"f"})
     fmt = _format(req)
-    path = f"/collections/{quote(info.id, safe='')}/schema"
-    schema = feature_schema(info, req.url(path))
+    collection = f"/collections/{quote(info.id, safe='')}"
+    path = f"{collection}/feature-schema"
+    schema = feature_schema(info)
     if fmt == "html":
-        links = _self_links(req, path, fmt, SCHEMA_JSON)
+        links = [*_self_links(req, path, fmt, SCHEMA_JSON),
+                 _link(req.url(collection, {"f": "html"}), "collection", "text/html",
+                       "The collection")]
         return _html(_html_schema(req.base_url, schema, info, links))
     return _json(schema, SCHEMA_JSON)
 
@@ -793,7 +827,7 @@ def build_openapi(catalog: Catalog, base_url: str) -> dict[str, Any]:
         paths[path] = _operation(f"describe_{op}", f"Collection {info.id}", info.id, f_param,
                                  _responses("collection"))
         items_params = [_ref("parameters", n) for n in ("limit", "offset", "bbox", "f")]
-        paths[f"{path}/schema"] = _operation(
+        paths[f"{path}/feature-schema"] = _operation(
             f"getSchema_{op}", f"Schema of the features of {info.id}", info.id, f_param,
             _responses(None, SCHEMA_JSON))
         paths[f"{path}/items"] = _operation(
@@ -970,13 +1004,21 @@ def _html_collection(base: str, body: Mapping[str, Any], info: CollectionInfo, c
 def _html_schema(base: str, schema: Mapping[str, Any], info: CollectionInfo,
                  links: Sequence[Mapping[str, str]]) -> str:
     props = schema["properties"]["properties"]["properties"]
-    rows = "".join(f"<tr><td><code>{_e(name)}</code></td><td>{_e(p['type'])}</td>"
-                   f"<td>{'yes' if p['nullable'] else 'no'}</td></tr>" for name, p in props.items())
+    rows = []
+    for name in schema["properties"]["properties"]["required"]:
+        if name in props:
+            p = props[name]
+            values = ", ".join(str(v) for v in p.get("enum", ()) if v is not None)
+            cells = (p["type"], "yes" if p["nullable"] else "no", values)
+        else:  # the id property, described at the feature level
+            cells = ("string", "no", "equal to the feature id")
+        rows.append(f"<tr><td><code>{_e(name)}</code></td>"
+                    + "".join(f"<td>{_e(c)}</td>" for c in cells) + "</tr>")
     kinds = ", ".join(schema["properties"]["geometry"]["properties"]["type"]["enum"])
     body = (f"<p>{_e(schema['description'])}</p><p>Geometry: {_e(kinds)} (or null)</p>"
-            "<table><tr><th>property</th><th>type</th><th>may be null</th></tr>"
-            f"{rows}</table>")
-    return _html_doc(base, f"{info.id}: schema", links, body)
+            "<table><tr><th>property</th><th>type</th><th>may be null</th><th>values</th></tr>"
+            f"{''.join(rows)}</table>{_link_list(links)}")
+    return _html_doc(base, f"{info.id}: feature schema", links, body)
 
 
 def _geometry_text(geometry: Mapping[str, Any] | None) -> str:

@@ -70,7 +70,7 @@ def collection(request: Request) -> Response:
 
 
 def schema(request: Request) -> Response:
-    """``GET /collections/{collection_id}/schema``."""
+    """``GET /collections/{collection_id}/feature-schema``."""
     return _respond(api.get_schema(_db(request), _api_request(request),
                                    request.path_params["collection_id"]))
 
@@ -112,7 +112,7 @@ ROUTES: Sequence[tuple[str, Callable[[Request], Response]]] = (
     ("/api", openapi),
     ("/collections", collections),
     ("/collections/{collection_id}", collection),
-    ("/collections/{collection_id}/schema", schema),
+    ("/collections/{collection_id}/feature-schema", schema),
     ("/collections/{collection_id}/items", items),
     ("/collections/{collection_id}/items/{feature_id}", item),
 )

@@ -11,7 +11,7 @@ import re
 import warnings
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import geopandas.testing
 import pytest
@@ -21,7 +21,7 @@ from shapely.geometry import shape
 from geo_app import api, asgi, build, cli, export, store
 from geo_app.asgi import create_app
 from geo_app.filters import EntityFilter, make_filter
-from geo_app.settings import Settings
+from geo_app.settings import PROJECT_ROOT, Settings
 
 with warnings.catch_warnings():  # starlette asks for httpx2; httpx is what the project pins
     warnings.simplefilter("ignore")
@@ -144,8 +144,8 @@ def test_every_feature_of_every_collection_is_valid_against_its_schema(client: T
 
     for cid in expected_ids(db):
         described = link(get_json(client, f"/collections/{cid}"), "describedby", api.SCHEMA_JSON)
-        assert described["href"] == f"http://testserver/collections/{cid}/schema?f=json"
-        resp = client.get(f"/collections/{cid}/schema")
+        assert described["href"] == f"http://testserver/collections/{cid}/feature-schema?f=json"
+        resp = client.get(f"/collections/{cid}/feature-schema")
         assert resp.status_code == 200 and resp.headers["content-type"] == api.SCHEMA_JSON
         schema = resp.json()
         validator = OAS30Validator(schema)
@@ -153,38 +153,59 @@ def test_every_feature_of_every_collection_is_valid_against_its_schema(client: T
         for feature in features:
             errors = [e.message for e in validator.iter_errors(feature)]
             assert not errors, (cid, feature.get("id"), errors)
+        if features:  # a single feature carries links as well
+            one = get_json(client, f"/collections/{cid}/items/{quote(str(features[0]['id']))}")
+            assert validator.is_valid(one), cid
         props = schema["properties"]["properties"]["properties"]
-        source = "entities" if cid == "entities" or cid.startswith("layer-") else cid
-        assert list(props) == [c for c in export.PROPERTIES[source] if c != "id"]
-        assert schema["properties"]["properties"]["required"] == list(export.PROPERTIES[source])
         # one type string per field: GDAL reads types only from such a schema
         assert all(isinstance(p["type"], str) for p in props.values())
-    entity = get_json(client, "/collections/entities/schema")
-    schema_props = entity["properties"]["properties"]["properties"]
-    assert (schema_props["lon"]["type"], schema_props["lon"]["nullable"]) == ("number", True)
-    assert "id" not in schema_props  # the feature id: GDAL would list it twice
-    adcode = get_json(client, "/collections/boundaries/schema")["properties"]["properties"]
+
+
+def test_entity_schema_agrees_with_the_export_schema(client: TestClient) -> None:
+    """The API's entity types, checked against the export's JSON Schema 2020-12 file."""
+    strict = json.loads((PROJECT_ROOT / "schemas" / "entities.schema.json").read_text("utf-8"))
+    served = get_json(client, "/collections/entities/feature-schema")["properties"]["properties"]
+    assert served["required"] == strict["required"]
+    assert "id" not in served["properties"]  # the feature id: GDAL would list it twice
+    for name, prop in served["properties"].items():
+        want = strict["properties"][name]
+        types = want.get("type", "string")
+        types = [types] if isinstance(types, str) else types
+        assert prop["type"] in types, name
+        assert prop["nullable"] == ("null" in types or None in want.get("enum", ())), name
+        assert prop.get("enum") == want.get("enum"), name
+    assert (served["properties"]["lon"]["type"], served["properties"]["lon"]["nullable"]) == (
+        "number", True)
+    adcode = get_json(client, "/collections/boundaries/feature-schema")["properties"]["properties"]
     assert adcode["properties"]["adcode"]["nullable"] is False
 
 
 def test_schema_rejects_what_the_data_never_holds(client: TestClient) -> None:
     from openapi_schema_validator import OAS30Validator
 
-    validator = OAS30Validator(get_json(client, "/collections/entities/schema"))
+    validator = OAS30Validator(get_json(client, "/collections/entities/feature-schema"))
     feature = get_json(client, "/collections/entities/items?limit=1")["features"][0]
     assert validator.is_valid(feature)
-    assert not validator.is_valid({**feature, "properties": {**feature["properties"], "lon": "x"}})
-    assert not validator.is_valid({**feature, "properties": {
-        k: v for k, v in feature["properties"].items() if k != "board"}})
+    props = feature["properties"]
+    for bad in ({**props, "lon": "x"}, {**props, "kind": "bogus"}, {**props, "name_zh": None},
+                {k: v for k, v in props.items() if k != "board"}):
+        assert not validator.is_valid({**feature, "properties": bad}), bad
     assert not validator.is_valid({**feature, "geometry": {"type": "Polygon", "coordinates": []}})
 
 
 def test_schema_page_in_html_and_errors(client: TestClient) -> None:
-    page = client.get("/collections/layers/schema?f=html")
+    page = client.get("/collections/layers/feature-schema?f=html")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "<code>schematic</code></td><td>boolean</td>" in page.text
-    assert client.get("/collections/nope/schema").status_code == 404
-    assert client.get("/collections/entities/schema?limit=3").status_code == 400
+    assert "<code>id</code></td><td>string</td><td>no</td><td>equal to the feature id" in page.text
+    assert 'href="http://testserver/collections/layers?f=html"' in page.text
+    assert client.get("/collections/nope/feature-schema").status_code == 404
+    assert client.get("/collections/entities/feature-schema?limit=3").status_code == 400
+    evil = api.CollectionInfo(id="x<b>", title="<script>alert(1)</script>", description="",
+                              source="layers")
+    html = api._html_schema("http://h", api.feature_schema(evil), evil, [])
+    assert "x&lt;b&gt;: feature schema" in html  # the id, shown as text
+    assert "<script>" not in html and "<b>" not in html
 
 
 # ----------------------------------------------------------------------------- items = export

@@ -164,7 +164,7 @@ def test_gdal_takes_field_types_from_the_schema_not_the_first_page(server: dict,
     df = pyogrio.read_dataframe(f"OAPIF:{server['url']}", layer="entities", PAGE_SIZE=1)
     assert str(df["lon"].dtype) == "float64"  # guessed from that page it would be text
     assert_gdal_matches(df, reference(db, "entities"), "id", "entities by 1")
-    assert "/collections/entities/schema" in server["log"].read_text()
+    assert "/collections/entities/feature-schema" in server["log"].read_text()
 
 
 def test_gdal_bbox_and_attribute_filters_run_on_the_server(server: dict, db: Path) -> None:
@@ -264,7 +264,7 @@ def test_the_openapi_document_validates(server: dict, db: Path) -> None:
     labels = {op.ok().label for op in schema.get_all_operations()}
     # schemathesis leaves out the document's own path, /api
     assert labels == {f"GET {path}" for path in resp.json()["paths"] if path != "/api"}
-    assert len(labels) == 3 + 4 * len(collection_ids(db))  # describe, schema, items, item
+    assert len(labels) == 3 + 4 * len(collection_ids(db))  # describe, feature-schema, items, item
 
 
 def test_fuzzing_every_operation_finds_no_server_error(server: dict) -> None:
