@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -106,14 +104,6 @@ def load_sources(settings: Settings) -> dict[str, pd.DataFrame]:
     }
 
 
-@contextmanager
-def build_lock(db_path: Path) -> Iterator[None]:
-    """Hold the writer lock of ``db_path`` (:func:`store.writer_lock`): builds and imports
-    never interleave."""
-    with store.writer_lock(db_path):
-        yield
-
-
 def build_database(settings: Settings | None = None) -> dict[str, str]:
     """Rebuild the database from ``data/`` and ``layers/``, keeping user imports.
 
@@ -122,7 +112,7 @@ def build_database(settings: Settings | None = None) -> dict[str, str]:
     from geo_app import layers  # layers imports store; keep the import graph one-way
 
     settings = settings or load_settings()
-    with build_lock(settings.db_path):
+    with store.writer_lock(settings.db_path):  # builds and imports never interleave
         return _build_unlocked(settings, layers)
 
 
@@ -169,7 +159,7 @@ def ensure_database(settings: Settings | None = None) -> Path:
             current = None
         if current == source_hash(settings):
             return settings.db_path
-    with build_lock(settings.db_path):
+    with store.writer_lock(settings.db_path):
         # another process may have built it while we waited for the lock
         if settings.db_path.exists():
             try:

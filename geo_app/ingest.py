@@ -23,8 +23,7 @@ import time as time_mod
 import unicodedata
 import uuid
 import zipfile
-from collections.abc import Callable, Collection, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -1388,13 +1387,6 @@ def check_upload(data: bytes, file_name: str, db_path: Path, *,
     return read_upload(data, file_name, datum=datum, existing_ids=store.entity_ids(db_path))
 
 
-@contextmanager
-def _writer_lock(db_path: Path) -> Iterator[None]:
-    """The writer lock: no rebuild can swap the file between our read and our write."""
-    with store.writer_lock(Path(db_path)):
-        yield
-
-
 def import_report(report: ImportReport, db_path: Path, *, now: datetime | None = None,
                   busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> str:
     """Write a validated report as one import batch (one transaction); returns the batch id.
@@ -1420,7 +1412,7 @@ def import_report(report: ImportReport, db_path: Path, *, now: datetime | None =
     batch_id = f"imp-{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     frame = report.rows.copy()
     frame["batch_id"] = batch_id
-    with _writer_lock(db_path):
+    with store.writer_lock(Path(db_path)):  # no rebuild swaps the file between check and write
         taken = sorted(set(frame["id"]) & store.entity_ids(db_path))
         if taken:
             msg = (f"ids already in the database: {', '.join(taken[:10])}; nothing was imported / "
@@ -1482,8 +1474,7 @@ def remove_batch(db_path: Path, batch_id: str) -> int:
     BatchNotFoundError
         If there is no such batch.
     """
-    with _writer_lock(db_path):
-        removed = store.delete_batch(db_path, batch_id)
+    removed = store.delete_batch(db_path, batch_id)  # under the writer lock
     if removed is None:
         msg = f"No import batch '{_short(batch_id)}' / 没有编号为“{_short(batch_id)}”的导入批次"
         raise BatchNotFoundError(msg)
