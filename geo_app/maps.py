@@ -7,6 +7,22 @@ template literal, and need jQuery). Leaflet and Leaflet.markercluster are loaded
 the app's own ``/app/static/vendor/`` (see :mod:`geo_app.assets`); the map needs no
 jQuery, Bootstrap or icon fonts because it draws its own SVG markers.
 
+**The template boundary.** folium renders through branca, and branca's
+``MacroElement.render`` wraps every macro's *output* in ``Element(output)``, whose
+constructor compiles that output as a new Jinja template, which the page render then
+evaluates: a second pass in which any ``{{ ... }}`` that a data value put into the first
+pass's output runs on the server (an entity named ``{{cycler.__init__.__globals__.os...}}``
+ran shell commands). Escaping values cannot close that hole for every value, so the
+second pass is removed instead: every element of a map or layer this module builds is
+*sealed* (:func:`seal`), i.e. rendered by :class:`_SealedRender`, which runs each macro
+of its constant class template once, with data only as the values of that single pass,
+and hands the output on as :class:`_Literal` text, which is never compiled. Elements
+folium adds while rendering (``ElementAddToElement``, ``SetIcon``) are sealed by their
+parent before they render. streamlit-folium's own path (``_template.module.script``) is
+a single pass too. So no byte of data (entity fields, file names, layer and 板块 names,
+URL values) is ever template source, whatever it holds; ``tests/test_template_injection.py``
+holds a corpus of payloads in every field and map mode.
+
 Inside the app every coordinate is WGS-84. Only when the AMap (高德) basemap, which is
 GCJ-02, is chosen, every drawn coordinate is shifted WGS-84 → GCJ-02 so the overlays
 sit on the tiles (:func:`to_display_datum`); the data themselves never change.
@@ -60,6 +76,75 @@ def escape_html(value: object) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     return html.escape(str(value), quote=True).translate(_JS_SAFE)
+
+
+# ----------------------------------------------------------------------------- template boundary
+
+
+class _Literal(Element):
+    """Text that goes into the page exactly as it is.
+
+    Its template is a class constant that prints ``this.text`` as a value; the text itself
+    is never compiled, unlike ``branca.element.Element(text)``, which compiles its argument.
+    """
+
+    _template = Template("{{ this.text }}")
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self._name = "Literal"
+        self.text = text
+
+
+class _SealedRender(MacroElement):
+    """``MacroElement.render`` without the second template pass (see the module docstring).
+
+    Each macro (``header``, ``html``, ``script``) of the element's constant class template
+    runs once; its output joins the figure as :class:`_Literal` text. Children are sealed
+    before they render, so elements folium adds during its own ``render`` are sealed too.
+    """
+
+    def render(self, **kwargs: Any) -> None:  # type: ignore[override]  # as MacroElement's
+        figure = self.get_root()
+        if not isinstance(figure, Figure):
+            msg = f"{type(self).__name__} can only be rendered inside a Figure"
+            raise TypeError(msg)
+        macros = self._template.module.__dict__
+        for part in ("header", "html", "script"):
+            macro = macros.get(part)
+            if macro is not None:
+                container = getattr(figure, part)
+                container.add_child(_Literal(str(macro(self, kwargs))), name=self.get_name())
+        for child in self._children.values():
+            seal(child)
+            child.render(**kwargs)
+
+
+_SEALED_CLASSES: dict[type, type] = {}
+
+
+def _sealed_class(cls: type) -> type:
+    sealed = _SEALED_CLASSES.get(cls)
+    if sealed is None:
+        # (cls, _SealedRender): cls's own render (if any) runs first and its
+        # super().render() reaches _SealedRender.render before MacroElement's
+        sealed = type(f"Sealed{cls.__name__}", (cls, _SealedRender), {"__module__": __name__})
+        _SEALED_CLASSES[cls] = sealed
+    return sealed
+
+
+def seal(element: Element) -> Element:
+    """Make ``element`` and everything below it render without a second template pass.
+
+    Every ``MacroElement`` in the tree gets a subclass of its own class that also derives
+    from :class:`_SealedRender`; other elements are left as they are (their templates
+    are class constants). Idempotent; returns ``element``.
+    """
+    if isinstance(element, MacroElement) and not isinstance(element, _SealedRender):
+        element.__class__ = _sealed_class(type(element))
+    for child in element._children.values():
+        seal(child)
+    return element
 
 
 # ----------------------------------------------------------------------------- basemaps
@@ -816,6 +901,7 @@ def build_map(inputs: MapInputs, *, lang: str = "zh", basemap: str = DEFAULT_BAS
     bounds = _fit_bounds(inputs, located, base.datum, shown)
     if bounds is not None:
         m.fit_bounds(bounds, padding=(FIT_PADDING_PX, FIT_PADDING_PX), max_zoom=FIT_MAX_ZOOM)
+    seal(m)
     return m
 
 
@@ -958,6 +1044,7 @@ def view_layer(plan: ViewPlan, *, lang: str = "zh", entities: gpd.GeoDataFrame |
         rows = entities if entities is not None else gpd.GeoDataFrame(geometry=[], crs="EPSG:4326")
         _CompactMarkers(marker_payload(rows, lang, layer_names or {}), name="sim-markers",
                         control=False).add_to(group)
+    seal(group)
     return group
 
 

@@ -1,0 +1,194 @@
+"""No data value is ever template source: a corpus of Jinja payloads in every text field of
+every map mode (geo_app.maps' template boundary; the browser and AppTest halves of the
+corpus live in tests/test_browser.py and tests/test_views_map.py)."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import streamlit_folium as sf
+
+from geo_app import aggregate as agg
+from geo_app import maps, store
+from tests.test_maps import entities, inputs
+
+#: Where the code-running payload would create a directory if it were ever evaluated: the
+#: payload reads the path from the environment, so it needs no quotes (tojson escapes them).
+PROBE_ENV = "SIM_PROBE"
+RCE = ("{{cycler.__init__.__globals__.os.mkdir("
+       "cycler.__init__.__globals__.os.environ.SIM_PROBE)}}")
+
+#: Each payload must reach the page as the same characters, and never run.
+TEMPLATE_PAYLOADS = [
+    "{{7*7}}",
+    "{{ config }}",
+    RCE,
+    "{{ lipsum.__globals__.os.popen(request) }}",
+    "{% raw %}",
+    "{%- endraw %}",
+    "{# #}",
+    "${{7*7}}",
+    "{{",
+    "}}",
+    "x }} y {{ z",
+    "{{'map_div'}}",  # the shape streamlit-folium's reference rewriting looks for
+    "{%",
+    "%}{{",
+]
+
+#: Entity columns that a popup, tooltip or the compact payload shows.
+TEXT_FIELDS = ["name_zh", "name_en", "id", "source", "location_source", "notes"]
+
+
+@pytest.fixture()
+def probe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "template-payload-ran"
+    monkeypatch.setenv(PROBE_ENV, str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def static(db: Path) -> dict[str, Any]:
+    return {
+        "layers": store.read_geo_table(db, "layers"),
+        "boundaries": store.read_geo_table(db, "boundaries"),
+        "water": store.read_geo_table(db, "water"),
+        "boards": store.read_table(db, "boards"),
+    }
+
+
+def hostile_static(static: dict[str, Any], payload: str) -> dict[str, Any]:
+    """The overlays with every name (layers, counties, water, 板块) set to ``payload``."""
+    out = {k: v.copy() for k, v in static.items()}
+    for key in ("layers", "boundaries", "water"):
+        out[key]["name_zh"] = payload
+        out[key]["name_en"] = payload
+    out["layers"]["method"] = payload
+    out["boards"]["name_zh"] = payload
+    return out
+
+
+def hostile_entities(payload: str, n: int) -> Any:
+    rows = []
+    for i in range(n):
+        row: dict[str, Any] = {f: payload for f in TEXT_FIELDS}
+        row.update(id=f"{payload}-{i}", lon=120.60 + (i % 40) / 200, lat=31.25 + (i // 40) / 200,
+                   layers="taihu_science_city", board=payload if i % 2 else "姑苏区")
+        rows.append(row)
+    return entities(rows)
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
+
+
+def shown_texts(page: str) -> list[str]:
+    """Every JSON string literal in ``page``, decoded and HTML-unescaped: what Leaflet shows."""
+    out = []
+    for literal in _JSON_STRING.findall(page):
+        try:
+            value = json.loads(literal)
+        except json.JSONDecodeError:
+            continue
+        out.append(html.unescape(value))
+    return out
+
+
+def assert_shown_literally(page: str, payload: str, probe: Path) -> None:
+    assert not probe.exists(), "a payload ran on the server"
+    texts = shown_texts(page)
+    assert any(payload in text for text in texts), payload
+    if payload == "{{7*7}}":
+        assert not any(text == "49" for text in texts)
+
+
+def streamlit_folium_strings(m: Any, layer: Any = None) -> str:
+    """What streamlit-folium hands the component: it renders the whole figure first."""
+    m.get_root().render()
+    m.render()
+    parts = [sf._get_header(m), sf._get_html(m), sf._get_map_string(m)]  # noqa: SLF001
+    if layer is not None:
+        parts.append(sf._get_feature_group_string(layer, m))  # noqa: SLF001
+    return "\n".join(parts)
+
+
+@pytest.mark.parametrize("payload", TEMPLATE_PAYLOADS)
+@pytest.mark.parametrize(("mode", "basemap"), [("markers", "none"), ("markers", "amap"),
+                                               ("compact", "none"), ("compact", "amap")])
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_payloads_in_every_field_never_run(static: dict[str, Any], probe: Path, payload: str,
+                                           mode: str, basemap: str, lang: str) -> None:
+    inp = inputs(hostile_static(static, payload), hostile_entities(payload, 3))
+    names = {"taihu_science_city": payload}
+    page = maps.render_html(maps.build_map(inp, lang=lang, basemap=basemap, mode=mode))
+    assert_shown_literally(page, payload, probe)
+    # the popup table shows each text field of the entity
+    rows = [maps.popup_html(r, lang, names) for r in inp.entities.to_dict("records")]
+    assert all(maps.escape_html(payload) in r for r in rows)
+    for_component = streamlit_folium_strings(
+        maps.build_map(inp, lang=lang, basemap=basemap, mode=mode))
+    assert_shown_literally(for_component, payload, probe)
+
+
+@pytest.mark.parametrize("payload", TEMPLATE_PAYLOADS)
+@pytest.mark.parametrize("cells", [True, False])
+def test_payloads_in_view_mode_never_run(static: dict[str, Any], probe: Path, payload: str,
+                                         cells: bool) -> None:
+    rows = hostile_entities(payload, 60)
+    points = agg.make_points(rows["lon"], rows["lat"], rows["kind"], rows["location_precision"])
+    view = agg.View(31.2, 120.5, 31.5, 120.9, 9 if cells else 15)
+    plan = agg.plan_view(points, view, marker_limit=10 if cells else 1000)
+    assert plan.mode == ("cells" if cells else "markers")
+    m = maps.build_map(inputs(hostile_static(static, payload), entities([])), mode="view",
+                       points=points, lang="en", basemap="amap")
+    layer = maps.view_layer(plan, lang="en", entities=None if cells else rows,
+                            layer_names={"taihu_science_city": payload})
+    page = streamlit_folium_strings(m, layer)
+    assert not probe.exists()
+    assert_shown_literally(page, payload, probe)  # layer names, legend, overlays
+    if not cells:  # the view's markers carry the entity fields
+        assert sum(payload in t for t in shown_texts(page)) >= len(TEXT_FIELDS)
+
+
+def test_boundary_holds_for_elements_folium_adds_while_rendering(static: dict[str, Any],
+                                                                 probe: Path) -> None:
+    # every MacroElement in the rendered tree, including ElementAddToElement and SetIcon,
+    # which folium creates inside render(), went through the sealed render
+    m = maps.build_map(inputs(hostile_static(static, RCE), hostile_entities(RCE, 2)))
+    maps.render_html(m)
+    unsealed = []
+
+    def walk(el: Any) -> None:
+        if isinstance(el, maps.MacroElement) and not isinstance(el, maps._SealedRender):  # noqa: SLF001
+            unsealed.append(type(el).__name__)
+        for child in el._children.values():  # noqa: SLF001
+            walk(child)
+
+    walk(m)
+    assert unsealed == []
+    assert not probe.exists()
+
+
+def test_a_literal_is_never_compiled() -> None:
+    for payload in TEMPLATE_PAYLOADS:
+        assert maps._Literal(payload).render() == payload  # noqa: SLF001
+
+
+def test_seal_is_idempotent_and_keeps_the_class_behaviour(static: dict[str, Any]) -> None:
+    m = maps.build_map(inputs(static, entities([])))
+    cls = type(m)
+    assert maps.seal(m) is m and type(m) is cls
+    assert isinstance(m, maps.folium.Map)
+    assert cls.__name__ == "SealedMap"
+
+
+def test_sealed_page_shows_ordinary_data(static: dict[str, Any]) -> None:
+    # the boundary removes only the second pass: ordinary names arrive as before
+    ents = entities([{"id": "a", "name_zh": "苏州实验室", "lon": 120.7, "lat": 31.3}])
+    page = maps.render_html(maps.build_map(inputs(static, ents)))
+    assert any("苏州实验室" in text for text in shown_texts(page))
+    assert "{{" not in page and "{%" not in page
