@@ -21,6 +21,7 @@ from __future__ import annotations
 import fcntl
 import os
 import random
+import re
 import shutil
 import threading
 import time
@@ -329,14 +330,96 @@ def writer_lock(path: Path) -> Iterator[None]:
             _LOCAL_DEPTH[key] = depth
 
 
+#: Files the store keeps beside a database ``<db>``, as regular expressions of their names
+#: (``{db}`` is the escaped database name): its WAL; the writer lock; the copy a
+#: :func:`rewrite` writes (``<db>.write-<pid>-<thread>``) and the new file of a build
+#: (``<db>.tmp<pid>``), each with its WAL; DuckDB's spill folder (``<db>.tmp``); and an
+#: unreadable file a build kept aside for recovery (``<db>.unreadable-<time>``).
+SIDECARS = (r"{db}\.wal", r"{db}\.lock", r"{db}\.write-\d+-\d+(?:\.wal)?",
+            r"{db}\.tmp\d*(?:\.wal)?", r"{db}\.unreadable-.+")
+
+#: The sidecars a killed writer leaves behind, with the process id that wrote them.
+_LEFTOVER = r"{db}\.(?:write-(?P<write_pid>\d+)-\d+|tmp(?P<tmp_pid>\d+))(?:\.wal)?"
+
+
+def process_alive(pid: int) -> bool:
+    """True when a process ``pid`` exists (even one of another user); False when it is gone.
+
+    >>> process_alive(os.getpid())
+    True
+    """
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, but not ours to signal
+        return True
+    return True
+
+
+def database_files(path: Path) -> list[Path]:
+    """The database ``path`` (symlinks resolved) and every sidecar of it that exists now."""
+    live = Path(os.path.realpath(path))
+    pattern = re.compile("|".join(s.format(db=re.escape(live.name)) for s in SIDECARS))
+    found = [live]
+    try:
+        names = os.listdir(live.parent)
+    except (FileNotFoundError, NotADirectoryError):
+        return found
+    return found + sorted(live.parent / n for n in names if pattern.fullmatch(n))
+
+
+def is_database_file(candidate: Path, db: Path) -> bool:
+    """Whether writing ``candidate`` would write the database ``db`` or one of its sidecars.
+
+    Compares real paths (symlinks and ``..`` resolved) against the database's name and the
+    :data:`SIDECARS` patterns, and, when ``candidate`` exists, its device and inode
+    against each existing database file (hard links).
+    """
+    real = Path(os.path.realpath(candidate))
+    live = Path(os.path.realpath(db))
+    if real.parent == live.parent:
+        names = (s.format(db=re.escape(live.name)) for s in ("{db}", *SIDECARS))
+        if any(re.fullmatch(n, real.name) for n in names):
+            return True
+    try:
+        st = os.stat(real)
+    except OSError:
+        return False
+    for path in database_files(live):
+        try:
+            other = os.stat(path)
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) == (other.st_dev, other.st_ino):
+            return True
+    return False
+
+
 def clear_leftovers(path: Path) -> list[Path]:
-    """Delete the copies dead writers left beside ``path``; call only under :func:`writer_lock`."""
-    path = Path(path)
+    """Delete the copies killed writers left beside ``path``; call only under :func:`writer_lock`.
+
+    Only ``<db>.write-<pid>-<n>`` and ``<db>.tmp<pid>`` files (and their WALs) whose
+    process is gone: a live process's copy is never touched.
+
+    Returns
+    -------
+    list of Path
+        The files deleted.
+    """
+    path = Path(os.path.realpath(path))
+    pattern = re.compile(_LEFTOVER.format(db=re.escape(path.name)))
     gone = []
-    for pattern in (f"{path.name}.write-*", f"{path.name}.tmp*"):
-        for leftover in path.parent.glob(pattern):
-            leftover.unlink(missing_ok=True)
-            gone.append(leftover)
+    for leftover in database_files(path)[1:]:
+        match = pattern.fullmatch(leftover.name)
+        if match is None or not leftover.is_file():
+            continue
+        if process_alive(int(match["write_pid"] or match["tmp_pid"])):
+            continue
+        leftover.unlink(missing_ok=True)
+        gone.append(leftover)
     return gone
 
 

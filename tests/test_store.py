@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -132,12 +136,90 @@ def test_writer_lock_is_reentrant_and_excludes_other_threads(tmp_path: Path) -> 
     assert order == ["holder", "other"]
 
 
+def dead_pid() -> int:
+    """The id of a process that has exited and been reaped."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+@pytest.fixture()
+def live_pid() -> Iterator[int]:
+    """The id of a process (not this one) that stays alive during the test."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    yield proc.pid
+    proc.kill()
+    proc.wait()
+
+
 def test_leftovers_of_killed_writers_are_cleared(writable_settings) -> None:  # type: ignore[no-untyped-def]
     live = writable_settings.db_path
     dead = live.with_name(live.name + ".write-999999-1")
     dead.write_bytes(b"half a copy")
     store.execute_write(live, [("DELETE FROM import_batches WHERE false", [])])
     assert not dead.exists() and live.exists()
+
+
+def test_only_leftovers_of_gone_processes_are_cleared(tmp_path: Path, live_pid: int) -> None:
+    path = _table_db(tmp_path / "x.duckdb", 1)
+    gone = dead_pid()
+    stale = [path.with_name(f"{path.name}.write-{gone}-7"),
+             path.with_name(f"{path.name}.write-{gone}-7.wal"),
+             path.with_name(f"{path.name}.tmp{gone}")]
+    running = [path.with_name(f"{path.name}.write-{live_pid}-7"),
+               path.with_name(f"{path.name}.write-{os.getpid()}-99"),
+               path.with_name(f"{path.name}.tmp{live_pid}")]
+    for leftover in stale + running:
+        leftover.write_bytes(b"half a copy")
+    spill = path.with_name(f"{path.name}.tmp")  # DuckDB's own spill folder: not a leftover
+    spill.mkdir()
+    mine = tmp_path / "x.duckdb.tmp-notes.txt"  # a user's file that merely starts alike
+    mine.write_text("keep me")
+    store.execute_write(path, [("INSERT INTO t VALUES (2)", [])])
+    assert [p for p in stale if p.exists()] == []
+    assert [p for p in running if not p.exists()] == [], "a live process's copy was deleted"
+    assert spill.is_dir() and mine.read_text() == "keep me"
+    assert store.query_sql(path, "SELECT count(*) FROM t").iloc[0, 0] == 2
+
+
+@pytest.mark.parametrize(("name", "refused"), [
+    ("x.duckdb", True),
+    ("../d/x.duckdb", True),            # a detour through ..
+    ("x.duckdb.wal", True),
+    ("x.duckdb.lock", True),
+    ("x.duckdb.write-12-34", True),     # rewrite's copy
+    ("x.duckdb.write-12-34.wal", True),
+    ("x.duckdb.tmp4321", True),         # a build's new file
+    ("x.duckdb.tmp", True),             # DuckDB's spill folder
+    ("x.duckdb.unreadable-20240101T000000", True),  # kept aside for recovery
+    ("x.duckdb.csv", False),
+    ("y.duckdb", False),
+    ("X.duckdb", False),
+])
+def test_is_database_file_by_name(tmp_path: Path, name: str, refused: bool) -> None:
+    folder = tmp_path / "d"
+    folder.mkdir()
+    db = _table_db(folder / "x.duckdb", 1)
+    assert store.is_database_file(folder / name, db) is refused
+
+
+def test_is_database_file_through_links(tmp_path: Path) -> None:
+    folder = tmp_path / "d"
+    folder.mkdir()
+    db = _table_db(folder / "x.duckdb", 1)
+    (tmp_path / "sym.geojson").symlink_to(db)
+    (tmp_path / "dirlink").symlink_to(folder)
+    os.link(db, tmp_path / "hard.geojson")
+    lock = folder / "x.duckdb.lock"
+    lock.touch()
+    os.link(lock, tmp_path / "hard-lock.csv")
+    for name in ("sym.geojson", "dirlink/x.duckdb", "dirlink/x.duckdb.wal", "hard.geojson",
+                 "hard-lock.csv"):
+        assert store.is_database_file(tmp_path / name, db), name
+    assert not store.is_database_file(tmp_path / "other.geojson", db)
+    link_db = tmp_path / "link.duckdb"  # a symlinked database: its files are the target's
+    link_db.symlink_to(db)
+    assert store.is_database_file(folder / "x.duckdb.wal", link_db)
 
 
 def test_writer_meets_lock_and_reports_busy(tmp_path: Path) -> None:
