@@ -6,6 +6,9 @@ import csv
 import io
 import json
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -480,3 +483,123 @@ def test_cli_reports_a_missing_folder(env_settings: Settings, tmp_path: Path,
     out = tmp_path / "no" / "such" / "folder.geojson"
     assert cli.main(["export", "entities", "-o", str(out)]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- output paths
+# (security: an export must never write the database or its files; bad paths are one-line
+# errors; temporary files of killed exports are cleared)
+
+
+@pytest.fixture(scope="module")
+def imported_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A database holding the shipped data and one user import batch (copied per test)."""
+    settings = copy_sources(tmp_path_factory.mktemp("imported"))
+    build.build_database(settings)
+    store.execute_write(settings.db_path, [
+        ("INSERT INTO import_batches VALUES ('imp-mine', 'mine.csv', now()::TIMESTAMP, "
+         "'entities', 1, 'WGS84')", []),
+        ("INSERT INTO entities (id, name_zh, kind, level, status, location_precision, source, "
+         "origin, batch_id) VALUES ('mine-1', '用户导入', 'incubator', 'municipal', 'operating', "
+         "'unknown', 'export path test', 'user', 'imp-mine')", [])])
+    return settings.db_path
+
+
+@pytest.fixture()
+def user_db(imported_source: Path, tmp_path: Path) -> Path:
+    """A copy of ``imported_source`` of this test's own: ``tmp_path/data/geo_app.duckdb``."""
+    (tmp_path / "data").mkdir()
+    db = tmp_path / "data" / "geo_app.duckdb"
+    db.write_bytes(imported_source.read_bytes())
+    return db
+
+
+def batches_of(db: Path) -> int:
+    return int(store.query_sql(db, "SELECT count(*) FROM import_batches").iloc[0, 0])
+
+
+DATABASE_TARGETS = [
+    "data/geo_app.duckdb",                  # the database itself: the reported bug
+    "data/../data/geo_app.duckdb",          # the same through ..
+    "link-to-db.geojson",                   # a symlink to the database
+    "linked-data/geo_app.duckdb",           # through a symlinked folder
+    "hard-link.geojson",                    # a hard link to the database (same inode)
+    "data/geo_app.duckdb.wal",              # its write-ahead log
+    "data/geo_app.duckdb.lock",             # the writer lock
+    "data/geo_app.duckdb.write-4242-1",     # store.rewrite's copy
+    "data/geo_app.duckdb.tmp4242",          # a build's new file
+]
+
+
+@pytest.mark.parametrize(("target", "fmt"), [(t, "geojson") for t in DATABASE_TARGETS] + [
+    (DATABASE_TARGETS[0], fmt) for fmt in FORMATS if fmt != "geojson"])
+def test_export_never_writes_the_database_or_its_files(user_db: Path, tmp_path: Path,
+                                                       target: str, fmt: str) -> None:
+    (tmp_path / "link-to-db.geojson").symlink_to(user_db)
+    (tmp_path / "linked-data").symlink_to(user_db.parent)
+    os.link(user_db, tmp_path / "hard-link.geojson")
+    before = user_db.read_bytes()
+    with pytest.raises(ExportError, match="Refusing to export") as info:
+        export.export_file(user_db, "entities", fmt, tmp_path / target)
+    assert "\n" not in info.value.user_message
+    assert user_db.read_bytes() == before
+    assert batches_of(user_db) == 1, "the user's import batch survives"
+    assert sorted(p.name for p in user_db.parent.iterdir()) == ["geo_app.duckdb"]
+
+
+def test_a_stream_open_on_the_database_is_refused(user_db: Path) -> None:
+    """``geo-app export entities -o - >> data/geo_app.duckdb`` would append to the file."""
+    before = user_db.read_bytes()
+    with open(user_db, "ab") as fh, pytest.raises(ExportError, match="Refusing to export"):
+        export.write_export(user_db, "entities", "geojson", fh)
+    assert user_db.read_bytes() == before and batches_of(user_db) == 1
+
+
+def test_exports_beside_the_database_still_work(user_db: Path) -> None:
+    out = user_db.with_name("geo_app.duckdb.geojson")  # a name that only starts alike
+    assert export.export_file(user_db, "entities", "geojson", out) > 80
+    assert strict_json(out.read_bytes())["features"]
+
+
+BAD_TARGETS = [
+    ("", "empty"),                          # --output ""
+    ("{tmp}", "is a folder"),               # a folder
+    ("{tmp}/", "is a folder"),
+    ("/proc/version", "Cannot write /proc/version"),  # not writable, even as root
+    ("{tmp}/a-file.txt/x.geojson", "does not exist"),  # the parent is a regular file
+    ("{tmp}/no/such/x.geojson", "does not exist"),
+]
+
+
+@pytest.mark.parametrize(("target", "message"), BAD_TARGETS)
+def test_bad_output_paths_are_clear_errors(db: Path, tmp_path: Path, target: str,
+                                           message: str) -> None:
+    (tmp_path / "a-file.txt").write_text("x")
+    before = sorted(tmp_path.iterdir())
+    with pytest.raises(ExportError, match=message) as info:
+        export.export_file(db, "boards", "geojson", target.format(tmp=tmp_path))
+    assert "\n" not in info.value.user_message
+    assert sorted(tmp_path.iterdir()) == before, "nothing is left behind"
+
+
+def dead_pid() -> int:
+    """The id of a process that has exited and been reaped."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_stale_temp_files_of_killed_exports_are_removed(db: Path, tmp_path: Path) -> None:
+    gone, alive = dead_pid(), os.getpid()
+    stale = [tmp_path / f".out.tmp{gone}.geojson",        # the name of older versions
+             tmp_path / f".out.tmp{gone}-0a1b2c3d.geojson"]
+    kept = [tmp_path / f".out.tmp{alive}.geojson",        # a live process: still writing
+            tmp_path / f".other.tmp{gone}.geojson",       # another target's
+            tmp_path / f".out.tmp{gone}.csv",             # out.csv's, not out.geojson's
+            tmp_path / ".out.tmp-notes.geojson"]          # not a temporary file at all
+    for path in stale + kept:
+        path.write_bytes(b'{"type": "FeatureCollection", "feat')
+    export.export_file(db, "water", "geojson", tmp_path / "out.geojson")
+    assert [p for p in stale if p.exists()] == []
+    assert [p for p in kept if not p.exists()] == []
+    assert strict_json((tmp_path / "out.geojson").read_bytes())["features"]
+    assert {p.name for p in tmp_path.iterdir()} == {"out.geojson"} | {p.name for p in kept}
