@@ -12,7 +12,6 @@ import csv
 import io
 import math
 import re
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from geo_app import store
+from geo_app import ingest, store
 from geo_app.errors import FilterError, ImportValidationError
 from geo_app.export import neutralise
 from geo_app.vocab import BOARDS, KINDS, LEVELS, STATUSES, label
@@ -868,34 +867,24 @@ USER_TEMPLATE = (
     "太仓市,gdp,2022,1653.57,亿元,M: 2022 太仓 statistical bulletin,\n"
 )
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+#: Longest text per column; the text rule (:func:`geo_app.ingest.text_problem`) checks each.
+_MAX_CHARS: Mapping[str, int] = {"board": 20, "indicator": 100, "year": 20, "value": 100,
+                                 "unit": 30, "source": 2000, "notes": 4000}
+#: Free-text columns, which may hold line breaks.
+_MULTILINE = frozenset({"source", "notes"})
 
 
-def _nfkc(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).strip()
-
-
-def decode_upload(raw: bytes) -> tuple[str, str]:
-    """Decode an uploaded CSV: UTF-8 (with or without BOM), UTF-16 with BOM, else GB18030.
-
-    Returns the text and the encoding used; :class:`ImportValidationError` if none fits.
-    """
-    candidates: tuple[str, ...]
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        candidates = ("utf-16",)
-    else:
-        candidates = ("utf-8-sig", "gb18030")
-    for enc in candidates:
-        try:
-            return raw.decode(enc), enc
-        except UnicodeDecodeError:
-            continue
-    msg = ("The file is neither UTF-8, UTF-16 nor GB18030 text; save it as CSV UTF-8. / "
-           "文件编码无法识别，请另存为 CSV UTF-8。")
-    raise ImportValidationError(msg)
+def _quote(value: str) -> str:
+    """A cell for a message: quoted, printable, at most 80 characters."""
+    text = repr(ingest.printable(value[:200]))
+    return text if len(text) <= 80 else text[:76] + "...'"
 
 
 def parse_user_indicators(raw: bytes, existing: pd.DataFrame | None = None) -> pd.DataFrame:
     """Validate a user-indicator CSV (layout in docs/indicators.md); all rows or none.
+
+    The file is decoded by :func:`geo_app.ingest.decode_text` and every cell checked by
+    :func:`geo_app.ingest.text_problem`: the decoder and the text rule of the entity import.
 
     Parameters
     ----------
@@ -914,27 +903,19 @@ def parse_user_indicators(raw: bytes, existing: pd.DataFrame | None = None) -> p
     ------
     ImportValidationError
         With ``problems`` = ``[{"row", "column", "problem"}]``; row numbers count the
-        header as row 1, as a spreadsheet shows them.
+        header as row 1, as a spreadsheet shows them. At most
+        :data:`geo_app.ingest.MAX_PROBLEMS` are listed, then one saying how many more.
     """
     if len(raw) > _MAX_IMPORT_BYTES:
         msg = (f"The file is {len(raw) // 1024} KiB; at most {_MAX_IMPORT_BYTES // 1024} KiB. / "
                "文件过大。")
         raise ImportValidationError(msg)
-    text, _enc = decode_upload(raw)
+    text, _enc = ingest.decode_text(raw)
     records = _read_records(text)
     if not records:
         raise ImportValidationError("The file is empty. / 文件为空。")
     head_line, head = records[0]
-    columns = [_HEADER_ALIASES.get(_nfkc(h).lower(), _nfkc(h)) for h in head]
-    problems: list[dict[str, str]] = []
-    missing = [c for c in USER_COLUMNS[:-1] if c not in columns]
-    extra = [h for h, c in zip(head, columns, strict=True) if c not in USER_COLUMNS]
-    if missing or extra or len(set(columns)) != len(columns):
-        problem = (f"header must be 板块,indicator,year,value,unit,source(,notes); "
-                   f"missing {missing}, unknown {extra}")
-        raise ImportValidationError(_summary([{"row": str(head_line), "column": "header",
-                                               "problem": problem}]),
-                                    [{"row": str(head_line), "column": "header", "problem": problem}])
+    columns = _check_header(head_line, head)
     data_rows = records[1:]
     if len(data_rows) > _MAX_IMPORT_ROWS:
         msg = f"Too many rows ({len(data_rows)}); at most {_MAX_IMPORT_ROWS} per file."
@@ -943,6 +924,7 @@ def parse_user_indicators(raw: bytes, existing: pd.DataFrame | None = None) -> p
         raise ImportValidationError("The file has a header but no rows. / 文件只有表头，没有数据行。")
     units = _known_units(existing)
     seen: dict[tuple[str, str, str], int] = {}
+    problems: list[dict[str, str]] = []
     out = []
     for line, cells in data_rows:
         if len(cells) != len(columns):
@@ -961,11 +943,34 @@ def parse_user_indicators(raw: bytes, existing: pd.DataFrame | None = None) -> p
                              "problem": f"same 板块, indicator and year as row {seen[key]}"})
             continue
         seen[key] = line
-        units.setdefault(_nfkc(row["indicator"]), row["unit"])
+        units.setdefault(row["indicator"], row["unit"])
         out.append(row)
     if problems:
-        raise ImportValidationError(_summary(problems), problems)
+        raise _rejected(problems)
     return pd.DataFrame(out, columns=list(USER_COLUMNS)).astype({"value": float})
+
+
+def _check_header(line: int, head: list[str]) -> list[str]:
+    """The header's columns (aliases resolved); :class:`ImportValidationError` if it is wrong."""
+    names = [ingest.normalise(h[:200]) for h in head]
+    columns = [_HEADER_ALIASES.get(n.lower(), n) for n in names]
+    missing = [c for c in USER_COLUMNS[:-1] if c not in columns]
+    extra = [_quote(h) for h, c in zip(head, columns, strict=True) if c not in USER_COLUMNS]
+    if missing or extra or len(set(columns)) != len(columns):
+        more = f" and {len(extra) - 5:,} more" if len(extra) > 5 else ""
+        problem = (f"header must be 板块,indicator,year,value,unit,source(,notes); "
+                   f"missing {missing}, unknown [{', '.join(extra[:5])}{more}]")
+        raise _rejected([{"row": str(line), "column": "header", "problem": problem}])
+    return columns
+
+
+def _rejected(problems: list[dict[str, str]]) -> ImportValidationError:
+    """The error for a refused file, listing at most :data:`geo_app.ingest.MAX_PROBLEMS`."""
+    listed = problems[: ingest.MAX_PROBLEMS]
+    if len(problems) > len(listed):
+        listed.append({"row": "", "column": "", "problem": f"and {len(problems) - len(listed):,} "
+                       "more problems are not listed"})
+    return ImportValidationError(_summary(problems), listed)
 
 
 def _read_records(text: str) -> list[tuple[int, list[str]]]:
@@ -973,12 +978,13 @@ def _read_records(text: str) -> list[tuple[int, list[str]]]:
     records, start = [], 1
     try:
         for cells in reader:
-            if any(c.strip() for c in cells):
+            if any(ingest.strip_text(c) for c in cells):
                 records.append((start, cells))
             start = reader.line_num + 1
     except csv.Error as err:
-        msg = f"Row {start}: the CSV cannot be read ({err}). / 第{start}行无法解析。"
-        raise ImportValidationError(msg, [{"row": str(start), "column": "", "problem": str(err)}]) from err
+        problem = ingest.printable(str(err))[:200]
+        msg = f"Row {start}: the CSV cannot be read ({problem}). / 第{start}行无法解析。"
+        raise ImportValidationError(msg, [{"row": str(start), "column": "", "problem": problem}]) from err
     return records
 
 
@@ -986,57 +992,74 @@ def _known_units(existing: pd.DataFrame | None) -> dict[str, str]:
     if existing is None or existing.empty:
         return {}
     pairs = existing[["indicator", "unit"]].dropna().drop_duplicates("indicator", keep="first")
-    return {_nfkc(str(i)): str(u) for i, u in pairs.itertuples(index=False)}
+    return {ingest.normalise(str(i)): str(u) for i, u in pairs.itertuples(index=False)}
+
+
+def _check_text(rec: Mapping[str, str]) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """Every cell through the one text rule; the cells without surrounding spaces."""
+    cells: dict[str, str] = {}
+    problems: list[tuple[str, str]] = []
+    for column in USER_COLUMNS:
+        text = ingest.strip_text(rec.get(column) or "")
+        bad = ingest.text_problem(text, multiline=column in _MULTILINE,
+                                  max_len=_MAX_CHARS[column]) if text else None
+        if bad is not None:
+            problems.append(("板块" if column == "board" else column, f"{_quote(text)} {bad[0]}"))
+        cells[column] = text
+    return cells, problems
 
 
 def _check_row(rec: Mapping[str, str], units: Mapping[str, str]
                ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
-    problems: list[tuple[str, str]] = []
-    board = _nfkc(rec["board"])
+    cells, problems = _check_text(rec)
+    if problems:
+        return cells, problems
+    board = ingest.normalise(cells["board"])
     if board not in BOARDS and board != CITY:
-        problems.append(("板块", f"{rec['board']!r} is not 全市 or one of {', '.join(BOARDS)}"))
-    indicator = _nfkc(rec["indicator"])
-    if not indicator or len(indicator) > 100 or any(unicodedata.category(ch) == "Cc" for ch in indicator):
-        problems.append(("indicator", "empty, longer than 100 characters or with control characters"))
-    year = _nfkc(rec["year"])
+        problems.append(("板块", f"{_quote(cells['board'])} is not 全市 or one of {', '.join(BOARDS)}"))
+    indicator = ingest.normalise(cells["indicator"])
+    if not indicator:
+        problems.append(("indicator", "empty: give the indicator's code (e.g. gdp)"))
+    year = ingest.normalise(cells["year"])
     if not re.fullmatch(r"\d{4}", year) or not 1900 <= int(year) <= 2100:
-        problems.append(("year", f"{rec['year']!r} is not a four-digit year (1900–2100)"))
-    value = _parse_value(rec["value"])
+        problems.append(("year", f"{_quote(cells['year'])} is not a four-digit year (1900–2100)"))
+    value = _parse_value(cells["value"])
     if isinstance(value, str):
         problems.append(("value", value))
-    unit = rec["unit"].strip()
-    if not unit or len(unit) > 30:
-        problems.append(("unit", "empty or longer than 30 characters"))
+    unit = cells["unit"]
+    if not unit:
+        problems.append(("unit", "empty: give the unit (e.g. 亿元, %)"))
     known = units.get(indicator)
     if unit and known is not None:
-        if _nfkc(unit) != _nfkc(known):
-            problems.append(("unit", f"{unit!r} differs from the unit {known!r} already used for {indicator}"))
+        if ingest.normalise(unit) != ingest.normalise(known):
+            problems.append(("unit", f"{_quote(unit)} differs from the unit {_quote(known)} "
+                                     f"already used for {_quote(indicator)}"))
         unit = known
-    source = rec["source"].strip()
+    source = cells["source"]
     if not source:
         problems.append(("source", "empty: every figure needs its source"))
-    notes = (rec.get("notes") or "").strip() or None
+    notes = cells["notes"] or None
     return ({"board": board, "indicator": indicator, "year": year, "value": value, "unit": unit,
              "source": source, "notes": notes}, problems)
 
 
 def _parse_value(cell: str) -> float | str:
-    text = _nfkc(cell).replace(",", "").replace(" ", "")
+    text = ingest.normalise(cell).replace(",", "").replace(" ", "")
     if not text:
         return "empty: leave the row out when no figure is known (a gap is not a zero)"
     if not _NUMBER.fullmatch(text):
-        return f"{cell!r} is not a number (write % and units in the unit column)"
+        return f"{_quote(cell)} is not a number (write % and units in the unit column)"
     number = float(text)
     if not math.isfinite(number):
-        return f"{cell!r} is out of range"
+        return f"{_quote(cell)} is out of range"
     return number
 
 
 def _summary(problems: list[dict[str, str]]) -> str:
     head = "; ".join(f"row {p['row']} {p['column']}: {p['problem']}" for p in problems[:5])
-    more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
-    return (f"Nothing was imported: {len(problems)} problem(s). {head}{more} / "
-            f"未导入任何数据：共{len(problems)}处问题。")
+    more = f" (and {len(problems) - 5:,} more)" if len(problems) > 5 else ""
+    return (f"Nothing was imported: {len(problems):,} problem(s). {head}{more} / "
+            f"未导入任何数据：共{len(problems):,}处问题。")
 
 
 def import_user_indicators(db_path: Path, raw: bytes, file_name: str, *,

@@ -18,17 +18,22 @@ import functools
 import io
 import json
 import math
+import os
 import re
+import stat
 import time as time_mod
 import unicodedata
 import uuid
 import zipfile
+import zlib
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any, Literal
 
+import defusedxml
+import defusedxml.ElementTree as safe_xml
 import geopandas as gpd
 import pandas as pd
 import shapely
@@ -42,7 +47,8 @@ from geo_app.vocab import BOARDS, KINDS, LEVELS, PRECISIONS, REGISTRY_COLUMNS, S
 __all__ = [
     "MAX_UPLOAD_BYTES", "MAX_ROWS", "REQUIRED_COLUMNS", "TEMPLATE_PATH", "Problem",
     "ImportReport", "BatchNotFoundError", "read_upload", "read_file", "check_upload",
-    "import_report", "import_file", "remove_batch", "list_batches", "decode_text",
+    "import_report", "import_file", "remove_batch", "list_batches", "decode_text", "normalise",
+    "text_problem", "printable", "MAX_COLUMNS", "MAX_HEADER_CHARS", "MAX_PROBLEMS",
 ]
 
 #: Largest accepted file, the same as ``server.maxUploadSize = 20`` in .streamlit/config.toml.
@@ -51,8 +57,16 @@ MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 100_000
 #: Largest total unpacked size of an .xlsx (a guard against ZIP bombs).
 MAX_UNPACKED_BYTES = 200 * 1024 * 1024
-#: At most this many problems are listed; the rest are counted.
-MAX_PROBLEMS = 1000
+#: At most this many problems are listed; the rest are counted ("and 19,950 more").
+MAX_PROBLEMS = 100
+#: Most columns a file may have (the registry has 14, an export of this app 20).
+MAX_COLUMNS = 200
+#: Longest column name, in characters.
+MAX_HEADER_CHARS = 100
+#: Longest cell of any column, in characters (``notes``; other columns have lower limits).
+MAX_CELL_CHARS = 4000
+#: A problem's English or Chinese text is cut to this many characters.
+MAX_MESSAGE_CHARS = 400
 #: How long an import keeps retrying while a process outside the app (the DuckDB CLI, say)
 #: holds the database open read-write. Other imports and rebuilds are waited for in turn.
 BUSY_TIMEOUT_SECONDS = 30.0
@@ -113,9 +127,6 @@ _NOT_SHIFTED = "none (outside mainland China the {d} provider offset is not appl
 
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _ID = re.compile(r"[\w.\-]+")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_LINE_BREAK = re.compile(r"[\t\n\r]")
-_BIDI = re.compile(r"[\u202a-\u202e\u2066-\u2069]")
 _FORMULA = re.compile(r"^(?:[=+@]|-[^\d\s.\-])")
 _MAGIC = ((b"PK\x03\x04", "zip"), (b"PK\x05\x06", "zip"), (b"\xd0\xcf\x11\xe0", "ole"),
           (b"%PDF", "PDF"), (b"\x89PNG", "PNG image"), (b"\xff\xd8\xff", "JPEG image"),
@@ -126,6 +137,138 @@ _MAGIC = ((b"PK\x03\x04", "zip"), (b"PK\x05\x06", "zip"), (b"\xd0\xcf\x11\xe0", 
 
 class BatchNotFoundError(GeoAppError, LookupError):
     """No import batch has the given id."""
+
+
+# ----------------------------------------------------------------------------- text rule
+# One rule for every text a user file brings in (entity import here, indicator import in
+# geo_app.districts): one normaliser, one check, one way to show a bad value.
+
+#: Stripped from both ends of a cell: spaces (Unicode Zs), tab, CR, LF and a stray BOM.
+_EDGE_SPACE = (" \t\r\n\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
+               "\u2009\u200a\u202f\u205f\u3000\ufeff")
+#: Refused in every text: C0 controls but tab/LF/CR, DEL, C1 controls (U+0080-U+009F, e.g.
+#: U+0085 NEL, U+009B CSI), line/paragraph separators, bidirectional controls (RLO...),
+#: unpaired UTF-16 surrogates, and letters that draw nothing (Hangul fillers, blank Braille).
+_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f"
+                        "\u202a-\u202e\u2066-\u2069\ud800-\udfff\u115f\u1160\u3164\uffa0"
+                        "\u2800\ufffe\uffff]")
+#: Refused in one-line texts (ids, names...) besides: tab, line breaks, any format character.
+_ONE_LINE = re.compile("[\t\n\r\u00ad\u0600-\u0605\u06dd\u070f\u0890\u0891\u08e2\u180e"
+                       "\u200b-\u200f\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd"
+                       "\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
+                       "\U000e0001\U000e0020-\U000e007f]")
+#: A text made only of these shows nothing at all.
+_BLANK = re.compile("[\\s\u00ad\u034f\u180e\u200b-\u200d\u2060\ufeff]+")
+#: Shown escaped in messages: everything :data:`_FORBIDDEN` or :data:`_ONE_LINE` refuses.
+_UNPRINTABLE = re.compile(f"{_FORBIDDEN.pattern}|{_ONE_LINE.pattern}")
+
+
+def normalise(text: str) -> str:
+    """Unicode NFKC (full-width digits, letters, punctuation) without the spaces at either end.
+
+    The one normaliser of both imports: headers, vocabulary values, numbers, ids.
+
+    >>> normalise(" １２０．５\u3000")
+    '120.5'
+    """
+    return unicodedata.normalize("NFKC", text).strip(_EDGE_SPACE)
+
+
+def strip_text(text: str) -> str:
+    """``text`` without spaces, tabs, line breaks and a stray BOM at either end (nothing else)."""
+    return text.strip(_EDGE_SPACE)
+
+
+def printable(text: str) -> str:
+    r"""``text`` with every character :func:`text_problem` refuses written as an escape.
+
+    For messages and reports: a NUL, an RLO or a lone surrogate from a file is shown as
+    ``\x00``, ``\u202e``, ``\ud800`` rather than sent to a terminal or a browser.
+
+    >>> printable("a\u202eb\x00")
+    'a\\u202eb\\x00'
+    """
+    return _UNPRINTABLE.sub(lambda m: m.group(0).encode("unicode_escape", "backslashreplace")
+                            .decode("ascii"), text)
+
+
+def _char_name(char: str) -> str:
+    if 0xD800 <= ord(char) <= 0xDFFF:
+        return "an unpaired UTF-16 surrogate"
+    return unicodedata.name(char, "a control character")
+
+
+_LATIN1_LETTER = re.compile(r"[\u00c0-\u00ff]")
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _mojibake(text: str) -> str | None:
+    """What ``text`` reads as if it is UTF-8 that was decoded as Latin-1/cp1252, else None."""
+    if not _LATIN1_LETTER.search(text):
+        return None
+    raw = bytearray()
+    for ch in text:
+        try:
+            raw += ch.encode("cp1252")
+        except UnicodeEncodeError:
+            if ord(ch) > 255:
+                return None
+            raw.append(ord(ch))
+    try:
+        fixed = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return fixed if _CJK.search(fixed) else None
+
+
+def text_problem(text: str, *, multiline: bool = False,
+                 max_len: int = MAX_CELL_CHARS) -> tuple[str, str] | None:
+    """Why ``text`` cannot be stored, in English and Chinese; None when it can.
+
+    The one text rule of both imports (entities and user indicators). Refused: more than
+    ``max_len`` characters; UTF-8 text garbled by a Latin-1 reading; control characters (C0 but tab/LF/CR, DEL, C1 such as U+0085
+    and U+009B); U+2028/U+2029; bidirectional controls (U+202E...); unpaired surrogates;
+    letters that draw nothing (U+3164 HANGUL FILLER, U+2800 BRAILLE PATTERN BLANK, U+115F,
+    U+1160, U+FFA0). A one-line text (not ``multiline``) may not hold tab, line breaks or
+    any format character (zero-width space, soft hyphen...); a multi-line text may not be
+    made only of spaces and zero-width characters.
+
+    Parameters
+    ----------
+    text
+        The value as read, its surrounding spaces stripped (:func:`strip_text`).
+    multiline
+        True for free text (sources, notes) that may hold line breaks.
+    max_len
+        The most characters the column takes.
+
+    >>> text_problem("实验室\u202egnp.exe")[0]
+    'contains the invisible or control character U+202E (RIGHT-TO-LEFT OVERRIDE); remove it'
+    >>> text_problem("ok") is None
+    True
+    """
+    if len(text) > max_len:
+        return (f"the text is {len(text):,} characters long; the limit is {max_len:,}",
+                f"文本长度 {len(text):,} 个字符，超过 {max_len:,} 的上限")
+    fixed = _mojibake(text)
+    if fixed is not None:
+        return (f"the text looks garbled (UTF-8 read as Latin-1: it should probably read "
+                f"'{_short(fixed)}'); fix the file's encoding",
+                f"文本疑似乱码（UTF-8 被按 Latin-1 读取，原文可能是“{_short(fixed)}”），请修正文件编码")
+    bad = _FORBIDDEN.search(text) or (None if multiline else _ONE_LINE.search(text))
+    if bad:
+        char = bad.group(0)
+        code = f"U+{ord(char):04X}"
+        if 0xD800 <= ord(char) <= 0xDFFF:
+            return (f"contains a broken character ({code}, {_char_name(char)}): the text was "
+                    "damaged before it reached this file — retype it or save the file again as UTF-8",
+                    f"包含损坏的字符（{code}，不成对的 UTF-16 代理项），请重新输入或将文件另存为 UTF-8")
+        return (f"contains the invisible or control character {code} ({_char_name(char)}); remove it",
+                f"包含不可见字符或控制字符 {code}，请删除")
+    if text and _BLANK.fullmatch(text):
+        return ("holds no visible character (only spaces or zero-width characters); write the text "
+                "or leave the cell empty", "不含任何可见字符（只有空格或零宽字符），请填写内容或留空")
+    return None
 
 
 # ----------------------------------------------------------------------------- problems
@@ -145,7 +288,8 @@ class Problem:
     column
         The registry column (``""`` for the whole row or file).
     value
-        The offending value as read (shortened to 80 characters).
+        The offending value as read (shortened to 80 characters; control characters,
+        bidirectional controls and broken characters shown as escapes such as ``\\u202e``).
     severity
         ``"error"`` rejects the file; ``"warning"`` is reported and imported.
     unit
@@ -159,6 +303,13 @@ class Problem:
     value: str = ""
     severity: Literal["error", "warning"] = "error"
     unit: Literal["row", "feature"] = "row"
+
+    def __post_init__(self) -> None:
+        # whatever a problem quotes from a file, what it shows is printable and bounded
+        object.__setattr__(self, "en", _short(self.en, MAX_MESSAGE_CHARS))
+        object.__setattr__(self, "zh", _short(self.zh, MAX_MESSAGE_CHARS))
+        object.__setattr__(self, "column", _short(self.column))
+        object.__setattr__(self, "value", _short(self.value))
 
     def where(self, lang: str = "en") -> str:
         """``row 5`` / ``第 5 行``, ``feature 3`` / ``第 3 个要素``, or ``file`` / ``文件``."""
@@ -182,17 +333,19 @@ class Problem:
                 "value": self.value, "en": self.en, "zh": self.zh}
 
 
-def _short(value: object) -> str:
-    text = str(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+def _short(value: object, limit: int = 80) -> str:
+    """``value`` as printable text (see :func:`printable`) of at most ``limit`` characters."""
+    text = printable(str(value)[: limit * 8])
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class _Rejected(ImportValidationError):
     """A file-level problem that stops reading (internal; turned into a report)."""
 
     def __init__(self, en: str, zh: str, **kwargs: Any) -> None:
-        super().__init__(en)
-        self.problem = Problem(en, zh, **kwargs)
+        problem = Problem(en, zh, **kwargs)
+        super().__init__(f"{problem.en} / {problem.zh}")
+        self.problem = problem
 
 
 @dataclass
@@ -288,8 +441,8 @@ class _Problems:
 
     def final(self) -> list[Problem]:
         if self.dropped:
-            return [*self.items, Problem(f"{self.dropped} more problems are not listed",
-                                         f"另有 {self.dropped} 个问题未列出")]
+            return [*self.items, Problem(f"and {self.dropped:,} more problems are not listed",
+                                         f"另有 {self.dropped:,} 个问题未列出")]
         return list(self.items)
 
 
@@ -381,6 +534,41 @@ def _check_workbook_zip(data: bytes) -> None:
         raise _Rejected(f"the workbook unpacks to {unpacked / 1024 / 1024:.0f} MB (limit "
                         f"{MAX_UNPACKED_BYTES // 1024 // 1024} MB); split it or save it as CSV",
                         f"工作簿解压后为 {unpacked / 1024 / 1024:.0f} MB，超过上限，请拆分或另存为 CSV")
+    _refuse_xml_dtds(data, infos)
+
+
+def _refuse_xml_dtds(data: bytes, infos: list[zipfile.ZipInfo]) -> None:
+    """Refuse a workbook any of whose parts declares an XML document type (DTD).
+
+    Entities are how XML reads local files (``<!ENTITY e SYSTEM "file:///etc/passwd">``)
+    and explodes in size ("billion laughs"); Excel never writes a DTD. Every part is parsed
+    with :mod:`defusedxml` (``forbid_dtd``) up to its root element, where a DTD would have
+    to be, before openpyxl reads anything. A part that is not XML (an image) is left to
+    openpyxl, which never parses it as XML unless the workbook says it is one.
+    """
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        for info in infos:
+            if info.is_dir():
+                continue
+            try:
+                with zf.open(info) as part:
+                    for _event in safe_xml.iterparse(part, events=("start",), forbid_dtd=True):
+                        break  # the root element: the prologue, where a DTD goes, is behind us
+            except defusedxml.DefusedXmlException as err:
+                raise _Rejected(
+                    f"the workbook part {_short(info.filename, 60)} declares an XML document type "
+                    "(DTD) or entities; they can read files on this computer or expand without "
+                    "end, so they are refused — open the file in Excel and save it again as .xlsx",
+                    f"工作簿的部件 {_short(info.filename, 60)} 含有 XML 文档类型声明（DTD）或实体；"
+                    "它们可能读取本机文件或无限膨胀，因此被拒绝。请在 Excel 中打开并重新另存为 .xlsx",
+                    value=info.filename) from err
+            except SyntaxError:  # xml.etree's ParseError: not XML, or damaged; openpyxl decides
+                continue
+            except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as err:
+                raise _Rejected(f"the .xlsx file is damaged ({_short(info.filename, 60)} cannot be "
+                                "unpacked) — open it in Excel and save it again",
+                                "该 .xlsx 文件已损坏（部分内容无法解压），请在 Excel 中打开并重新保存",
+                                value=info.filename) from err
 
 
 # ----------------------------------------------------------------------------- decoding
@@ -391,11 +579,23 @@ _BOMS = ((codecs.BOM_UTF32_LE, "utf-32", "UTF-32"), (codecs.BOM_UTF32_BE, "utf-3
 
 
 def _line_of(data: bytes, pos: int) -> int:
-    return data[:pos].count(b"\n") + 1
+    return _one_newline(data[:pos]).count(b"\n") + 1
+
+
+def _one_newline(data: bytes) -> bytes:
+    return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+
+
+def _normalise_newlines(text: str) -> str:
+    """Windows (CR LF) and old Mac (CR) line ends as LF, so every reader sees one kind."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def decode_text(data: bytes) -> tuple[str, str]:
     """Decode text strictly: a BOM's encoding, else UTF-8, else GB18030 (GBK); never garbled.
+
+    The one decoder of both imports (entities and user indicators). Line ends come out as
+    LF whatever the file used (CR LF, or CR alone as old Mac files do).
 
     Returns
     -------
@@ -411,6 +611,11 @@ def decode_text(data: bytes) -> tuple[str, str]:
     >>> decode_text("苏州".encode("gbk"))
     ('苏州', 'GBK/GB18030')
     """
+    text, name = _decode(data)
+    return _normalise_newlines(text), name
+
+
+def _decode(data: bytes) -> tuple[str, str]:
     for bom, codec, name in _BOMS:
         if data.startswith(bom):
             try:
@@ -425,8 +630,11 @@ def decode_text(data: bytes) -> tuple[str, str]:
         utf16 = _utf16_without_bom(data)
         if utf16 is not None:
             return utf16
-        raise _Rejected("the file contains NUL bytes: it is binary, not text",
-                        "文件包含 NUL 字节：这是二进制文件，不是文本")
+        line = _line_of(data, data.index(b"\x00"))
+        raise _Rejected(f"the file contains NUL bytes (the first on line {line}): it is binary, "
+                        "not text — remove them or save the file again as CSV UTF-8",
+                        f"文件包含 NUL 字节（第一个在第 {line} 行）：这是二进制文件，不是文本；"
+                        "请删除或重新另存为“CSV UTF-8”")
     try:
         return data.decode("utf-8"), "UTF-8"
     except UnicodeDecodeError as err:
@@ -479,7 +687,7 @@ def _utf16_without_bom(data: bytes) -> tuple[str, str] | None:
 
 def _reject_mixed(data: bytes) -> None:
     utf8_line = bad_line = None
-    for i, line in enumerate(data.split(b"\n"), start=1):
+    for i, line in enumerate(_one_newline(data).split(b"\n"), start=1):
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError:
@@ -511,12 +719,8 @@ class _Raw:
     default_datum: DatumKey | None = None
 
 
-def _nfkc(text: str) -> str:
-    return unicodedata.normalize("NFKC", text)
-
-
 def _header_key(name: str) -> str:
-    return re.sub(r"\s+", "_", _nfkc(name).strip().strip("\ufeff").strip().casefold())
+    return re.sub(r"\s+", "_", normalise(name).casefold())
 
 
 def _canonical(name: str) -> str | None:
@@ -526,14 +730,45 @@ def _canonical(name: str) -> str | None:
     return HEADER_ALIASES.get(key)
 
 
+def _check_header(header: list[str]) -> None:
+    """Refuse a header with more than :data:`MAX_COLUMNS` columns, an over-long or unreadable name.
+
+    Every reader checks its header with this before it reads the rows, so no file makes
+    the checks below it walk 20,000 columns or quote a name a million characters long.
+    """
+    if len(header) > MAX_COLUMNS:
+        raise _Rejected(f"the file has {len(header):,} columns; at most {MAX_COLUMNS} are accepted "
+                        "— keep only the registry's columns (see the template, "
+                        "data/import_template.csv)",
+                        f"文件有 {len(header):,} 列，最多接受 {MAX_COLUMNS} 列，请只保留登记表的列"
+                        "（见模板 data/import_template.csv）")
+    for i, name in enumerate(header, start=1):
+        if len(name) > MAX_HEADER_CHARS:
+            raise _Rejected(f"the name of column {i} is {len(name):,} characters long; column names "
+                            f"have at most {MAX_HEADER_CHARS} — is the first row really the header?",
+                            f"第 {i} 列的列名长 {len(name):,} 个字符，列名最多 {MAX_HEADER_CHARS} 个字符"
+                            "（第一行是否为表头？）", column=f"#{i}", value=name)
+        bad = text_problem(strip_text(name))
+        if bad is not None:
+            raise _Rejected(f"the name of column {i} {bad[0]}", f"第 {i} 列的列名{bad[1]}",
+                            column=f"#{i}", value=name)
+
+
 def _sniff_delimiter(first_line: str) -> str:
     best, best_score = ",", (-1, -1)
     for delim in (",", "\t", ";", "|"):
-        fields = next(csv.reader([first_line], delimiter=delim))
-        score = (sum(_canonical(f) is not None for f in fields), len(fields))
+        try:
+            fields = next(csv.reader([first_line], delimiter=delim), [])
+        except csv.Error:  # the header line cannot be split this way
+            continue
+        score = (sum(_canonical(f) is not None for f in fields[: MAX_COLUMNS + 1]), len(fields))
         if score > best_score:
             best, best_score = delim, score
     return best
+
+
+#: The longest header line :func:`_check_header` can accept (quotes and separators included).
+_MAX_HEADER_LINE = MAX_COLUMNS * (MAX_HEADER_CHARS + 3)
 
 
 def _read_delimited(data: bytes) -> _Raw:
@@ -545,25 +780,41 @@ def _read_delimited(data: bytes) -> _Raw:
     if head.startswith(("{", "[")):
         raise _Rejected("this looks like JSON; if it is GeoJSON, name the file .geojson",
                         "内容看起来是 JSON；如果是 GeoJSON，请将文件扩展名改为 .geojson")
-    first_line = text.split("\n", 1)[0].rstrip("\r")
+    first_line = text.split("\n", 1)[0]
+    if len(first_line) > _MAX_HEADER_LINE:
+        raise _Rejected(f"the first line (the header) is {len(first_line):,} characters long; a header "
+                        f"has at most {MAX_COLUMNS} columns of at most {MAX_HEADER_CHARS} characters — "
+                        "is the first row really the header?",
+                        f"第一行（表头）长 {len(first_line):,} 个字符；表头最多 {MAX_COLUMNS} 列、每列名最多 "
+                        f"{MAX_HEADER_CHARS} 个字符（第一行是否为表头？）", row=1)
     delimiter = _sniff_delimiter(first_line)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     rows: list[tuple[int, list[str]]] = []
     record = 0
     try:
         header = next(reader, [])
+        _check_header(header)
         for values in reader:
             record += 1
-            if any(v.strip() for v in values):
+            if any(strip_text(v) for v in values):
                 rows.append((record + 1, values))
             if len(rows) > MAX_ROWS:
                 break
     except csv.Error as err:
-        raise _Rejected(f"the CSV cannot be parsed near row {record + 2} (line {reader.line_num}): "
-                        f"{err} — check the quotes in that row",
-                        f"CSV 在第 {record + 2} 行（第 {reader.line_num} 个物理行）附近无法解析：请检查该行的引号",
-                        row=record + 2) from err
+        raise _csv_error(err, record + 2, reader.line_num) from err
     return _Raw(header=header, rows=rows, encoding=encoding, delimiter=delimiter)
+
+
+def _csv_error(err: csv.Error, row: int, line: int) -> _Rejected:
+    if "field larger than field limit" in str(err):
+        limit = csv.field_size_limit()
+        return _Rejected(f"a value near row {row} is longer than {limit:,} characters (no cell may "
+                         f"hold more than {MAX_CELL_CHARS:,}); is a quote left open before it?",
+                         f"第 {row} 行附近有一个值超过 {limit:,} 个字符（单元格最多 {MAX_CELL_CHARS:,} 个"
+                         "字符），是否有未闭合的引号？", row=row)
+    return _Rejected(f"the CSV cannot be parsed near row {row} (line {line}): {err} — check the "
+                     "quotes in that row",
+                     f"CSV 在第 {row} 行（第 {line} 个物理行）附近无法解析：请检查该行的引号", row=row)
 
 
 def _xlsx_text(cell: Any, column: str | None, row: int, problems: _Problems) -> str:
@@ -622,37 +873,73 @@ def _read_xlsx(data: bytes) -> _Raw:
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
+    # A crafted workbook can make openpyxl fail in many ways (bad numbers, dates out of range,
+    # broken XML, missing parts); each is a file that cannot be read, never a traceback.
+    unreadable = (InvalidFileException, zipfile.BadZipFile, zlib.error, KeyError, ValueError,
+                  TypeError, IndexError, AttributeError, OverflowError, SyntaxError, EOFError,
+                  OSError, RecursionError)
     try:
         wb = load_workbook(io.BytesIO(data), read_only=True, data_only=False)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, TypeError,
-            OSError) as err:
-        raise _Rejected(f"the workbook cannot be read ({type(err).__name__}: {err}) — open it in "
-                        "Excel and save it again as .xlsx",
-                        "无法读取该工作簿，请在 Excel 中打开并重新另存为 .xlsx") from err
+    except unreadable as err:
+        raise _unreadable_workbook(err) from err
     try:
-        ws = wb.worksheets[0]
-        problems = _Problems()
-        if len(wb.worksheets) > 1:
-            others = ", ".join(s.title for s in wb.worksheets[1:])
-            problems.add(f"only the first sheet '{ws.title}' is read; other sheets ({others}) are ignored",
-                         f"只读取第一个工作表“{ws.title}”；其他工作表（{others}）未读取",
-                         severity="warning")
-        header: list[str] = []
-        columns: list[str | None] = []
-        rows: list[tuple[int, list[str]]] = []
-        for number, cells in enumerate(ws.iter_rows(), start=1):
-            if number == 1:
-                header = [_xlsx_text(c, None, 1, problems) for c in cells]
-                columns = [_canonical(h) for h in header]
-                continue
-            values = [_xlsx_text(c, columns[i] if i < len(columns) else None, number, problems)
-                      for i, c in enumerate(cells)]
-            if any(v.strip() for v in values):
-                rows.append((number, values))
-            if len(rows) > MAX_ROWS:
-                break
+        return _read_first_sheet(wb)
+    except _Rejected:
+        raise
+    except unreadable as err:
+        raise _unreadable_workbook(err) from err
     finally:
         wb.close()
+
+
+def _unreadable_workbook(err: BaseException) -> _Rejected:
+    return _Rejected(f"the workbook cannot be read ({type(err).__name__}: {err}) — open it in "
+                     "Excel and save it again as .xlsx",
+                     "无法读取该工作簿，请在 Excel 中打开并重新另存为 .xlsx")
+
+
+def _read_first_sheet(wb: Any) -> _Raw:
+    """The header and rows of the first sheet, reading only the cells the sheet holds.
+
+    The ``<dimension>`` a file declares is ignored (``A1:XFD1048576`` would make openpyxl pad
+    every row to 16,384 cells); a row wider than :data:`MAX_COLUMNS` or a sheet reaching
+    below row ``MAX_ROWS + 1`` is refused as soon as it is met.
+    """
+    if not wb.worksheets:
+        raise _Rejected("the workbook has no worksheet", "工作簿中没有工作表")
+    ws = wb.worksheets[0]
+    ws.reset_dimensions()
+    problems = _Problems()
+    if len(wb.worksheets) > 1:
+        others = ", ".join(_short(s.title, 40) for s in wb.worksheets[1:6])
+        more = f" and {len(wb.worksheets) - 6:,} more" if len(wb.worksheets) > 6 else ""
+        problems.add(f"only the first sheet '{_short(ws.title, 40)}' is read; other sheets "
+                     f"({others}{more}) are ignored",
+                     f"只读取第一个工作表“{_short(ws.title, 40)}”；其他工作表（{others}）未读取",
+                     severity="warning")
+    header: list[str] = []
+    columns: list[str | None] = []
+    rows: list[tuple[int, list[str]]] = []
+    for number, cells in enumerate(ws.iter_rows(max_row=MAX_ROWS + 2), start=1):
+        if len(cells) > MAX_COLUMNS:
+            raise _Rejected(f"row {number} has cells up to column {len(cells):,}; at most "
+                            f"{MAX_COLUMNS} columns are accepted — delete the columns right of "
+                            "your data", f"第 {number} 行的单元格延伸到第 {len(cells):,} 列，最多接受 "
+                            f"{MAX_COLUMNS} 列，请删除数据右侧的列", row=number)
+        if number > MAX_ROWS + 1:
+            raise _Rejected(f"the first sheet goes on below row {MAX_ROWS + 1:,}; at most {MAX_ROWS:,} "
+                            "data rows are accepted — split the file or delete what lies below "
+                            "your data", f"第一个工作表超过第 {MAX_ROWS + 1:,} 行，最多接受 {MAX_ROWS:,} "
+                            "行数据，请拆分文件或删除数据下方的内容")
+        if number == 1:
+            header = [_xlsx_text(c, None, 1, problems) for c in cells]
+            _check_header(header)
+            columns = [_canonical(h) for h in header]
+            continue
+        values = [_xlsx_text(c, columns[i] if i < len(columns) else None, number, problems)
+                  for i, c in enumerate(cells)]
+        if any(strip_text(v) for v in values):
+            rows.append((number, values))
     return _Raw(header=header, rows=rows, problems=problems.final(), encoding="xlsx")
 
 
@@ -660,6 +947,18 @@ def _reject_constant(name: str) -> float:
     raise _Rejected(f"the file contains {name}, which is not valid JSON (RFC 8259): use null "
                     "for an unknown value",
                     f"文件包含 {name}，这不是合法的 JSON：未知值请用 null")
+
+
+#: Most digits of a JSON integer: more cannot be a coordinate and overflow a float.
+_MAX_JSON_DIGITS = 300
+
+
+def _json_int(text: str) -> int:
+    if len(text.lstrip("-")) > _MAX_JSON_DIGITS:
+        raise _Rejected(f"the file holds a number with {len(text):,} digits; no value here needs "
+                        f"more than {_MAX_JSON_DIGITS}", f"文件中有一个 {len(text):,} 位的数字，"
+                        f"任何值都不需要超过 {_MAX_JSON_DIGITS} 位", value=text)
+    return int(text)
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -676,7 +975,8 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def _read_geojson(data: bytes) -> _Raw:
     text, encoding = decode_text(data)
     try:
-        obj = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicate_keys)
+        obj = json.loads(text, parse_constant=_reject_constant, parse_int=_json_int,
+                         object_pairs_hook=_no_duplicate_keys)
     except json.JSONDecodeError as err:
         raise _Rejected(f"not valid JSON: {err.msg} (line {err.lineno}, column {err.colno})",
                         f"不是合法的 JSON：第 {err.lineno} 行第 {err.colno} 列（{err.msg}）") from err
@@ -690,6 +990,7 @@ def _read_geojson(data: bytes) -> _Raw:
         if record is not None:
             records.append((number, record))
     header: list[str] = list(dict.fromkeys(k for _, rec in records for k in rec))
+    _check_header(header)  # before the table is built: features x distinct keys cells
     rows = [(n, [rec.get(k, "") for k in header]) for n, rec in records]
     return _Raw(header=header, rows=rows, problems=problems.final(), encoding=encoding,
                 unit="feature", default_datum="WGS84")
@@ -893,7 +1194,7 @@ def _vocab_keys(column: str) -> dict[str, str]:
 
 @functools.lru_cache(maxsize=4096)
 def _vocab_key(text: str) -> str:
-    return re.sub(r"[\s\-_]+", "_", _nfkc(text).strip().casefold())
+    return re.sub(r"[\s\-_]+", "_", normalise(text).casefold())
 
 
 _VOCAB_KEYS = {column: _vocab_keys(column) for column in _VOCABS}
@@ -926,59 +1227,16 @@ def _check_vocab(column: str, text: str, row: int, problems: _Problems) -> str:
     return ""
 
 
-_LATIN1_LETTER = re.compile(r"[\u00c0-\u00ff]")
-_CJK = re.compile(r"[\u4e00-\u9fff]")
-
-
-def _mojibake(text: str) -> str | None:
-    """What ``text`` reads as if it is UTF-8 that was decoded as Latin-1/cp1252, else None."""
-    if not _LATIN1_LETTER.search(text):
-        return None
-    raw = bytearray()
-    for ch in text:
-        try:
-            raw += ch.encode("cp1252")
-        except UnicodeEncodeError:
-            if ord(ch) > 255:
-                return None
-            raw.append(ord(ch))
-    try:
-        fixed = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    return fixed if _CJK.search(fixed) else None
-
-
 def _check_text(column: str, text: str, row: int, problems: _Problems) -> None:
-    if len(text) > _MAX_LEN.get(column, 4000):
-        problems.add(f"the text is {len(text)} characters long; the limit is {_MAX_LEN[column]}",
-                     f"文本长度 {len(text)} 个字符，超过 {_MAX_LEN[column]} 的上限",
-                     row=row, column=column, value=text)
-    single_line = column in ("id", "name_zh", "name_en")
-    bad = (_CONTROL.search(text) or (_LINE_BREAK.search(text) if single_line else None)
-           or _BIDI.search(text)
-           or (next((c for c in text if unicodedata.category(c) == "Cf"), None) if single_line
-               else None))
-    if bad:
-        char = bad if isinstance(bad, str) else bad.group(0)
-        problems.add(f"contains the invisible or control character U+{ord(char):04X}; remove it",
-                     f"包含不可见字符或控制字符 U+{ord(char):04X}，请删除", row=row, column=column,
-                     value=text.encode("unicode_escape").decode("ascii"))
+    """What the text rule leaves to free text: formulas."""
     if _FORMULA.match(text):
         problems.add(f"starts with '{text[0]}', which a spreadsheet would run as a formula; "
                      "remove the leading character",
                      f"以“{text[0]}”开头，电子表格会将其作为公式执行，请删除开头的字符",
                      row=row, column=column, value=text)
-    fixed = _mojibake(text)
-    if fixed is not None:
-        problems.add(f"the text looks garbled (UTF-8 read as Latin-1: it should probably read "
-                     f"'{_short(fixed)}'); fix the file's encoding",
-                     f"文本疑似乱码（UTF-8 被按 Latin-1 读取，原文可能是“{_short(fixed)}”），请修正文件编码",
-                     row=row, column=column, value=text)
 
 
 def _check_id(text: str, row: int, problems: _Problems) -> None:
-    _check_text("id", text, row, problems)
     if text.casefold().startswith("example-"):
         problems.add("this is the template's example row; delete it (or give a real id)",
                      "这是模板中的示例行，请删除（或填写真实编号）", row=row, column="id", value=text)
@@ -992,7 +1250,7 @@ def _check_id(text: str, row: int, problems: _Problems) -> None:
 
 def _parse_number(text: str) -> tuple[float | None, str]:
     """Parse a decimal degree after NFKC (full-width digits); (value, '') or (None, reason)."""
-    s = _nfkc(text).strip()
+    s = normalise(text)
     s = s[:-1].strip() if s.endswith("°") else s
     if _NUMBER.fullmatch(s):
         value = float(s)
@@ -1077,7 +1335,7 @@ def parse_datum(text: str) -> DatumKey | None:
     >>> parse_datum("GCJ-02"), parse_datum("百度"), parse_datum("wgs_84")
     ('GCJ02', 'BD09', 'WGS84')
     """
-    key = re.sub(r"[\s\-_:]+", "", _nfkc(text).casefold())
+    key = re.sub(r"[\s\-_:]+", "", normalise(text).casefold())
     return _DATUM_ALIASES.get(key)
 
 
@@ -1095,37 +1353,53 @@ class _Context:
 #: Columns normalised with NFKC (full-width digits, letters and punctuation) before checks.
 _NFKC_COLUMNS = frozenset({"id", "lon", "lat", "source_lon", "source_lat", "source_datum",
                            *_VOCABS})
+#: Free-text columns, which may hold line breaks; every other column is one line.
+_MULTILINE_COLUMNS = frozenset({"location_source", "source", "notes"})
+_COORDINATE_COLUMNS = frozenset({"lon", "lat", "source_lon", "source_lat", "source_datum"})
 
 
 def _cell(record: list[str], index: dict[str, int], column: str) -> str:
     i = index.get(column)
     if i is None or i >= len(record):
         return ""
-    text = record[i].strip().strip("\ufeff").strip()
-    if text and column in _NFKC_COLUMNS:
-        text = _nfkc(text).strip()
-    return text
+    return strip_text(record[i])
 
 
-def _check_row(row: int, cells: dict[str, str], ctx: _Context,
+def _check_cells(row: int, raw: dict[str, str], problems: _Problems) -> tuple[dict[str, str], set[str]]:
+    """Apply the text rule to every cell; return the cells (NFKC where due) and the bad columns."""
+    cells: dict[str, str] = {}
+    bad: set[str] = set()
+    for column, text in raw.items():
+        problem = text_problem(text, multiline=column in _MULTILINE_COLUMNS,
+                               max_len=_MAX_LEN.get(column, MAX_CELL_CHARS)) if text else None
+        if problem is not None:
+            problems.add(*problem, row=row, column=column, value=text)
+            bad.add(column)
+        cells[column] = normalise(text) if text and column in _NFKC_COLUMNS else text
+    return cells, bad
+
+
+def _check_row(row: int, raw: dict[str, str], ctx: _Context,
                problems: _Problems) -> dict[str, Any] | None:
     before = len(problems.items) + problems.dropped
+    cells, bad = _check_cells(row, raw, problems)
     for column in REQUIRED_COLUMNS:
-        if not cells[column]:
+        if not cells[column] and column not in bad:
             problems.add(f"the required field '{column}' ({COLUMN_ZH[column]}) is empty",
                          f"必填字段“{column}”（{COLUMN_ZH[column]}）为空", row=row, column=column)
     out: dict[str, Any] = dict(cells)
-    if cells["id"]:
+    if cells["id"] and "id" not in bad:
         _check_id(cells["id"], row, problems)
     for column in _VOCABS:
-        if cells[column]:
+        if cells[column] and column not in bad:
             out[column] = _check_vocab(column, cells[column], row, problems)
     for column in ("name_zh", "name_en", "location_source", "source", "notes"):
-        if cells[column]:
+        if cells[column] and column not in bad:
             _check_text(column, cells[column], row, problems)
-    out.update(_check_coordinates(row, cells, out.get("kind", ""), ctx, problems))
+    if not bad & _COORDINATE_COLUMNS:
+        out.update(_check_coordinates(row, cells, out.get("kind", ""), ctx, problems))
     errors = sum(1 for p in problems.items[before:] if p.severity == "error")
-    return out if errors == 0 and problems.dropped == 0 else None
+    return out if errors == 0 and problems.dropped == 0 and not bad else None
 
 
 def _check_coordinates(row: int, cells: dict[str, str], kind: str, ctx: _Context,
@@ -1267,8 +1541,13 @@ def _check_ids(rows: list[tuple[int, dict[str, Any]]], existing: Collection[str]
 
 
 def _clean_file_name(file_name: str) -> str:
+    """The name without directories, refused characters (controls, RLO...) or broken ones.
+
+    Everything else is kept as the text it is (``{{7*7}}.csv``, ``<img src=x>.csv``): it is
+    stored through a bound parameter and shown as plain text, never evaluated or rendered.
+    """
     name = Path(str(file_name).replace("\\", "/")).name
-    name = _CONTROL.sub("", _BIDI.sub("", name)).strip()
+    name = strip_text(_UNPRINTABLE.sub("", name))
     return name[:200] or "upload"
 
 
@@ -1367,18 +1646,53 @@ def _to_frame(records: list[dict[str, Any]]) -> gpd.GeoDataFrame:
     return store.entities_to_gdf(df)
 
 
-def read_file(path: Path) -> bytes:
-    """Read a file for import, refusing one larger than :data:`MAX_UPLOAD_BYTES` unread."""
+def read_file(path: Path, *, limit: int = MAX_UPLOAD_BYTES) -> bytes:
+    """Read a file for import: a regular file of at most ``limit`` bytes, never more.
+
+    Symbolic links are followed, but what they lead to must be a regular file: a device
+    (``/dev/zero``, ``/dev/urandom``), a FIFO, a socket or a directory is refused before a
+    byte is read, and opening never waits for a FIFO's writer. At most ``limit + 1`` bytes
+    are read, whatever size the file claims.
+
+    Raises
+    ------
+    ImportValidationError
+        For a missing, unreadable, non-regular or too large file.
+    """
     path = Path(path)
+    name = _short(path.name, 100)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     try:
-        size = path.stat().st_size
-        if size > MAX_UPLOAD_BYTES:
-            raise _Rejected(f"{path.name} is {size / 1024 / 1024:.1f} MB; the limit is "
-                            f"{MAX_UPLOAD_BYTES // 1024 // 1024} MB — split it",
-                            f"{path.name} 大小为 {size / 1024 / 1024:.1f} MB，超过上限，请拆分")
-        return path.read_bytes()
+        fd = os.open(path, flags)
     except OSError as err:
-        raise ImportValidationError(f"cannot read {path}: {err.strerror} / 无法读取文件 {path}") from err
+        raise _Rejected(f"cannot read {name}: {err.strerror}",
+                        f"无法读取文件 {name}：{err.strerror}") from err
+    with os.fdopen(fd, "rb") as fh:
+        try:
+            info = os.fstat(fh.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                what = ("a directory" if stat.S_ISDIR(info.st_mode) else
+                        "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode) else
+                        "a pipe (FIFO)" if stat.S_ISFIFO(info.st_mode) else "not a regular file")
+                raise _Rejected(f"{name} is {what}, not a file: give the path of a .csv, .xlsx or "
+                                ".geojson file", f"{name} 不是普通文件，请给出 .csv、.xlsx 或 .geojson "
+                                "文件的路径", value=path.name)
+            if info.st_size > limit:
+                raise _too_large(name, info.st_size, limit)
+            data = fh.read(limit + 1)
+        except OSError as err:
+            raise _Rejected(f"cannot read {name}: {err.strerror}",
+                            f"无法读取文件 {name}：{err.strerror}") from err
+    if len(data) > limit:
+        raise _too_large(name, len(data), limit)
+    return data
+
+
+def _too_large(name: str, size: int, limit: int) -> _Rejected:
+    mb, limit_mb = size / 1024 / 1024, limit / 1024 / 1024
+    more = "more than " if size == limit + 1 else ""
+    return _Rejected(f"{name} is {more}{mb:.1f} MB; the limit is {limit_mb:g} MB — split it",
+                     f"{name} 大小为 {more and '超过 '}{mb:.1f} MB，超过 {limit_mb:g} MB 上限，请拆分")
 
 
 def check_upload(data: bytes, file_name: str, db_path: Path, *,
@@ -1459,7 +1773,7 @@ def import_file(path: Path, db_path: Path, *, datum: str | None = None,
     try:
         data = read_file(path)
     except _Rejected as err:
-        return ImportReport(file_name=path.name, problems=[err.problem]), None
+        return ImportReport(file_name=_clean_file_name(path.name), problems=[err.problem]), None
     report = check_upload(data, path.name, db_path, datum=datum)
     if dry_run or not report.ok:
         return report, None
