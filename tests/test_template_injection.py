@@ -4,6 +4,7 @@ corpus live in tests/test_browser.py and tests/test_views_map.py)."""
 
 from __future__ import annotations
 
+import csv
 import html
 import json
 import re
@@ -12,9 +13,13 @@ from typing import Any
 
 import pytest
 import streamlit_folium as sf
+from streamlit.testing.v1 import AppTest
 
 from geo_app import aggregate as agg
-from geo_app import maps, store
+from geo_app import build, ingest, maps, store
+from geo_app.settings import Settings
+from tests.conftest import copy_sources, point_env_at
+from tests.helpers import run_apptest
 from tests.test_maps import entities, inputs
 
 #: Where the code-running payload would create a directory if it were ever evaluated: the
@@ -192,3 +197,92 @@ def test_sealed_page_shows_ordinary_data(static: dict[str, Any]) -> None:
     page = maps.render_html(maps.build_map(inputs(static, ents)))
     assert any("苏州实验室" in text for text in shown_texts(page))
     assert "{{" not in page and "{%" not in page
+
+
+# ----------------------------------------------------------------------------- every page (AppTest)
+
+
+@pytest.fixture(scope="module")
+def hostile_db(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """A database holding one import, named like a template, whose every text field is a
+    payload: 150 rows per payload, more in all than the compact limit allows."""
+    root = tmp_path_factory.mktemp("hostile")
+    settings = copy_sources(root)
+    build.build_database(settings)
+    source = root / "{{7*7}}{% raw %}{# x #}.csv"
+    with open(source, "w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["id", "name_zh", "name_en", "kind", "level", "status", "board", "lon", "lat",
+                    "location_precision", "location_source", "source_datum", "source", "notes"])
+        for p, payload in enumerate(TEMPLATE_PAYLOADS):
+            for i in range(150):
+                w.writerow([f"tpl-{p:02d}-{i:03d}", f"模板{p:02d}{i:03d}{payload}", payload,
+                            "incubator", "unknown", "operating", "苏州工业园区",
+                            f"{120.60 + (i % 15) * 0.02:.4f}", f"{31.20 + (i // 15) * 0.02 + p * 0.001:.4f}",
+                            "site", payload,
+                            "wgs84", payload, payload])
+    ingest.import_file(source, settings.db_path)
+    return settings
+
+
+def _map_page() -> None:
+    from geo_app.views import map as page
+
+    page.render()
+
+
+def _compare_page() -> None:
+    from geo_app.views import compare
+
+    compare.render()
+
+
+def _export_page() -> None:
+    from geo_app.views import export
+
+    export.render()
+
+
+def _import_page() -> None:
+    from geo_app.views import importer
+
+    importer.render()
+
+
+def _sources_page() -> None:
+    from geo_app.views import sources
+
+    sources.render()
+
+
+@pytest.mark.parametrize(("query", "mode"), [("模板0000", "markers"), ("模板0", "compact"),
+                                             ("模板", "view")])
+@pytest.mark.parametrize("basemap", ["none", "amap"])
+def test_map_page_shows_payloads_and_runs_none(hostile_db: Settings, probe: Path,
+                                               monkeypatch: pytest.MonkeyPatch, query: str,
+                                               mode: str, basemap: str) -> None:
+    point_env_at(hostile_db, monkeypatch)
+    at = AppTest.from_function(_map_page, default_timeout=90)
+    run_apptest(at, {"q": query, "lang": "en", "basemap": basemap}, errors_allowed=True)
+    assert not at.error, [e.value for e in at.error]
+    (comp,) = at.get("component_instance")
+    args = json.loads(comp.proto.json_args)
+    page = "\n".join(str(args.get(k) or "") for k in ("script", "header", "html",
+                                                      "feature_group", "layer_control"))
+    assert not probe.exists()
+    texts = shown_texts(page)
+    if mode == "view":  # the cells carry counts only
+        assert "simCount" in page
+    else:
+        for payload in TEMPLATE_PAYLOADS[: 1 if mode == "markers" else 10]:
+            assert sum(payload in text for text in texts) >= 3, payload
+
+
+@pytest.mark.parametrize("page", [_compare_page, _export_page, _import_page, _sources_page])
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_every_other_page_runs_none(hostile_db: Settings, probe: Path,
+                                    monkeypatch: pytest.MonkeyPatch, page: Any, lang: str) -> None:
+    point_env_at(hostile_db, monkeypatch)
+    at = AppTest.from_function(page, default_timeout=90)
+    run_apptest(at, {"lang": lang, "q": RCE}, errors_allowed=True)
+    assert not probe.exists()
