@@ -104,6 +104,33 @@ def load_sources(settings: Settings) -> dict[str, pd.DataFrame]:
     }
 
 
+def check_db_path(path: Path) -> Path:
+    """Return ``path`` if a database file can live there; raise :class:`DataError` otherwise.
+
+    A build moves an unreadable database file aside; a folder named as the database must
+    never be moved (``GEO_APP_DB=data`` would otherwise rename the data folder).
+
+    Raises
+    ------
+    DataError
+        When ``path`` is empty or a folder, or a part of its parent folder is a file.
+    """
+    if not str(path).strip():
+        msg = "GEO_APP_DB is empty: set it to a database file, e.g. data/geo_app.duckdb"
+        raise DataError(msg)
+    path = Path(path)
+    if path.is_dir():
+        msg = (f"The database path {path} is a folder, not a file: point GEO_APP_DB at a "
+               f"file, e.g. {path / 'geo_app.duckdb'}")
+        raise DataError(msg)
+    for parent in Path(os.path.abspath(path)).parents:
+        if parent.exists() and not parent.is_dir():
+            msg = (f"The database path {path} is inside {parent}, which is a file, not a "
+                   "folder: point GEO_APP_DB at a file in a folder")
+            raise DataError(msg)
+    return path
+
+
 def build_database(settings: Settings | None = None) -> dict[str, str]:
     """Rebuild the database from ``data/`` and ``layers/``, keeping user imports.
 
@@ -112,6 +139,7 @@ def build_database(settings: Settings | None = None) -> dict[str, str]:
     from geo_app import layers  # layers imports store; keep the import graph one-way
 
     settings = settings or load_settings()
+    check_db_path(settings.db_path)
     with store.writer_lock(settings.db_path):  # builds and imports never interleave
         return _build_unlocked(settings, layers)
 
@@ -152,6 +180,7 @@ def _build_unlocked(settings: Settings, layers_mod) -> dict[str, str]:  # type: 
 def ensure_database(settings: Settings | None = None) -> Path:
     """Build the database if it is missing or older than the files it is built from."""
     settings = settings or load_settings()
+    check_db_path(settings.db_path)
     if settings.db_path.exists():
         try:
             current = store.read_meta(settings.db_path).get("source_hash")

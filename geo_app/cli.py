@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from geo_app import build, export, store
-from geo_app.errors import GeoAppError, ImportValidationError
+from geo_app.errors import ExportError, GeoAppError, ImportValidationError
 from geo_app.filters import make_filter
 from geo_app.settings import load_settings
 from geo_app.vocab import BOARDS, KINDS, LEVELS, STATUSES
@@ -179,7 +180,12 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(payload)
         sys.stdout.flush()
     else:
-        Path(args.output).write_bytes(payload)
+        out = export.check_output_path(args.output, db)
+        try:
+            out.write_bytes(payload)
+        except OSError as err:
+            msg = f"Cannot write {out}: {err.strerror or err}"
+            raise ExportError(msg) from err
         print(f"wrote {len(table)} rows to {args.output}", file=sys.stderr)
     return 0
 
@@ -258,46 +264,80 @@ def _cmd_export(args: argparse.Namespace) -> int:
     fmt = args.format or export.format_from_path(args.output) or "geojson"
     if args.output == "-":
         sys.stdout.flush()
-        try:
-            export.write_export(db, args.collection, fmt, sys.stdout.buffer, flt=flt)
-            sys.stdout.buffer.flush()
-        except BrokenPipeError:  # e.g. `geo-app export ... -o - | head`
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            return 1
+        export.write_export(db, args.collection, fmt, sys.stdout.buffer, flt=flt)
+        sys.stdout.buffer.flush()
     else:
-        n = export.export_file(db, args.collection, fmt, Path(args.output), flt=flt)
+        n = export.export_file(db, args.collection, fmt, args.output, flt=flt)
         print(f"wrote {n} features to {args.output} ({fmt})", file=sys.stderr)
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``geo-app`` command; returns the exit code."""
-    args = make_parser().parse_args(argv)
+#: Exit code after the reader of stdout went away (``geo-app info | head``): 128 + SIGPIPE,
+#: what the shell reports for a command a broken pipe ended.
+BROKEN_PIPE_EXIT = 141
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush cannot fail again (the
+    handling the Python documentation recommends for SIGPIPE)."""
     try:
-        if args.command == "build":
-            return _cmd_build()
-        if args.command == "info":
-            return _cmd_info()
-        if args.command == "layers":
-            return _cmd_layers()
-        if args.command == "export":
-            return _cmd_export(args)
-        if args.command == "compare":
-            return _cmd_compare(args)
-        if args.command == "import-indicators":
-            return _cmd_import_indicators(args)
-        if args.command == "import":
-            return _cmd_import(args)
-        if args.command == "batches":
-            return _cmd_batches()
-        if args.command == "remove-batch":
-            return _cmd_remove_batch(args)
-        if args.command == "api":
-            return _cmd_api(args)
-    except GeoAppError as err:
-        print(f"geo-app: error: {err.user_message}", file=sys.stderr)
-        return 1
+        fd = sys.stdout.fileno()
+    except (AttributeError, ValueError, io.UnsupportedOperation):  # not a real file: nothing to do
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "build":
+        return _cmd_build()
+    if args.command == "info":
+        return _cmd_info()
+    if args.command == "layers":
+        return _cmd_layers()
+    if args.command == "export":
+        return _cmd_export(args)
+    if args.command == "compare":
+        return _cmd_compare(args)
+    if args.command == "import-indicators":
+        return _cmd_import_indicators(args)
+    if args.command == "import":
+        return _cmd_import(args)
+    if args.command == "batches":
+        return _cmd_batches()
+    if args.command == "remove-batch":
+        return _cmd_remove_batch(args)
+    if args.command == "api":
+        return _cmd_api(args)
     return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``geo-app`` command; returns the exit code.
+
+    Errors the user can act on are one line on stderr (``geo-app: error: ...``, exit code
+    1), never a traceback; a closed stdout (``geo-app info | head -1``) ends quietly with
+    :data:`BROKEN_PIPE_EXIT`.
+    """
+    try:
+        try:
+            args = make_parser().parse_args(argv)
+            return _run(args)
+        except GeoAppError as err:
+            print(f"geo-app: error: {err.user_message}", file=sys.stderr)
+            return 1
+        except BrokenPipeError:
+            raise
+        except OSError as err:  # a file the user named cannot be read or written
+            where = f": {err.filename}" if err.filename else ""
+            print(f"geo-app: error: {err.strerror or err}{where}", file=sys.stderr)
+            return 1
+        finally:
+            sys.stdout.flush()  # here, so a closed pipe is caught below, not at exit
+    except BrokenPipeError:
+        _silence_stdout()
+        return BROKEN_PIPE_EXIT
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -106,3 +108,38 @@ def test_user_row_whose_id_becomes_shipped_is_kept_under_a_new_id(tmp_path: Path
     assert [(r["id"], r["name_zh"], r["origin"]) for r in rows] == [
         ("later-shipped", "后来内置", "shipped"), ("later-shipped@b7", "用户的行", "user")]
     assert "taken by the shipped registry" in rows[1]["notes"]
+
+
+def test_a_folder_named_as_the_database_is_refused_and_kept(tmp_path: Path) -> None:
+    """GEO_APP_DB=data once made a build move the data folder aside as 'unreadable'."""
+    settings = copy_sources(tmp_path)
+    before = sorted(p.name for p in settings.data_dir.iterdir())
+    wrong = Settings(db_path=settings.data_dir, data_dir=settings.data_dir,
+                     layers_dir=settings.layers_dir)
+    for call in (build.build_database, build.ensure_database):
+        with pytest.raises(DataError, match="is a folder"):
+            call(wrong)
+    assert sorted(p.name for p in settings.data_dir.iterdir()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "layers"]
+
+
+def test_a_rebuild_clears_leftovers_of_gone_builds_only(tmp_path: Path) -> None:
+    settings = copy_sources(tmp_path)
+    build.build_database(settings)
+    db = settings.db_path
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        stale = [db.with_name(f"{db.name}.tmp{finished.pid}"),
+                 db.with_name(f"{db.name}.tmp{finished.pid}.wal"),
+                 db.with_name(f"{db.name}.write-{finished.pid}-3")]
+        live = db.with_name(f"{db.name}.tmp{running.pid}")
+        for path in [*stale, live]:
+            path.write_bytes(b"half a database")
+        build.build_database(settings)
+        assert [p for p in stale if p.exists()] == []
+        assert live.read_bytes() == b"half a database", "a live process's file was deleted"
+    finally:
+        running.kill()
+        running.wait()

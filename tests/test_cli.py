@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -143,3 +144,138 @@ def test_console_script_builds_on_first_use(tmp_path: Path) -> None:
                           env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert settings.db_path.exists() and json.loads(out.read_text(encoding="utf-8"))["features"]
+
+
+# ----------------------------------------------------------------------------- errors, not tracebacks
+# (security: the CLI never destroys the database, never shows a traceback, and a closed
+# stdout ends it quietly)
+
+
+def one_line_error(code: int, err: str) -> str:
+    """The single ``geo-app: error: ...`` line of a failed command (fails otherwise)."""
+    assert code == 1, err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("geo-app: error: "), err
+    return lines[0]
+
+
+def add_user_batch(db: Path) -> None:
+    """One user import batch (what the bug destroyed), written through the store."""
+    from geo_app import store
+
+    store.execute_write(db, [
+        ("INSERT INTO import_batches VALUES ('imp-mine', 'mine.csv', now()::TIMESTAMP, "
+         "'entities', 1, 'WGS84')", []),
+        ("INSERT INTO entities (id, name_zh, kind, level, status, location_precision, source, "
+         "origin, batch_id) VALUES ('mine-1', '用户导入', 'incubator', 'municipal', 'operating', "
+         "'unknown', 'cli test', 'user', 'imp-mine')", [])])
+
+
+@pytest.mark.parametrize("command", ["export entities", "export boards", "compare"])
+def test_cli_never_writes_over_the_database(writable_settings: Settings,
+                                            capsys: pytest.CaptureFixture[str],
+                                            command: str) -> None:
+    db = writable_settings.db_path
+    add_user_batch(db)
+    before = db.read_bytes()
+    code, _, err = run([*command.split(), "--output", str(db)], capsys)
+    assert "Refusing to export" in one_line_error(code, err)
+    assert db.read_bytes() == before
+    code, out, err = run(["batches"], capsys)
+    assert code == 0 and "imp-mine" in out, "the import batch survives the next command"
+    assert not list(db.parent.glob("*.unreadable-*"))
+
+
+@pytest.mark.parametrize("command", ["export entities", "compare --format csv"])
+@pytest.mark.parametrize(("target", "message"), [
+    ("", "empty"),
+    ("{tmp}", "is a folder"),
+    ("/proc/version", "Cannot write /proc/version"),   # fails even for root
+    ("{tmp}/a-file.txt/out.csv", "does not exist"),   # the parent is a regular file
+    ("{tmp}/no/such/out.csv", "does not exist"),
+])
+def test_cli_bad_output_is_one_line(env_settings: Settings, tmp_path: Path,
+                                    capsys: pytest.CaptureFixture[str], command: str,
+                                    target: str, message: str) -> None:
+    (tmp_path / "a-file.txt").write_text("x")
+    code, _, err = run([*command.split(), "--output", target.format(tmp=tmp_path)], capsys)
+    assert message in one_line_error(code, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file.txt"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["export", "entities", "--board", "北京市", "-o", "{tmp}/x.csv"], "Unknown board"),
+    (["export", "entities", "--layer", "nope", "-o", "{tmp}/x.csv"], "Unknown layer"),
+    (["compare", "--boards", "北京市"], "Unknown 板块"),
+    (["compare", "--metric", "nope"], "Unknown metric"),
+    (["import-indicators", "{tmp}/missing.csv"], "no such file"),
+    (["remove-batch", "nope"], "No import batch"),
+])
+def test_cli_bad_arguments_are_one_line(env_settings: Settings, tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str], args: list[str],
+                                        message: str) -> None:
+    code, _, err = run([a.format(tmp=tmp_path) for a in args], capsys)
+    assert message in one_line_error(code, err)
+
+
+@pytest.mark.parametrize("name", ["missing.csv", "."])  # no such file; a folder
+def test_cli_unreadable_import_file_fails_without_traceback(
+        env_settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        name: str) -> None:
+    code, _, err = run(["import", str(tmp_path / name)], capsys)
+    assert code == 1 and err and "Traceback" not in err
+
+
+def test_a_database_path_that_is_a_folder_is_refused_not_moved(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.conftest import copy_sources, point_env_at
+
+    settings = copy_sources(tmp_path)
+    point_env_at(settings, monkeypatch)
+    monkeypatch.setenv("GEO_APP_DB", str(settings.data_dir))  # GEO_APP_DB=data by mistake
+    before = sorted(p.name for p in settings.data_dir.iterdir())
+    code, _, err = run(["info"], capsys)
+    assert "is a folder" in one_line_error(code, err)
+    assert settings.data_dir.is_dir(), "the data folder was moved aside as 'unreadable'"
+    assert sorted(p.name for p in settings.data_dir.iterdir()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "layers"]
+
+
+@pytest.mark.parametrize(("db", "message"), [
+    ("{tmp}/a-file.txt/geo_app.duckdb", "which is a file, not a folder"),
+    ("/proc/version", "/proc/version"),  # cannot hold the writer lock beside it, even as root
+])
+def test_an_unusable_database_path_is_one_line(env_settings: Settings, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str], db: str,
+                                               message: str) -> None:
+    (tmp_path / "a-file.txt").write_text("x")
+    monkeypatch.setenv("GEO_APP_DB", db.format(tmp=tmp_path))
+    code, _, err = run(["info"], capsys)
+    assert message in one_line_error(code, err)
+    assert (tmp_path / "a-file.txt").read_text() == "x"
+
+
+@pytest.mark.parametrize("args", [["info"], ["batches"], ["layers"],
+                                  ["export", "entities", "-o", "-"],
+                                  ["compare", "--format", "csv"]])
+def test_a_closed_stdout_ends_quietly(env_settings: Settings, args: list[str]) -> None:
+    """``geo-app info | head -c 10``: the reader is gone before the command writes (its end
+    of a real pipe is closed), so every write fails with EPIPE."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "geo_app.cli", *args], stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write_end)
+    assert "Traceback" not in proc.stderr and "BrokenPipeError" not in proc.stderr, proc.stderr
+    assert proc.stderr == ""
+    assert proc.returncode == cli.BROKEN_PIPE_EXIT == 141
+
+
+def test_head_reads_the_first_bytes_and_the_command_ends_quietly(env_settings: Settings) -> None:
+    proc = subprocess.run(f"{sys.executable} -m geo_app.cli info | head -c 10",
+                          shell=True, capture_output=True, text=True, timeout=120)
+    assert proc.stdout == "database: " and proc.stderr == "", proc.stderr
