@@ -12,7 +12,8 @@ do; :mod:`geo_app.asgi` only translates Starlette requests and responses.
   feature is written by :func:`geo_app.export.iter_features`, so the API returns exactly
   the features ``geo-app export`` writes.
 - Bad input never reaches the database: every parameter is checked first and answered
-  with 400 and an OGC exception body ``{"code": ..., "description": ...}``.
+  with 400 and an OGC exception body ``{"code": ..., "description": ...}``, whose
+  description quotes at most :data:`MAX_ECHO` characters of any value the client sent.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ __all__ = [
     "APIRequest", "Catalog", "CollectionInfo", "CONFORMANCE", "MAX_LIMIT", "DEFAULT_LIMIT",
     "load_catalog", "get_landing_page", "get_conformance", "get_openapi", "get_collections",
     "get_collection", "get_schema", "get_items", "get_item", "error_response",
-    "feature_schema",
+    "feature_schema", "shown", "MAX_ECHO",
 ]
 
 LOGGER = logging.getLogger(__name__)
@@ -70,6 +71,10 @@ DEFAULT_LIMIT = 10
 MAX_LIMIT = 1000
 #: Larger offsets are rejected with 400 (no collection comes near it).
 MAX_OFFSET = 1_000_000_000
+#: At most this many characters of a value the client sent are quoted in an error message.
+MAX_ECHO = 200
+#: No error description is longer than this (a last guard on messages built elsewhere).
+MAX_DESCRIPTION = 1000
 LAYER_PREFIX = "layer-"
 #: Entity filters (query keys of :mod:`geo_app.filters`); all but ``q`` may repeat.
 ENTITY_FILTERS = ("kind", "level", "status", "board", "layer", "q")
@@ -79,7 +84,9 @@ Response = tuple[dict[str, str], int, str]
 _SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff"}
 _HTML_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
              "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
-_DIGITS = re.compile(r"[0-9]{1,18}")
+_DIGITS = re.compile(r"[0-9]+")  # ASCII only: int() also reads '１０', '1_0' and ' 1'
+#: A whole number with more digits than this is only ever compared with a maximum.
+_MAX_DIGITS = 18
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?")
 
 
@@ -257,7 +264,7 @@ def _build_catalog(db_path: Path) -> Catalog:
 def _collection(catalog: Catalog, collection_id: str) -> CollectionInfo:
     info = catalog.collections.get(collection_id)
     if info is None:
-        msg = (f"There is no collection {collection_id[:80]!r}; the collections are: "
+        msg = (f"There is no collection {shown(collection_id, 80)}; the collections are: "
                f"{', '.join(catalog.collections)}")
         raise APIError(msg, status=404, code="NotFound")
     return info
@@ -266,11 +273,22 @@ def _collection(catalog: Catalog, collection_id: str) -> CollectionInfo:
 # ----------------------------------------------------------------------------- parameters
 
 
+def shown(value: str, limit: int = MAX_ECHO) -> str:
+    """``value`` quoted for an error message, cut to ``limit`` characters (marked with '…').
+
+    >>> shown("abc")
+    "'abc'"
+    >>> shown("x" * 500, 3)
+    "'xxx'…"
+    """
+    return repr(value[:limit]) + ("…" if len(value) > limit else "")
+
+
 def _check_params(req: APIRequest, allowed: Collection[str], repeatable: Collection[str] = ()) -> None:
     """Reject unknown and repeated parameters (the standard's /req/core/query-param-unknown)."""
     unknown = sorted(k for k in req.query if k not in allowed)
     if unknown:
-        msg = (f"Unknown query parameter {unknown[0][:40]!r}; this resource accepts: "
+        msg = (f"Unknown query parameter {shown(unknown[0], 40)}; this resource accepts: "
                f"{', '.join(sorted(allowed))}")
         raise APIError(msg)
     for key, values in req.query.items():
@@ -335,29 +353,51 @@ def _format(req: APIRequest) -> str:
     if f is None:
         return "html" if prefers_html(req.accept) else "json"
     if f.lower() not in ("json", "html"):
-        msg = f"Parameter 'f' must be 'json' or 'html', not {f[:40]!r}"
+        msg = f"Parameter 'f' must be 'json' or 'html', not {shown(f, 40)}"
         raise APIError(msg)
     return f.lower()
 
 
+def _whole_number(raw: str) -> int | None:
+    """The value of a string of ASCII digits, at most ``10**18`` (a longer number is never
+    converted: ``int()`` refuses more than 4300 digits); None if ``raw`` is not one.
+
+    >>> _whole_number("007"), _whole_number("9" * 5000) == 10**18, _whole_number("1.5")
+    (7, True, None)
+    """
+    if not _DIGITS.fullmatch(raw):
+        return None
+    digits = raw.lstrip("0") or "0"
+    return int(digits) if len(digits) <= _MAX_DIGITS else 10**_MAX_DIGITS
+
+
 def _parse_limit(req: APIRequest) -> int:
+    """``limit``, lowered to :data:`MAX_LIMIT`.
+
+    OGC API – Features – Part 1, 7.15.4: a limit above the server's maximum is not an
+    error; the maximum is served (the links then carry ``limit`` = the maximum).
+    """
     raw = _one(req, "limit")
     if raw is None:
         return DEFAULT_LIMIT
-    if not _DIGITS.fullmatch(raw) or int(raw) < 1:
-        msg = f"Parameter 'limit' must be a whole number from 1 to {MAX_LIMIT}, not {raw[:40]!r}"
+    limit = _whole_number(raw)
+    if limit is None or limit < 1:
+        msg = (f"Parameter 'limit' must be a whole number of at least 1 (larger than {MAX_LIMIT} "
+               f"serves {MAX_LIMIT}), not {shown(raw, 40)}")
         raise APIError(msg)
-    return min(int(raw), MAX_LIMIT)
+    return min(limit, MAX_LIMIT)
 
 
 def _parse_offset(req: APIRequest) -> int:
     raw = _one(req, "offset")
     if raw is None:
         return 0
-    if not _DIGITS.fullmatch(raw) or int(raw) > MAX_OFFSET:
-        msg = f"Parameter 'offset' must be a whole number from 0 to {MAX_OFFSET}, not {raw[:40]!r}"
+    offset = _whole_number(raw)
+    if offset is None or offset > MAX_OFFSET:
+        msg = (f"Parameter 'offset' must be a whole number from 0 to {MAX_OFFSET}, "
+               f"not {shown(raw, 40)}")
         raise APIError(msg)
-    return int(raw)
+    return offset
 
 
 def parse_bbox(raw: str) -> tuple[float, float, float, float]:
@@ -371,11 +411,11 @@ def parse_bbox(raw: str) -> tuple[float, float, float, float]:
     parts = [p.strip() for p in raw.split(",")]
     if len(parts) != 4:
         msg = (f"Parameter 'bbox' needs 4 numbers 'min_lon,min_lat,max_lon,max_lat' (CRS84), "
-               f"got {len(parts)}: {raw[:80]!r}")
+               f"got {len(parts)}: {shown(raw, 80)}")
         raise APIError(msg)
     bad = [p for p in parts if not _NUMBER.fullmatch(p)]
     if bad:
-        msg = f"Parameter 'bbox': {bad[0][:40]!r} is not a decimal number"
+        msg = f"Parameter 'bbox': {shown(bad[0], 40)} is not a decimal number"
         raise APIError(msg)
     min_lon, min_lat, max_lon, max_lat = (float(p) for p in parts)
     if not all(-180.0 <= v <= 180.0 for v in (min_lon, max_lon)):
@@ -394,10 +434,25 @@ def _parse_filter(req: APIRequest, info: CollectionInfo, catalog: Catalog) -> En
     if info.source != "entities":
         return None
     params = {k: list(v) for k, v in req.query.items() if k in info.filters}
+    _check_filter_lengths(params)
     flt = filter_from_query(params, known_layers=catalog.layer_ids)
     if info.layer:
         flt = replace(flt, layers=(info.layer,))
     return flt
+
+
+def _check_filter_lengths(params: Mapping[str, Sequence[str]]) -> None:
+    """Refuse a filter value longer than any valid one, so no error quotes it whole.
+
+    (:func:`~geo_app.filters.make_filter` names the first unknown value in full.)
+    """
+    for key, values in params.items():
+        if key == "q":
+            continue  # the search text: limited to 200 characters, never quoted
+        for part in (p.strip() for value in values for p in value.split(",")):
+            if len(part) > MAX_ECHO:
+                msg = f"Parameter {key!r}: {shown(part)} is not a valid value (far too long)"
+                raise APIError(msg)
 
 
 def _link_params(req: APIRequest, info: CollectionInfo, flt: EntityFilter | None,
@@ -433,7 +488,12 @@ def _html(page: str) -> Response:
 
 def error_response(status: int, code: str, description: str,
                    headers: Mapping[str, str] | None = None) -> Response:
-    """An OGC API exception: ``{"code": ..., "description": ...}`` as JSON."""
+    """An OGC API exception: ``{"code": ..., "description": ...}`` as JSON.
+
+    The description is cut to :data:`MAX_DESCRIPTION` characters, whatever built it.
+    """
+    if len(description) > MAX_DESCRIPTION:
+        description = description[:MAX_DESCRIPTION - 1] + "…"
     out = {"Content-Type": JSON, **_SECURITY_HEADERS, **(headers or {})}
     return out, status, _dumps({"code": code, "description": description})
 
@@ -743,7 +803,7 @@ def get_item(db_path: Path, req: APIRequest, collection_id: str, feature_id: str
         table = catalog.tables[info.source]
         gdf = table[table[info.id_column].astype(str) == feature_id]
     if gdf.empty:
-        msg = f"Collection {info.id!r} has no feature {feature_id[:80]!r}"
+        msg = f"Collection {info.id!r} has no feature {shown(feature_id, 80)}"
         raise APIError(msg, status=404, code="NotFound")
     feature = next(export.iter_features(gdf.iloc[:1], id_column=info.id_column))
     cpath = f"/collections/{quote(info.id, safe='')}"

@@ -1,9 +1,14 @@
-"""Thin Starlette adapter over :mod:`geo_app.api`: routes, CORS, JSON errors; ``serve`` runs uvicorn.
+"""Thin Starlette adapter over :mod:`geo_app.api`: routes, trusted hosts, CORS, JSON errors; ``serve``.
 
 Each route only turns the Starlette request into an :class:`~geo_app.api.APIRequest`,
 calls the framework-free api function and wraps its ``(headers, status, content)``.
 The endpoints are plain functions, so Starlette runs them in its thread pool and a
 slow database read never blocks the event loop.
+
+Every absolute link is built on the request's ``Host`` header, so only the configured
+hosts are answered (``GEO_APP_API_HOSTS``, default localhost only): a request for any
+other host gets 400 before it reaches a route, and no link ever points to a host the
+client made up.
 """
 
 from __future__ import annotations
@@ -16,11 +21,13 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from geo_app import api
+from geo_app.settings import API_HOSTS_VAR, load_api_hosts, parse_hosts
 
 LOGGER = logging.getLogger(__name__)
 
@@ -92,7 +99,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     """Starlette's own 404 (no route) and 405 (not GET) as OGC exception JSON."""
     assert isinstance(exc, HTTPException)
     code = {404: "NotFound", 405: "MethodNotAllowed"}.get(exc.status_code, "HTTPError")
-    text = {404: f"There is no resource at {request.url.path}; start at / or /api",
+    text = {404: f"There is no resource at {api.shown(request.url.path)}; start at / or /api",
             405: f"{request.method} is not supported; this service is read-only (GET)"}
     return _respond(api.error_response(exc.status_code, code,
                                        text.get(exc.status_code, str(exc.detail)),
@@ -118,7 +125,12 @@ ROUTES: Sequence[tuple[str, Callable[[Request], Response]]] = (
 )
 
 
-def create_app(db_path: Path, *, cors_origins: Sequence[str] = ()) -> Starlette:
+#: Addresses that mean "every interface": no client sends them as its ``Host``.
+_WILDCARD_ADDRESSES = frozenset({"", "0.0.0.0", "::", "[::]"})  # noqa: S104
+
+
+def create_app(db_path: Path, *, cors_origins: Sequence[str] = (),
+               allowed_hosts: Sequence[str] | None = None) -> Starlette:
     """The ASGI application serving ``db_path`` (read-only, one short connection per read).
 
     Parameters
@@ -128,8 +140,19 @@ def create_app(db_path: Path, *, cors_origins: Sequence[str] = ()) -> Starlette:
     cors_origins
         Origins allowed to read the API from a browser script (``*`` for any);
         empty (the default) sends no CORS headers at all.
+    allowed_hosts
+        Host names the service answers to (see :func:`geo_app.settings.parse_hosts`);
+        None (the default) reads ``GEO_APP_API_HOSTS``: localhost, 127.0.0.1 and ::1
+        unless it says otherwise. A request with any other ``Host`` gets 400.
+
+    Raises
+    ------
+    SettingsError
+        If a host is not a host name, an IP address or a ``*.domain`` pattern.
     """
-    middleware = []
+    hosts = load_api_hosts() if allowed_hosts is None else parse_hosts(",".join(allowed_hosts))
+    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=list(hosts),
+                             www_redirect=False)]
     if cors_origins:
         middleware.append(Middleware(CORSMiddleware, allow_origins=list(cors_origins),
                                      allow_methods=["GET", "HEAD", "OPTIONS"],
@@ -146,9 +169,20 @@ def create_app(db_path: Path, *, cors_origins: Sequence[str] = ()) -> Starlette:
 
 def serve(db_path: Path, *, host: str = "127.0.0.1", port: int = 8000,
           cors_origins: Sequence[str] = ()) -> None:
-    """Run the API with uvicorn until interrupted; reads the catalog once before listening."""
+    """Run the API with uvicorn until interrupted; reads the catalog once before listening.
+
+    The service answers to the hosts of ``GEO_APP_API_HOSTS`` (default: localhost,
+    127.0.0.1, ::1) and to ``host`` itself unless that means every interface
+    (``0.0.0.0``, ``::``), where the names clients use must be configured.
+    """
     import uvicorn
 
+    hosts = list(load_api_hosts())
+    if host.strip().lower() not in _WILDCARD_ADDRESSES:
+        hosts.append(host)
+    elif "*" not in hosts:
+        LOGGER.warning("listening on every interface, answering only requests for %s; set %s "
+                       "to the names clients use", ", ".join(hosts), API_HOSTS_VAR)
     api.load_catalog(db_path)  # fail early (and warm the cache) if the database is unusable
-    uvicorn.run(create_app(db_path, cors_origins=cors_origins), host=host, port=port,
-                log_level="info", server_header=False, proxy_headers=True)
+    uvicorn.run(create_app(db_path, cors_origins=cors_origins, allowed_hosts=hosts), host=host,
+                port=port, log_level="info", server_header=False, proxy_headers=True)

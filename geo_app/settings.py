@@ -1,12 +1,27 @@
-"""Frozen settings read from environment variables (database path, data and layer folders)."""
+"""Frozen settings read from environment variables (database path, data and layer folders, API hosts)."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from geo_app.errors import GeoAppError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+#: The environment variable naming the hosts ``geo-app api`` answers to (comma-separated).
+API_HOSTS_VAR = "GEO_APP_API_HOSTS"
+#: The hosts ``geo-app api`` answers to when :data:`API_HOSTS_VAR` is unset or blank.
+DEFAULT_API_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+_HOST_NAME = re.compile(r"(?:\*\.)?[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_])?")
+
+
+class SettingsError(GeoAppError, ValueError):
+    """An environment variable holds a value the app cannot use."""
 
 
 @dataclass(frozen=True)
@@ -36,3 +51,68 @@ def load_settings() -> Settings:
         data_dir=data_dir,
         layers_dir=Path(os.environ.get("GEO_APP_LAYERS_DIR", PROJECT_ROOT / "layers")),
     )
+
+
+def load_api_hosts() -> tuple[str, ...]:
+    """The hosts ``geo-app api`` answers to: ``GEO_APP_API_HOSTS``, else localhost only.
+
+    Read only by the API server (a bad value must not stop the map), each time it is called.
+
+    Raises
+    ------
+    SettingsError
+        If an entry is not a host name, an IP address or a ``*.domain`` pattern.
+    """
+    text = os.environ.get(API_HOSTS_VAR, "")
+    return parse_hosts(text if text.strip() else ",".join(DEFAULT_API_HOSTS))
+
+
+def parse_hosts(text: str) -> tuple[str, ...]:
+    """Host patterns as the ``Host`` header is compared with them: lower case, no port.
+
+    Entries are comma-separated: a host name, an IPv4 or IPv6 address (brackets optional),
+    ``*.example.org`` (any subdomain) or ``*`` (any host: no check). A port is dropped;
+    ports are not checked.
+
+    Raises
+    ------
+    SettingsError
+        Naming the first entry that is none of these.
+
+    >>> parse_hosts("Maps.Example.org:8080, ::1, [::1]:8000, *.example.net")
+    ('maps.example.org', '[::1]', '*.example.net')
+    """
+    hosts: list[str] = []
+    for entry in text.split(","):
+        host = _parse_host(entry.strip().lower())
+        if host and host not in hosts:
+            hosts.append(host)
+    if not hosts:
+        msg = f"{API_HOSTS_VAR} names no host; give e.g. 'localhost,127.0.0.1,::1'"
+        raise SettingsError(msg)
+    return tuple(hosts)
+
+
+def _parse_host(entry: str) -> str:
+    """One entry of :func:`parse_hosts` ('' for an empty one); IPv6 addresses as written."""
+    if entry in ("", "*"):
+        return entry
+    if entry.startswith("[") and "]" in entry:
+        address, _, port = entry[1:].partition("]")
+        port = port.removeprefix(":")
+    elif entry.count(":") > 1:
+        address, port = entry, ""
+    else:
+        address, _, port = entry.partition(":")
+        if _HOST_NAME.fullmatch(address) and (not port or port.isdigit()):
+            return address
+        address = ""
+    try:
+        if port and not port.isdigit():
+            raise ValueError(port)
+        ipaddress.IPv6Address(address)
+    except ValueError:
+        msg = (f"{API_HOSTS_VAR}: {entry[:80]!r} is not a host name, an IP address or a "
+               "'*.domain' pattern (give names without scheme or path, comma-separated)")
+        raise SettingsError(msg) from None
+    return f"[{address}]"

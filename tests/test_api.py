@@ -7,7 +7,9 @@ are in tests/test_api_clients.py.
 from __future__ import annotations
 
 import json
+import logging
 import re
+import tomllib
 import warnings
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ from shapely.geometry import shape
 from geo_app import api, asgi, build, cli, export, store
 from geo_app.asgi import create_app
 from geo_app.filters import EntityFilter, make_filter
-from geo_app.settings import PROJECT_ROOT, Settings
+from geo_app.settings import PROJECT_ROOT, Settings, SettingsError, parse_hosts
 
 with warnings.catch_warnings():  # starlette asks for httpx2; httpx is what the project pins
     warnings.simplefilter("ignore")
@@ -32,9 +34,19 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 TABLES = ("layers", "boards", "boundaries", "water")
 
 
+#: The host Starlette's TestClient sends (``http://testserver``): trusted explicitly, since
+#: the service answers only localhost by default.
+TEST_HOST = "testserver"
+
+
+def make_client(db: Path, **kwargs: Any) -> TestClient:
+    """A TestClient of the app serving ``db``, which trusts the TestClient's own host."""
+    return TestClient(create_app(db, allowed_hosts=[TEST_HOST], **kwargs))
+
+
 @pytest.fixture(scope="module")
 def client(db: Path) -> TestClient:
-    return TestClient(create_app(db))
+    return make_client(db)
 
 
 def get_json(client: TestClient, url: str, status: int = 200, **kwargs: Any) -> Any:
@@ -255,6 +267,23 @@ def test_default_limit_is_10_and_a_larger_limit_is_lowered_to_1000(client: TestC
     assert parse_qs(urlsplit(link(body, "self")["href"]).query)["limit"] == ["1000"]
 
 
+@pytest.mark.parametrize("limit", [
+    "1001",
+    "9999999999999999999",        # 19 digits: was a 400 (OGC API – Features 7.15.4: not an error)
+    "9" * 5000,                   # more digits than int() reads (4300): never converted
+    "0" * 30 + "5000",            # leading zeros are still a number
+])
+def test_a_limit_above_the_maximum_serves_the_maximum(client: TestClient, limit: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(api, "MAX_LIMIT", 7)  # the registry has fewer than 1000 entities
+    body = get_json(client, f"/collections/entities/items?limit={limit}")
+    assert body["numberReturned"] == len(body["features"]) == 7 < body["numberMatched"]
+    for rel in ("self", "next"):  # the links say which limit was served
+        query = parse_qs(urlsplit(link(body, rel)["href"]).query)
+        assert query["limit"] == ["7"], rel
+    assert parse_qs(urlsplit(link(body, "next")["href"]).query)["offset"] == ["7"]
+
+
 def test_offset_past_the_end_gives_an_empty_page_with_prev(client: TestClient) -> None:
     body = get_json(client, "/collections/entities/items?offset=500&limit=10")
     assert body["features"] == [] and body["numberReturned"] == 0
@@ -400,10 +429,19 @@ def test_an_entity_outside_a_layer_is_404_in_that_layer_collection(client: TestC
     "offset=1e3",
     "offset=1000000001",          # beyond MAX_OFFSET (would overflow SQL if unbounded)
     "offset=99999999999999999999999",
+    "offset=" + "9" * 5000,       # more digits than int() reads: a 400, not a 500
+    "limit=-9999999999999999999",
+    "limit=000",
+    "limit=%2B5",                 # a sign is not part of a whole number here
     "bbox=1,2,3",
     "bbox=1,2,3,4,5,6",           # 3-D boxes are not supported
     "bbox=nan,30,121,32",         # float() accepts nan and inf
     "bbox=120,30,inf,32",
+    "bbox=-Infinity,30,121,32",
+    "bbox=1e999,30,121,32",       # a decimal number, but infinite as a float
+    "bbox=1e308,1e308,1e308,1e308",
+    "bbox=" + "9" * 400 + ",30,121,32",
+    "bbox=" + ",".join(["1"] * 10_000),
     "bbox=120,-91,121,32",
     "bbox=181,30,121,32",
     "bbox=120,32,121,30",         # min lat above max lat
@@ -427,6 +465,49 @@ def test_bad_parameters_give_400_naming_the_problem(client: TestClient, query: s
     body = resp.json()
     assert body["code"] == "InvalidParameterValue"
     assert len(body["description"]) > 15 and "Traceback" not in body["description"]
+    assert len(body["description"]) <= 400, body["description"]
+
+
+LONG = "x" * 60_000  # httpx refuses URLs above 64 KiB
+
+
+@pytest.mark.parametrize("url", [
+    # Each was quoted whole in the error before (a 60 kB description): filters.make_filter
+    # names the unknown value in full, and the 404 of an unknown path repeated the path.
+    f"/collections/entities/items?kind={LONG}",
+    f"/collections/entities/items?level={LONG}",
+    f"/collections/entities/items?status={LONG}",
+    f"/collections/entities/items?board={LONG}",
+    f"/collections/entities/items?layer={LONG}",
+    f"/collections/entities/items?kind=laboratory,{LONG}",
+    f"/{LONG}",
+    f"/collections/entities/items/{LONG}/more",
+    # bounded already; kept so no message starts quoting them whole
+    f"/collections/entities/items?q={LONG}",
+    f"/collections/entities/items?f={LONG}",
+    f"/collections/entities/items?limit={LONG}",
+    f"/collections/entities/items?offset={LONG}",
+    f"/collections/entities/items?bbox={LONG}",
+    f"/collections/entities/items?bbox=1,2,3,{LONG}",
+    f"/collections/entities/items?{LONG}=1",
+    f"/collections/{LONG}",
+    f"/collections/entities/items/{LONG}",
+], ids=lambda url: url.replace(LONG, "<60k>"))
+def test_errors_quote_at_most_200_characters_of_what_was_sent(client: TestClient,
+                                                              url: str) -> None:
+    resp = client.get(url)
+    assert resp.status_code in (400, 404), resp.text[:300]
+    assert resp.headers["content-type"] == "application/json"
+    description = resp.json()["description"]
+    assert "x" * (api.MAX_ECHO + 1) not in description
+    assert len(description) <= 2 * api.MAX_ECHO + 200, description
+
+
+def test_an_error_description_is_cut_whatever_built_it() -> None:
+    _, status, content = api.error_response(400, "InvalidParameterValue", "y" * 100_000)
+    description = json.loads(content)["description"]
+    assert status == 400 and len(description) == api.MAX_DESCRIPTION
+    assert description.endswith("…")
 
 
 @pytest.mark.parametrize("url", [
@@ -472,7 +553,7 @@ def test_head_is_answered_like_get_without_a_body(client: TestClient) -> None:
 
 def test_a_missing_database_is_503_without_the_path(tmp_path: Path) -> None:
     missing = tmp_path / "nothing.duckdb"
-    resp = TestClient(create_app(missing)).get("/collections")
+    resp = make_client(missing).get("/collections")
     assert resp.status_code == 503
     assert resp.json()["code"] == "ServiceUnavailable"
     assert str(tmp_path) not in resp.text
@@ -558,7 +639,7 @@ def test_cors_is_off_by_default(client: TestClient) -> None:
 
 
 def test_cors_allows_the_configured_origins_only(db: Path) -> None:
-    app_client = TestClient(create_app(db, cors_origins=["https://maps.example.org"]))
+    app_client = make_client(db, cors_origins=["https://maps.example.org"])
     ok = app_client.get("/collections", headers={"Origin": "https://maps.example.org"})
     assert ok.headers["access-control-allow-origin"] == "https://maps.example.org"
     other = app_client.get("/collections", headers={"Origin": "https://evil.example"})
@@ -566,6 +647,146 @@ def test_cors_allows_the_configured_origins_only(db: Path) -> None:
     pre = app_client.options("/collections/entities/items", headers={
         "Origin": "https://maps.example.org", "Access-Control-Request-Method": "GET"})
     assert pre.status_code == 200
+
+
+# ----------------------------------------------------------------------------- trusted hosts
+
+# Every absolute link is built on the Host header: a service that answered any Host would
+# send links (and an OpenAPI "servers" URL) pointing wherever the client said.
+
+
+@pytest.fixture()
+def default_hosts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No GEO_APP_API_HOSTS in the environment: the service's own default applies."""
+    monkeypatch.delenv("GEO_APP_API_HOSTS", raising=False)
+
+
+@pytest.mark.parametrize("host", [
+    "evil.example",
+    "evil.example:8000",
+    "testserver",                 # Starlette's TestClient: not trusted unless configured
+    "localhost.evil.example",     # a suffix of a trusted name is not that name
+    "evil.example.localhost",
+    "127.0.0.1.nip.io",
+    "0.0.0.0:8000",
+    "[::2]",
+])
+@pytest.mark.parametrize("url", ["/", "/api", "/collections/entities/items?f=html&limit=2"])
+@pytest.mark.usefixtures("default_hosts")
+def test_a_foreign_host_gets_400_and_no_link_to_it(db: Path, host: str, url: str) -> None:
+    resp = TestClient(create_app(db)).get(url, headers={"Host": host})
+    assert resp.status_code == 400, resp.text[:300]
+    assert urlsplit(f"http://{host}").hostname not in resp.text
+
+
+@pytest.mark.parametrize("host", ["localhost:8000", "127.0.0.1:8000", "[::1]:8000", "localhost"])
+@pytest.mark.usefixtures("default_hosts")
+def test_localhost_is_answered_by_default_with_links_to_itself(db: Path, host: str) -> None:
+    resp = TestClient(create_app(db)).get("/", headers={"Host": host})
+    assert resp.status_code == 200, resp.text
+    assert all(li["href"].startswith(f"http://{host}/") for li in resp.json()["links"])
+
+
+def test_geo_app_api_hosts_replaces_the_default(db: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GEO_APP_API_HOSTS", " Maps.Example.org, *.example.net ")
+    app_client = TestClient(create_app(db))
+    ok = app_client.get("/collections", headers={"Host": "maps.example.org:8080"})
+    assert ok.status_code == 200
+    assert link(ok.json(), "self")["href"] == "http://maps.example.org:8080/collections?f=json"
+    assert app_client.get("/", headers={"Host": "tiles.example.net"}).status_code == 200
+    for host in ("localhost", "127.0.0.1", "evil.example", "example.net.evil.example"):
+        assert app_client.get("/", headers={"Host": host}).status_code == 400, host
+
+
+@pytest.mark.parametrize(("text", "hosts"), [
+    ("localhost,127.0.0.1,::1", ("localhost", "127.0.0.1", "[::1]")),
+    # Starlette compares the Host without its port, IPv6 in brackets, in lower case
+    ("Maps.Example.org:8080, [::1]:8000, *.example.net, localhost",
+     ("maps.example.org", "[::1]", "*.example.net", "localhost")),
+    ("a.example,,a.example", ("a.example",)),
+    ("*", ("*",)),                 # any host: the check is off (behind a proxy that checks)
+])
+def test_parse_hosts(text: str, hosts: tuple[str, ...]) -> None:
+    assert parse_hosts(text) == hosts
+
+
+@pytest.mark.parametrize("text", [
+    "http://maps.example.org/",   # a URL, not a host
+    "maps.example.org/api",
+    "evil*.example.org",          # Starlette allows '*' only as '*' or '*.domain'
+    "*example.org",
+    "maps example.org",
+    "[::1",
+    "::zz",
+    "host:port",
+    " , ",                        # names no host: nothing would ever be answered
+])
+def test_a_bad_host_setting_is_an_error_naming_the_variable(text: str) -> None:
+    with pytest.raises(SettingsError, match="GEO_APP_API_HOSTS"):
+        parse_hosts(text)
+
+
+def test_cli_api_reports_a_bad_host_setting_without_serving(
+        env_settings: Settings, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import uvicorn
+
+    served: list[Any] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: served.append(args))
+    monkeypatch.setenv("GEO_APP_API_HOSTS", "https://maps.example.org")
+    assert cli.main(["api"]) == 1
+    assert "GEO_APP_API_HOSTS" in capsys.readouterr().err
+    assert served == []
+
+
+def _served_app(db: Path, monkeypatch: pytest.MonkeyPatch, host: str) -> TestClient:
+    """The app ``asgi.serve(db, host=host, port=8123)`` would run (uvicorn is not started)."""
+    import uvicorn
+
+    apps: list[Any] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: apps.append((app, kwargs)))
+    asgi.serve(db, host=host, port=8123)
+    [(app, kwargs)] = apps
+    assert (kwargs["host"], kwargs["port"]) == (host, 8123)
+    return TestClient(app)
+
+
+@pytest.mark.usefixtures("default_hosts")
+def test_serve_answers_the_address_it_listens_on(db: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    app_client = _served_app(db, monkeypatch, "192.0.2.10")
+    resp = app_client.get("/", headers={"Host": "192.0.2.10:8123"})
+    assert resp.status_code == 200
+    assert link(resp.json(), "data")["href"] == "http://192.0.2.10:8123/collections"
+    assert app_client.get("/", headers={"Host": "127.0.0.1:8123"}).status_code == 200
+    assert app_client.get("/", headers={"Host": "evil.example"}).status_code == 400
+
+
+@pytest.mark.usefixtures("default_hosts")
+def test_serve_on_every_interface_still_answers_only_the_configured_hosts(
+        db: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="geo_app.asgi"):
+        app_client = _served_app(db, monkeypatch, "0.0.0.0")
+    assert "GEO_APP_API_HOSTS" in caplog.text
+    assert app_client.get("/", headers={"Host": "0.0.0.0:8123"}).status_code == 400
+    assert app_client.get("/", headers={"Host": "evil.example:8123"}).status_code == 400
+    assert app_client.get("/", headers={"Host": "localhost:8123"}).status_code == 200
+
+
+# ----------------------------------------------------------------------------- the map's server
+
+
+def test_streamlit_listens_on_localhost_only() -> None:
+    """``streamlit run`` without ``server.address`` listens on every interface."""
+    from streamlit import config as st_config
+
+    config = tomllib.loads((PROJECT_ROOT / ".streamlit" / "config.toml").read_text("utf-8"))
+    assert config["server"]["address"] == "localhost"
+    # every key is one Streamlit knows: a misspelt key would be ignored, not refused
+    known = set(st_config.get_config_options())
+    keys = {f"{section}.{key}" for section, values in config.items() for key in values}
+    assert keys <= known, keys - known
 
 
 # ----------------------------------------------------------------------------- live data
@@ -584,7 +805,7 @@ def test_html_escapes_every_value(writable_settings: Settings) -> None:
     db = writable_settings.db_path
     evil = "<script>alert(1)</script>\"'&"
     _insert_entity(db, "zz-evil\"<b>", evil, 120.6, 31.3)
-    app_client = TestClient(create_app(db))
+    app_client = make_client(db)
     for url in ("/collections/entities/items?f=html&limit=1000",
                 "/collections/entities/items/zz-evil%22%3Cb%3E?f=html"):
         page = app_client.get(url).text
@@ -596,7 +817,7 @@ def test_html_escapes_every_value(writable_settings: Settings) -> None:
 
 def test_new_rows_are_seen_without_restart(writable_settings: Settings) -> None:
     db = writable_settings.db_path
-    app_client = TestClient(create_app(db))
+    app_client = make_client(db)
     before = app_client.get("/collections/entities/items").json()["numberMatched"]
     old_box = app_client.get("/collections/entities").json()["extent"]["spatial"]["bbox"][0]
     _insert_entity(db, "zz-far", "far away", 122.5, 33.0)
@@ -606,7 +827,7 @@ def test_new_rows_are_seen_without_restart(writable_settings: Settings) -> None:
 
 
 def test_a_rebuilt_database_is_served_without_restart(writable_settings: Settings) -> None:
-    app_client = TestClient(create_app(writable_settings.db_path))
+    app_client = make_client(writable_settings.db_path)
     ids = [c["id"] for c in app_client.get("/collections").json()["collections"]]
     assert "layer-wusong_belt" in ids
     (writable_settings.layers_dir / "wusong_belt.toml").unlink()

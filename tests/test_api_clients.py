@@ -63,6 +63,7 @@ def server(built_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -
     env = {**os.environ, "GEO_APP_DB": str(built_settings.db_path),
            "GEO_APP_DATA_DIR": str(built_settings.data_dir),
            "GEO_APP_LAYERS_DIR": str(built_settings.layers_dir)}
+    env.pop("GEO_APP_API_HOSTS", None)  # the default: localhost, 127.0.0.1, ::1
     url = f"http://127.0.0.1:{port}"
     with open(log_path, "w") as log:
         proc = subprocess.Popen([str(script), "api", "--port", str(port)], env=env,
@@ -78,7 +79,7 @@ def server(built_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -
                 pass
             assert time.monotonic() < deadline, f"no answer in 60 s: {log_path.read_text()}"
             time.sleep(0.2)
-        yield {"url": url, "log": log_path}
+        yield {"url": url, "log": log_path, "port": port}
     finally:
         stop_process(proc)
 
@@ -251,6 +252,46 @@ def test_a_missing_feature_is_a_json_404_over_http(server: dict) -> None:
     assert resp.status_code == 404
     assert resp.headers["content-type"] == "application/json"
     assert resp.json()["code"] == "NotFound"
+
+
+# ----------------------------------------------------------------------------- safe defaults
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:80", "attacker.test:{port}"])
+def test_a_foreign_host_header_is_refused_over_http(server: dict, host: str) -> None:
+    host = host.format(port=server["port"])
+    for path in ("/", "/collections/entities/items?f=html"):
+        resp = httpx.get(f"{server['url']}{path}", headers={"Host": host})
+        assert resp.status_code == 400, resp.text[:300]
+        assert host.split(":")[0] not in resp.text
+
+
+def test_the_hosts_clients_use_on_this_machine_are_answered(server: dict) -> None:
+    for host in (f"127.0.0.1:{server['port']}", f"localhost:{server['port']}"):
+        resp = httpx.get(f"{server['url']}/", headers={"Host": host})
+        assert resp.status_code == 200, host
+        assert all(li["href"].startswith(f"http://{host}/") for li in resp.json()["links"])
+
+
+def test_a_huge_limit_serves_the_maximum_over_http(server: dict, db: Path) -> None:
+    resp = httpx.get(f"{server['url']}/collections/entities/items",
+                     params={"limit": "9999999999999999999"})
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["numberReturned"] == body["numberMatched"] == store.count_entities(db)
+
+
+@pytest.mark.parametrize("params", [
+    {"kind": "x" * 10_000},
+    {"board": "板" * 3_000},
+    {"bbox": ",".join(["1e999"] * 1_000)},
+    {"offset": "9" * 10_000},
+])
+def test_errors_over_http_are_bounded(server: dict, params: dict) -> None:
+    resp = httpx.get(f"{server['url']}/collections/entities/items", params=params)
+    assert resp.status_code == 400
+    assert resp.json()["code"] == "InvalidParameterValue"  # the API's answer, not the server's
+    assert len(resp.text) < 1000, resp.text[:300]
 
 
 # ----------------------------------------------------------------------------- OpenAPI
