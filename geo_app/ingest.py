@@ -401,14 +401,19 @@ class ImportReport:
               "值 value": p.value, "问题": p.zh, "problem": p.en} for p in self.problems],
             columns=["级别 severity", "位置 where", "列 column", "值 value", "问题", "problem"])
 
-    def summary(self, lang: str = "en") -> str:
-        """One sentence: rows read, errors and warnings."""
+    def summary(self, lang: str = "en", *, with_name: bool = True) -> str:
+        """One sentence: rows read, errors and warnings (after the file name if ``with_name``).
+
+        The page shows the name apart, as plain text, and this sentence without it.
+        """
         n, e, w = len(self.rows), len(self.errors), len(self.warnings)
         if lang == "zh":
             verdict = "可以导入" if self.ok else "不能导入，未写入任何数据"
-            return f"{self.file_name}：{n} 行有效，{e} 个错误，{w} 个警告 — {verdict}。"
+            name = f"{self.file_name}：" if with_name else ""
+            return f"{name}{n} 行有效，{e} 个错误，{w} 个警告 — {verdict}。"
         verdict = "ready to import" if self.ok else "cannot be imported; nothing was written"
-        return f"{self.file_name}: {n} valid rows, {e} errors, {w} warnings — {verdict}."
+        name = f"{self.file_name}: " if with_name else ""
+        return f"{name}{n} valid rows, {e} errors, {w} warnings — {verdict}."
 
     def to_error(self) -> ImportValidationError:
         """An :class:`ImportValidationError` carrying every problem."""
@@ -1221,8 +1226,8 @@ def _check_vocab(column: str, text: str, row: int, problems: _Problems) -> str:
         hint, hint_zh = f"did you mean '{suggestion}' ({zh} / {en})? ", f"是否应为“{suggestion}”（{zh}）？"
     else:
         hint = hint_zh = ""
-    problems.add(f"unknown {column} '{text}': {hint}valid values: {valid}",
-                 f"未知的{_VOCAB_ZH[column]}“{text}”：{hint_zh}可选值：{valid}",
+    problems.add(f"unknown {column} '{_short(text)}': {hint}valid values: {valid}",
+                 f"未知的{_VOCAB_ZH[column]}“{_short(text)}”：{hint_zh}可选值：{valid}",
                  row=row, column=column, value=text)
     return ""
 
@@ -1415,7 +1420,8 @@ def _check_coordinates(row: int, cells: dict[str, str], kind: str, ctx: _Context
         value, reason = _parse_number(text)
         if value is None:
             en, zh = _NUMBER_MSG[reason]
-            problems.add(f"'{text}' {en}", f"“{text}”{zh}", row=row, column=column, value=text)
+            problems.add(f"'{_short(text)}' {en}", f"“{_short(text)}”{zh}", row=row,
+                         column=column, value=text)
         else:
             parsed[column] = value
     if bool(cells["lon"]) != bool(cells["lat"]):
@@ -1452,8 +1458,9 @@ def _row_datum(row: int, text: str, ctx: _Context,
         return None, False
     datum = parse_datum(text)
     if datum is None:
-        problems.add(f"unknown coordinate system '{text}': use WGS84, GCJ02 (AMap/Tencent) or BD09 "
-                     "(Baidu)", f"未知的坐标系“{text}”：请使用 WGS84、GCJ02（高德/腾讯）或 BD09（百度）",
+        problems.add(f"unknown coordinate system '{_short(text)}': use WGS84, GCJ02 (AMap/Tencent) "
+                     "or BD09 (Baidu)",
+                     f"未知的坐标系“{_short(text)}”：请使用 WGS84、GCJ02（高德/腾讯）或 BD09（百度）",
                      row=row, column="source_datum", value=text)
         return None, False
     if ctx.option is not None and datum != ctx.option and not ctx.export_mode:
@@ -1577,8 +1584,9 @@ def read_upload(data: bytes, file_name: str, *, datum: str | None = None,
     if datum:
         option = parse_datum(datum)
         if option is None:
-            report.problems.append(Problem(f"unknown datum '{datum}': use wgs84, gcj02 or bd09",
-                                           f"未知的坐标系“{datum}”：请使用 wgs84、gcj02 或 bd09",
+            report.problems.append(Problem(f"unknown datum '{_short(datum)}': use wgs84, gcj02 or "
+                                           "bd09", f"未知的坐标系“{_short(datum)}”：请使用 wgs84、gcj02 "
+                                           "或 bd09",
                                            value=_short(datum)))
             return report
     try:
@@ -1667,22 +1675,24 @@ def read_file(path: Path, *, limit: int = MAX_UPLOAD_BYTES) -> bytes:
     except OSError as err:
         raise _Rejected(f"cannot read {name}: {err.strerror}",
                         f"无法读取文件 {name}：{err.strerror}") from err
-    with os.fdopen(fd, "rb") as fh:
-        try:
-            info = os.fstat(fh.fileno())
-            if not stat.S_ISREG(info.st_mode):
-                what = ("a directory" if stat.S_ISDIR(info.st_mode) else
-                        "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode) else
-                        "a pipe (FIFO)" if stat.S_ISFIFO(info.st_mode) else "not a regular file")
-                raise _Rejected(f"{name} is {what}, not a file: give the path of a .csv, .xlsx or "
-                                ".geojson file", f"{name} 不是普通文件，请给出 .csv、.xlsx 或 .geojson "
-                                "文件的路径", value=path.name)
-            if info.st_size > limit:
-                raise _too_large(name, info.st_size, limit)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            what = ("a directory" if stat.S_ISDIR(info.st_mode) else
+                    "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode) else
+                    "a pipe (FIFO)" if stat.S_ISFIFO(info.st_mode) else "not a regular file")
+            raise _Rejected(f"{name} is {what}, not a file: give the path of a .csv, .xlsx or "
+                            ".geojson file", f"{name} 不是普通文件，请给出 .csv、.xlsx 或 .geojson "
+                            "文件的路径", value=path.name)
+        if info.st_size > limit:
+            raise _too_large(name, info.st_size, limit)
+        with os.fdopen(os.dup(fd), "rb") as fh:
             data = fh.read(limit + 1)
-        except OSError as err:
-            raise _Rejected(f"cannot read {name}: {err.strerror}",
-                            f"无法读取文件 {name}：{err.strerror}") from err
+    except OSError as err:
+        raise _Rejected(f"cannot read {name}: {err.strerror}",
+                        f"无法读取文件 {name}：{err.strerror}") from err
+    finally:
+        os.close(fd)
     if len(data) > limit:
         raise _too_large(name, len(data), limit)
     return data

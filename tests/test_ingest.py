@@ -8,7 +8,9 @@ import hashlib
 import io
 import json
 import math
+import os
 import re
+import time
 import tomllib
 from pathlib import Path
 
@@ -21,6 +23,8 @@ from geo_app import build, datum, ingest, layers, store
 from geo_app.errors import ImportValidationError
 from geo_app.settings import PROJECT_ROOT, Settings
 from geo_app.vocab import BOARDS, KINDS, LEVELS, PRECISIONS, REGISTRY_COLUMNS, STATUSES
+from tests.hostile_inputs import Hostile, hostile_files, workbook
+from tests.hostile_inputs import row as hostile_row
 
 CORPUS = Path(__file__).parent / "bad_inputs"
 CASES = json.loads((CORPUS / "cases.json").read_text(encoding="utf-8"))
@@ -556,3 +560,209 @@ def test_cli_import_dry_run_batches_and_remove(writable_settings: Settings, tmp_
     assert "u-cli" not in store.entity_ids(db)
     assert cli.main(["remove-batch", batch]) == 1
     assert "No import batch" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- hostile inputs
+# Each case below gave a traceback, a hang or an acceptance before the importer checked it.
+
+HOSTILE = hostile_files()
+
+
+def _all_text(report: ingest.ImportReport) -> str:
+    """Everything the CLI prints about a report (every problem in both languages)."""
+    return "\n".join([*(f"{p.describe('en')}\n{p.describe('zh')}" for p in report.problems),
+                      report.summary("en"), str(report.to_error())])
+
+
+@pytest.mark.parametrize("case", HOSTILE, ids=[h.name for h in HOSTILE])
+def test_hostile_file_is_refused_with_a_located_problem(case: Hostile) -> None:
+    report = ingest.read_upload(case.data, case.name)
+    assert not report.ok and len(report.rows) == 0
+    hits = [p for p in report.errors if case.expect in p.en]
+    assert hits, f"{case.name}: no {case.expect!r} in {[p.en for p in report.errors]}"
+    assert any(p.row == case.row and p.column == case.column for p in hits), \
+        [(p.row, p.column) for p in hits]
+    assert all(p.zh for p in hits), "the problem is in Chinese too"
+    text = _all_text(report)
+    text.encode("utf-8")  # printable: no lone surrogate reaches a terminal or a browser
+    assert len(text) < 3000, "the messages stay short"
+    assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e]", text)
+
+
+@pytest.mark.parametrize("case", HOSTILE, ids=[h.name for h in HOSTILE])
+def test_hostile_file_leaves_store_byte_identical(case: Hostile, corpus_db: Path,
+                                                  tmp_path: Path) -> None:
+    path = tmp_path / case.name
+    path.write_bytes(case.data)
+    before = _digest(corpus_db)
+    report, batch = ingest.import_file(path, corpus_db)
+    assert batch is None and not report.ok
+    assert _digest(corpus_db) == before
+
+
+def test_xml_entities_never_reach_a_local_file(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET-MARKER", encoding="utf-8")
+    doctype = f'<!DOCTYPE sst [<!ENTITY e SYSTEM "{secret.as_uri()}">]>'
+    data = workbook([HEADER, hostile_row(name_zh="XXE")], doctype=doctype,
+                    raw_strings={"XXE": "&e;"})
+    report = ingest.read_upload(data, "xxe.xlsx")
+    assert [p.en.split(";")[0] for p in report.errors] == [
+        "the workbook part xl/sharedStrings.xml declares an XML document type (DTD) or entities"]
+    assert "TOP-SECRET-MARKER" not in _all_text(report)
+    assert len(report.rows) == 0
+
+
+def test_internal_entities_are_refused_too() -> None:
+    data = workbook([HEADER, hostile_row(name_zh="E")], doctype='<!DOCTYPE sst [<!ENTITY e "名">]>',
+                    raw_strings={"E": "&e;"})
+    report = ingest.read_upload(data, "entity.xlsx")
+    assert "(DTD)" in report.errors[0].en and "DTD" in report.errors[0].zh
+
+
+def test_huge_dimension_reads_only_the_cells_present(monkeypatch: pytest.MonkeyPatch) -> None:
+    # <dimension ref="A1:XFD1048576"/> made openpyxl pad every row to 16,384 cells (90 s for
+    # 20,000 rows); the claimed size must not matter, only the cells in the file.
+    rows = [HEADER, *(hostile_row(id=f"u-{i}") for i in range(2000))]
+    data = workbook(rows, dimension="A1:XFD1048576")
+    seen = 0
+    read_cell = ingest._xlsx_text
+
+    def counting(*args: object) -> str:
+        nonlocal seen
+        seen += 1
+        return read_cell(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ingest, "_xlsx_text", counting)
+    start = time.perf_counter()
+    report = ingest.read_upload(data, "claims_a_million_rows.xlsx")
+    assert report.ok, [p.en for p in report.errors]
+    assert len(report.rows) == 2000
+    assert seen == len(rows) * len(HEADER), "one read per cell present, none for padding"
+    assert time.perf_counter() - start < 20
+
+
+def test_sheet_going_past_the_row_limit_is_refused_without_walking_it() -> None:
+    data = workbook([HEADER, hostile_row()], data_row=1_048_576)
+    start = time.perf_counter()
+    report = ingest.read_upload(data, "far.xlsx")
+    assert "goes on below row 100,001" in report.errors[0].en
+    assert time.perf_counter() - start < 10
+
+
+def test_cr_only_line_ends_import_the_right_rows() -> None:
+    rows = [_row(id="u-1", notes="first"), _row(id="u-2", name_zh="第二", notes="second")]
+    data = _csv(rows).replace("\r\n", "\r").encode()  # old Mac line ends
+    assert b"\n" not in data
+    report = ingest.read_upload(data, "mac.csv")
+    assert report.ok, [p.en for p in report.problems]
+    assert report.rows[["id", "name_zh", "notes"]].values.tolist() == [
+        ["u-1", "测试实验室", "first"], ["u-2", "第二", "second"]]
+
+
+def test_line_breaks_inside_a_quoted_note_come_out_as_lf() -> None:
+    data = _csv([_row(notes="line one\r\nline two\rline three")]).encode()
+    report = ingest.read_upload(data, "a.csv")
+    assert report.ok and report.rows.iloc[0]["notes"] == "line one\nline two\nline three"
+
+
+def test_messages_stay_bounded_for_a_20000_column_file() -> None:
+    data = (",".join([*HEADER, *(f"extra{i}" for i in range(20_000))]) + "\n"
+            + ",".join(_row().values()) + "\n").encode()
+    report = ingest.read_upload(data, "wide.csv")
+    assert not report.ok and len(report.problems) == 1
+    assert len(_all_text(report)) < 2000
+
+
+def test_messages_stay_bounded_for_thousands_of_long_bad_values() -> None:
+    rows = [_row(id=f"u-{i}", kind="k" * 3999) for i in range(5000)]
+    report = ingest.read_upload(_csv(rows).encode(), "bad.csv")
+    assert len(report.problems) == ingest.MAX_PROBLEMS + 1
+    assert report.problems[-1].en == "and 4,900 more problems are not listed"
+    assert max(len(p.en) for p in report.problems) <= ingest.MAX_MESSAGE_CHARS
+    assert len(_all_text(report)) < 100_000
+
+
+def test_a_cell_longer_than_the_csv_field_limit_is_a_clear_refusal() -> None:
+    data = _csv([_row(notes="n" * (csv.field_size_limit() + 1))]).encode()
+    report = ingest.read_upload(data, "a.csv")
+    assert "longer than 131,072 characters" in report.errors[0].en and report.errors[0].row == 2
+
+
+@pytest.mark.parametrize("name", ["{{7*7}}.csv", "{% raw %}.csv", "<img src=x onerror=alert(1)>.csv",
+                                  "${7*7}.csv", "[x](javascript:alert(1)).csv"])
+def test_file_names_are_kept_as_plain_text(name: str) -> None:
+    report = ingest.read_upload(_csv([_row()]).encode(), name)
+    assert report.ok and report.file_name == name
+
+
+def test_file_names_lose_controls_and_broken_characters() -> None:
+    undecodable = os.fsdecode(b"list\xff.csv")  # a Linux name that is not UTF-8
+    assert ingest.read_upload(_csv([_row()]).encode(), undecodable).file_name == "list.csv"
+    report = ingest.read_upload(_csv([_row()]).encode(), "a\u202egpj.\x00csv")
+    assert report.file_name == "agpj.csv"
+
+
+def test_odd_file_name_is_stored_verbatim(user_db: Path) -> None:
+    name = "{{7*7}} <img src=x onerror=alert(1)> {% raw %}.csv"
+    report = ingest.check_upload(_csv([_row(id="u-name")]).encode(), name, user_db)
+    batch = ingest.import_report(report, user_db)
+    batches = ingest.list_batches(user_db).set_index("batch_id")
+    assert batches.loc[batch, "file_name"] == name
+
+
+_READ_IN_A_CHILD = """
+import sys
+from pathlib import Path
+from geo_app import ingest
+for arg in sys.argv[2:]:
+    report, batch = ingest.import_file(Path(arg), Path(sys.argv[1]))
+    print(batch, report.errors[0].en if report.errors else "accepted", flush=True)
+"""
+
+
+def test_devices_fifos_and_directories_are_refused_unread(tmp_path: Path) -> None:
+    # Run in a child with a memory cap and a timeout: the old reader followed a link to
+    # /dev/zero for ever and waited on a FIFO for ever; neither may hang the test run.
+    import resource
+    import subprocess
+    import sys
+
+    paths = []
+    for device, name in (("/dev/zero", "zero.csv"), ("/dev/urandom", "random.xlsx"),
+                         ("/dev/zero", "zero.geojson")):
+        link = tmp_path / name
+        link.symlink_to(device)
+        paths.append(link)
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    folder = tmp_path / "folder.csv"
+    folder.mkdir()
+    chain = tmp_path / "chain.csv"
+    chain.symlink_to(paths[0])  # a link to a link to /dev/zero
+    paths += [fifo, folder, chain]
+
+    def limit_memory() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+
+    done = subprocess.run([sys.executable, "-c", _READ_IN_A_CHILD, str(tmp_path / "no.duckdb"),
+                           *map(str, paths)], capture_output=True, text=True, timeout=120,
+                          preexec_fn=limit_memory, cwd=PROJECT_ROOT)  # noqa: S603
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert len(lines) == len(paths)
+    for path, line, what in zip(paths, lines, ["a device", "a device", "a device",
+                                               "a pipe (FIFO)", "a directory", "a device"],
+                                strict=True):
+        assert line == f"None {path.name} is {what}, not a file: give the path of a .csv, " \
+                       ".xlsx or .geojson file", line
+    assert not (tmp_path / "no.duckdb").exists()
+
+
+def test_a_file_growing_past_the_limit_is_read_no_further(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "a.csv"
+    path.write_bytes(_csv([_row()]).encode() + b" " * 5000)
+    with pytest.raises(ImportValidationError, match="the limit is"):
+        ingest.read_file(path, limit=1000)
+    assert ingest.read_file(path, limit=10_000) == path.read_bytes()
