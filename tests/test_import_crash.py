@@ -90,9 +90,41 @@ def test_kill_inside_the_transaction_leaves_nothing(writable_settings: Settings,
         assert proc.returncode == -signal.SIGKILL
         assert _state(db) == (0, 0, 0), f"killed after '{stage}': the transaction must vanish"
         assert store.count_entities(db) == shipped
-    # the database is writable again afterwards: the same file now imports completely
+        # the killed writer's copy stays beside the database until the next writer
+        assert _copies(db, proc.pid), "a copy was left (so the clean-up check can fail)"
+    # the database is writable again afterwards: the same file now imports completely,
+    # and that writer removed the copies of the killed ones
     report, batch = ingest.import_file(big_file, db)
     assert batch is not None and _state(db)[:2] == (ROWS, 1)
+    assert _copies(db) == []
+
+
+def _copies(db: Path, pid: int | str = "*") -> list[Path]:
+    """The ``<db>.write-<pid>-<n>`` copies (and their WALs) beside the database."""
+    live = Path(os.path.realpath(db))
+    return sorted(live.parent.glob(f"{live.name}.write-{pid}-*"))
+
+
+def test_a_live_writers_copy_survives_and_a_killed_ones_is_removed(
+        writable_settings: Settings, big_file: Path, tmp_path: Path) -> None:
+    """The next writer deletes a killed writer's copy, never the copy of a running one."""
+    db = writable_settings.db_path
+    proc = _start(writable_settings, big_file, tmp_path / "killed.log")
+    _wait_for(tmp_path / "killed.log", STAGES[0], proc)
+    _kill(proc)
+    killed = _copies(db, proc.pid)
+    assert killed
+    runner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        running = Path(f"{os.path.realpath(db)}.write-{runner.pid}-1")
+        running.write_bytes(b"a copy being written")
+        store.execute_write(db, [("DELETE FROM import_batches WHERE false", [])])
+        assert [p for p in killed if p.exists()] == []
+        assert running.read_bytes() == b"a copy being written"
+    finally:
+        runner.kill()
+        runner.wait()
+    assert _state(db) == (0, 0, 0)
 
 
 def test_kill_at_random_moments_leaves_before_or_after(writable_settings: Settings,
