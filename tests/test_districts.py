@@ -431,3 +431,78 @@ def test_cli_warns_when_ranked_figures_come_from_different_years(
     assert cli.main(["compare", "--metric", "ind:high_tech_enterprises_total", "--format", "csv",
                      "--output", "-"]) == 0
     assert "different years (2022, 2023)" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- hostile figures
+# The indicator import decodes and checks text exactly as the entity import does: one
+# decoder (ingest.decode_text), one text rule (ingest.text_problem).
+
+
+def test_both_imports_share_one_decoder_and_one_text_rule() -> None:
+    import inspect
+
+    source = inspect.getsource(districts)
+    assert "ingest.decode_text(" in source and "ingest.text_problem(" in source
+    for private_copy in ("def decode_upload", "def _nfkc", "unicodedata"):
+        assert private_copy not in source, f"districts keeps its own {private_copy}"
+
+
+@pytest.mark.parametrize(("column", "text", "fragment"), [
+    ("source", "list\u202egpj.exe", "U+202E"),   # right-to-left override (spoofing)
+    ("notes", "a\u0085b", "U+0085"),             # C1 NEL
+    ("notes", "see \u009b31m", "U+009B"),        # C1 CSI (a terminal escape)
+    ("source", "a\u2028b", "U+2028"),            # line separator
+    ("notes", "\u3164", "U+3164"),               # HANGUL FILLER: looks empty
+    ("source", "\u2800", "U+2800"),              # BRAILLE PATTERN BLANK
+    ("unit", "亿\u200b元", "U+200B"),             # zero-width space in a one-line field
+    ("notes", "\u200b\u200c", "no visible character"),
+    ("indicator", "gdp\x07", "U+0007"),
+])
+def test_text_the_entity_import_refuses_is_refused_here_too(column: str, text: str,
+                                                            fragment: str) -> None:
+    from geo_app import ingest
+
+    assert ingest.text_problem(text, multiline=column in ("source", "notes")) is not None
+    cells = {"board": "太仓市", "indicator": "gdp", "year": "2023", "value": "1", "unit": "亿元",
+             "source": "s", "notes": "", column: text}
+    line = ",".join(cells[c] for c in ("board", "indicator", "year", "value", "unit", "source",
+                                       "notes"))
+    with pytest.raises(ImportValidationError) as info:
+        _parse(HEAD + line + "\n")
+    assert [(p["row"], p["column"]) for p in info.value.problems] == [("2", column)]
+    assert fragment in info.value.problems[0]["problem"]
+    assert text not in info.value.user_message, "the bad characters are shown escaped"
+
+
+def test_nul_bytes_are_refused_with_their_line() -> None:
+    with pytest.raises(ImportValidationError, match="NUL bytes") as info:
+        _parse(HEAD + "太仓市,gdp,2023,1,亿元,s\x00x,\n")
+    assert "line 2" in info.value.user_message
+
+
+def test_undecodable_text_is_refused_never_guessed() -> None:
+    # a cp1252 cell in a UTF-8 file decodes as GB18030 garbage; the shared decoder refuses it
+    raw = (HEAD + "太仓市,gdp,2023,1,亿元,").encode() + "Zürich café".encode("cp1252") + b",\n"
+    with pytest.raises(ImportValidationError, match="UTF-8"):
+        districts.parse_user_indicators(raw)
+
+
+def test_cr_only_line_ends_import_the_right_rows() -> None:
+    text = (HEAD + "太仓市,gdp,2023,1,亿元,s,first\n昆山市,gdp,2023,2,亿元,t,second\n").replace("\n", "\r")
+    df = _parse(text)
+    assert df[["board", "value", "notes"]].values.tolist() == [["太仓市", 1.0, "first"],
+                                                              ["昆山市", 2.0, "second"]]
+
+
+def test_messages_stay_bounded() -> None:
+    with pytest.raises(ImportValidationError) as info:
+        _parse(HEAD.rstrip("\n") + "".join(f",extra{i}" for i in range(20_000)) + "\n")
+    assert "and 19,995 more" in info.value.user_message
+    assert len(info.value.user_message) < 1000
+    rows = "".join(f"太仓市,gdp,{1900 + i % 200},{'v' * 90},亿元,{'s' * 300},\n" for i in range(4000))
+    with pytest.raises(ImportValidationError) as info:
+        _parse(HEAD + rows)
+    problems = info.value.problems
+    assert len(problems) == 101 and problems[-1]["problem"] == "and 3,900 more problems are not listed"
+    assert all(len(p["problem"]) < 200 for p in problems)
+    assert len(info.value.user_message) < 1500
