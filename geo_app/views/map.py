@@ -50,6 +50,13 @@ if TYPE_CHECKING:  # only geo_app.maps imports folium; here it is just a type
     import folium
 
 MAP_HEIGHT = 700
+#: The map fills the main area: the component's iframe takes most of the viewport's height
+#: (the pixel height above is only its starting size), and the map inside follows it.
+#: A constant: no data value ever enters this style sheet.
+_FILL_CSS = """<style>
+[data-testid="stMainBlockContainer"] { padding-top: 2.5rem; }
+iframe[title="streamlit_folium.st_folium"] { height: max(380px, calc(100vh - 230px)) !important; }
+</style>"""
 #: Map width the first drawing of a large filter assumes (the browser then reports its own).
 MAP_WIDTH_GUESS = 700
 _BASEMAP_WIDGET = "basemap_select"
@@ -276,8 +283,11 @@ def _draw_map(page: MapPage) -> list[str]:
 
 
 def _draw_no_point(summary: aggregate.PointSummary, lang: str, layer_names: dict[str, str]) -> None:
-    st.subheader(f"{t('no_point', lang)} ({summary.n_no_point})")
-    if summary.n_no_point:
+    title = f"{t('no_point', lang)} ({summary.n_no_point:,})"
+    if not summary.n_no_point:
+        st.caption(title)
+        return
+    with st.expander(title, expanded=False):
         st.caption(t("map_no_point_hint", lang))
         table = entity_table(summary.no_point, lang, layer_names)
         keep = [t("col_name_zh", lang), t("col_name_en", lang), t("kind", lang), t("board", lang),
@@ -312,24 +322,24 @@ def render() -> None:
     empty = store.entities_to_gdf(pd.DataFrame({c: pd.Series(dtype=object) for c in
                                                 (*store.ENTITY_COLUMNS, "layers")}))
     inputs = maps.MapInputs(entities=empty, layers=static.layers, boundaries=static.boundaries,
-                            water=static.water, boards=static.boards, focus_layers=flt.layers)
+                            water=static.water, boards=static.boards, focus_layers=flt.layers,
+                            fit_city=flt.is_empty())
     page = MapPage(db=str(db), version=version, flt=flt, lang=lang, basemap=basemap,
                    summary=summary, inputs=inputs, layer_names=layer_names,
                    asset_base=_asset_base())
-    col_map, col_side = st.columns([7, 3], gap="medium")
-    with col_map:
-        notes: list[str] = []
-        try:
-            notes = _draw_map(page)
-        except GeoAppError as err:
-            show_error(err)
-        base = maps.BASEMAPS[basemap]
-        notes.append(t("sip_no_polygon", lang))
-        if base.datum == "gcj02":
-            notes.append(t("map_gcj_note", lang))
-        notes.append(t("map_no_tiles_note", lang) if base.tiles is None
-                     else t("map_tiles_note", lang, name=maps.basemap_label(basemap, lang)))
-        notes.append(t("map_share_hint", lang))
-        st.caption("  \n".join(notes))
-    with col_side:
-        _draw_no_point(summary, lang, layer_names)
+    # the map takes the whole width; what has no location is listed below it
+    st.markdown(_FILL_CSS, unsafe_allow_html=True)  # constant style sheet, no data
+    notes: list[str] = []
+    try:
+        notes = _draw_map(page)
+    except GeoAppError as err:
+        show_error(err)
+    base = maps.BASEMAPS[basemap]
+    notes.append(t("sip_no_polygon", lang))
+    if base.datum == "gcj02":
+        notes.append(t("map_gcj_note", lang))
+    notes.append(t("map_no_tiles_note", lang) if base.tiles is None
+                 else t("map_tiles_note", lang, name=maps.basemap_label(basemap, lang)))
+    notes.append(t("map_share_hint", lang))
+    st.caption("  \n".join(notes))
+    _draw_no_point(summary, lang, layer_names)
