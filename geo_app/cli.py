@@ -160,6 +160,11 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from geo_app import districts
 
     db = build.ensure_database(load_settings())
+    if args.format == "xlsx" and args.output == "-" and not args.list_metrics:
+        print("geo-app: --format xlsx needs --output FILE", file=sys.stderr)
+        return 2
+    # checked before any work: never the database, never a folder
+    out = None if args.output == "-" else export.check_output_path(args.output, db)
     data = districts.load_compare_data(db)
     if args.list_metrics:
         for m in districts.list_metrics(data):
@@ -171,16 +176,12 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     if years:
         print(f"geo-app: warning: the figures come from different years ({', '.join(years)}); "
               "ranks compare them anyway", file=sys.stderr)
-    if args.format == "xlsx" and args.output == "-":
-        print("geo-app: --format xlsx needs --output FILE", file=sys.stderr)
-        return 2
     payload: bytes = {"csv": districts.table_to_csv, "xlsx": districts.table_to_xlsx}.get(
         args.format, lambda df: districts.table_to_text(df).encode("utf-8"))(table)
-    if args.output == "-":
+    if out is None:
         sys.stdout.buffer.write(payload)
         sys.stdout.flush()
     else:
-        out = export.check_output_path(args.output, db)
         try:
             out.write_bytes(payload)
         except OSError as err:
