@@ -793,8 +793,10 @@ def export_file(db_path: Path, collection: str, fmt: str, path: str | Path, *,
             os.replace(tmp, path)
         except OSError as err:
             reason = err.strerror or str(err)
-            if err.filename not in (None, str(path)):  # the temporary file beside it
+            if err.filename == str(tmp):  # the temporary file beside it
                 reason = f"cannot create a new file in {path.parent} ({reason})"
+            elif err.filename not in (None, str(path)):
+                reason = f"{reason}: {err.filename}"
             msg = f"Cannot write {path}: {reason}"
             raise ExportError(msg) from err
     finally:
