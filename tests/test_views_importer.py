@@ -8,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 from geo_app import datum, ingest, store
 from geo_app.settings import Settings
 from tests.helpers import run_apptest
+from tests.hostile_inputs import hostile_files
 
 TIMEOUT = 90
 HEADER = ("id,name_zh,name_en,kind,level,status,board,lon,lat,location_precision,"
@@ -131,3 +132,45 @@ def test_user_values_are_shown_as_text_never_html(writable_settings: Settings) -
         assert payload not in element.value
     batches = _table(at, "rows_present")
     assert list(batches["file_name"]) == ["<b onmouseover=alert(1)>x.csv"], "shown as plain text in a table"
+
+
+# ----------------------------------------------------------------------------- hostile uploads
+
+
+def test_every_hostile_upload_shows_an_error_never_a_traceback(writable_settings: Settings) -> None:
+    db = writable_settings.db_path
+    before = store.count_entities(db)
+    at = _run("en")
+    failures = []
+    for case in hostile_files():
+        at.file_uploader(key="imp_file_0").set_value((case.name, case.data, "text/plain"))
+        at.run()
+        if at.exception:
+            failures.append((case.name, [e.value[:300] for e in at.exception]))
+        elif not at.error or "cannot be imported" not in at.error[0].value:
+            failures.append((case.name, "no st.error"))
+        elif not at.button(key="imp_do").disabled:
+            failures.append((case.name, "the import button is enabled"))
+    assert not failures, failures
+    assert store.count_entities(db) == before
+
+
+@pytest.mark.parametrize("name", ["{{7*7}}.csv", "{% raw %}.csv", "<img src=x onerror=alert(1)>.csv",
+                                  ":smile: :red[x] :blue-badge[y].csv", "**bold** $x$ [a](b).csv"])
+def test_file_name_is_shown_and_stored_as_plain_text(writable_settings: Settings, name: str) -> None:
+    at = _run("en")
+    at.file_uploader(key="imp_file_0").set_value((name, _good().encode(), "text/csv"))
+    at.run()
+    _ok(at)
+    assert f"File: {name}" in [e.value for e in at.text], "the name is shown as plain text"
+    core = name.removesuffix(".csv")
+    markdown = [*at.markdown, *at.caption, *at.error, *at.success, *at.warning, *at.info,
+                *at.title, *at.subheader]
+    for element in markdown:
+        assert core not in element.value.replace("\\", ""), \
+            f"the file name reached Markdown: {element.value!r}"
+    at.button(key="imp_do").click().run()
+    _ok(at)
+    assert list(_table(at, "rows_present")["file_name"]) == [name]
+    stored = ingest.list_batches(writable_settings.db_path)["file_name"].tolist()
+    assert stored == [name]

@@ -1,7 +1,9 @@
 """The import page: template, upload, bilingual check report, import, batches with removal.
 
-Every user value is shown through ``st.dataframe`` (plain text) or escaped Markdown;
-nothing here uses ``unsafe_allow_html``.
+Every user value is shown through ``st.text`` or ``st.dataframe`` (plain text, never
+Markdown): a file named ``{{7*7}}.csv``, ``:smile:.csv`` or ``<img src=x>.csv``
+shows as exactly that. Markdown (``st.error``, ``st.success``) carries only this app's
+own sentences. Nothing here uses ``unsafe_allow_html``.
 """
 
 from __future__ import annotations
@@ -113,7 +115,8 @@ def _check_and_import(name: str, data: bytes, datum: str | None, db: Path, lang:
 
 def _show_report(report: ingest.ImportReport, lang: str) -> None:
     st.subheader(t("imp_report", lang))
-    (st.success if report.ok else st.error)(md_escape(report.summary(lang)))
+    st.text(f"{'文件' if lang == 'zh' else 'File'}: {report.file_name}")
+    (st.success if report.ok else st.error)(md_escape(report.summary(lang, with_name=False)))
     cols = st.columns(4)
     cols[0].metric(t("imp_rows", lang), len(report.rows))
     cols[1].metric(t("imp_errors", lang), len(report.errors))
