@@ -210,6 +210,7 @@ def test_url_filter_changes_drawn_markers(app: App, browser: object, query: str,
         assert drawn["paths"] >= 5 + 10 + 4  # the overlays stay whatever the filter
         assert v.errors == [] and v.dialogs == []
         if "lang=en" in query:
+            v.frame.locator(".sim-legend summary").click()  # type: ignore[attr-defined]
             legend = v.frame.locator(".sim-legend").inner_text()  # type: ignore[attr-defined]
             assert "Legend" in legend and "Laboratory" in legend
     finally:

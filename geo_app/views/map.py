@@ -54,8 +54,11 @@ MAP_HEIGHT = 700
 #: (the pixel height above is only its starting size), and the map inside follows it.
 #: A constant: no data value ever enters this style sheet.
 _FILL_CSS = """<style>
-[data-testid="stMainBlockContainer"] { padding-top: 2.5rem; }
-iframe[title="streamlit_folium.st_folium"] { height: max(380px, calc(100vh - 230px)) !important; }
+[data-testid="stMainBlockContainer"] { padding: 2.5rem 1.5rem 2rem 1.5rem; max-width: none; }
+@media (max-width: 640px) {
+  [data-testid="stMainBlockContainer"] { padding-left: 0.5rem; padding-right: 0.5rem; }
+}
+iframe[title="streamlit_folium.st_folium"] { height: max(380px, calc(100vh - 220px)) !important; }
 </style>"""
 #: Map width the first drawing of a large filter assumes (the browser then reports its own).
 MAP_WIDTH_GUESS = 700
