@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -26,16 +26,19 @@ from geo_app.errors import FilterError, ImportValidationError
 from geo_app.export import neutralise
 from geo_app.vocab import BOARDS, KINDS, LEVELS, STATUSES, label
 
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
 CITY = "全市"
 #: Kinds counted as "platforms" for the national-platform metric (zones, universities,
 #: firms and core areas are counted by their own metrics).
 PLATFORM_KINDS = ("laboratory", "technology_innovation_center", "research_institute",
                   "innovation_platform", "incubator", "offshore_innovation_center",
                   "international_cooperation", "major_facility")
-DEFAULT_METRIC = "entities"
+#: The metric the page and ``geo-app compare`` show first: a published figure, the one of
+#: ``data/board_indicators.csv`` with values for the most 板块 (GDP, six of ten; see
+#: docs/indicators.md), never a count of this project's own registry.
+DEFAULT_METRIC = "ind:gdp"
+#: How counts of this map's registry are named wherever they are shown.
+REGISTRY_LABEL = ("本图登记主体数（非官方统计）",
+                  "Entities in this map's registry (not an official statistic)")
 PLAN_STATUSES: Mapping[str, tuple[str, str]] = {
     "achieved": ("已达成（据登记表）", "Achieved (per registry)"),
     "not_yet": ("未达成（据登记表）", "Not yet (per registry)"),
@@ -72,6 +75,8 @@ _POLYGON_NOTES: Mapping[str, tuple[str, str]] = {
     "吴中区": ("吴中区多边形含园区大部分面积及部分太湖水面",
              "the 吴中区 polygon also holds most of SIP's area and part of Taihu"),
 }
+
+_UNIT_LABELS: Mapping[str, tuple[str, str]] = {"rank": ("位", "rank")}
 
 _TEXT: Mapping[str, tuple[str, str]] = {
     "no_data": ("无数据（未找到公开数字）", "no data (no public figure found)"),
@@ -140,6 +145,8 @@ class CompareData:
         :func:`geo_app.layers.layer_stats` ``summary`` (+ ``spec_file``) and ``by_board``.
     boundaries
         County polygons (WGS-84).
+    water
+        Lakes and rivers (WGS-84), drawn over the choropleth for orientation.
     """
 
     boards: pd.DataFrame
@@ -149,6 +156,7 @@ class CompareData:
     layer_summary: pd.DataFrame
     layer_by_board: pd.DataFrame
     boundaries: gpd.GeoDataFrame
+    water: gpd.GeoDataFrame | None = None
 
 
 def load_compare_data(db_path: Path) -> CompareData:
@@ -169,6 +177,7 @@ def load_compare_data(db_path: Path) -> CompareData:
         layer_summary=stats["summary"].merge(layers, on="id", how="left"),
         layer_by_board=stats["by_board"],
         boundaries=store.read_geo_table(db_path, "boundaries"),
+        water=store.read_geo_table(db_path, "water"),
     )
 
 
@@ -214,21 +223,30 @@ def indicator_label(code: str, indicators: pd.DataFrame, lang: str) -> str:
     return code
 
 
+def _registry(key: str, what_zh: str, what_en: str) -> Metric:
+    """A count of this map's own registry, labelled as such (never an official statistic)."""
+    if not what_zh:
+        zh, en = REGISTRY_LABEL
+    else:
+        zh = f"本图登记主体数：{what_zh}（非官方统计）"
+        en = f"Entities in this map's registry: {what_en} (not an official statistic)"
+    return Metric(key, zh, en, "registry")
+
+
 def list_metrics(data: CompareData) -> list[Metric]:
     """Every metric that can rank the ten 板块, in display order."""
-    out = [
-        Metric("entities", "登记主体数", "Registry entities", "registry"),
-        Metric("national_platforms", "国家级平台数", "National-level platforms", "registry"),
-        Metric("high_tech_zones", "高新区数（省级以上）", "High-tech zones (provincial+)", "registry"),
-        Metric("high_tech_zones_national", "国家级高新区数", "National high-tech zones", "registry"),
-    ]
-    out += [Metric(f"kind:{k}", f"登记主体数：{zh}", f"Registry entities: {en}", "registry")
-            for k, (zh, en) in KINDS.items()]
-    out += [Metric(f"level:{k}", f"登记主体数：{zh}", f"Registry entities: {en}", "registry")
-            for k, (zh, en) in LEVELS.items()]
+    out = [_registry(key, zh, en) for key, zh, en in (
+        ("entities", "", ""),
+        ("national_platforms", "国家级平台", "national-level platforms"),
+        ("high_tech_zones", "高新区（省级以上）", "high-tech zones (provincial+)"),
+        ("high_tech_zones_national", "国家级高新区", "national high-tech zones"),
+        *((f"kind:{k}", zh, en) for k, (zh, en) in KINDS.items()),
+        *((f"level:{k}", zh, en) for k, (zh, en) in LEVELS.items()),
+    )]
     out += [
         Metric("land_area_km2", "土地面积（km²）", "Land area (km²)", "area"),
-        Metric("density", "每百平方公里登记主体数", "Registry entities per 100 km²", "area"),
+        Metric("density", f"每百平方公里{REGISTRY_LABEL[0]}", f"{REGISTRY_LABEL[1]} per 100 km²",
+               "area"),
     ]
     for row in data.layer_summary.itertuples():
         out.append(Metric(f"layer_area_share:{row.id}", f"{row.name_zh}面积中本板块占比（%）",
@@ -245,6 +263,19 @@ def list_metrics(data: CompareData) -> list[Metric]:
                           indicator_label(code, data.indicators, "en"), "public",
                           lower_is_better=units == {"rank"}))
     return out
+
+
+def default_metric(data: CompareData) -> str:
+    """:data:`DEFAULT_METRIC` when the data hold it, else the public figure with values for
+    the most 板块, else the registry count (a database without public figures)."""
+    bi = data.board_indicators
+    in_boards = bi[bi["board"].isin(list(BOARDS)) & bi["value"].notna()]
+    coverage = in_boards.groupby("indicator", sort=False)["board"].nunique()
+    if DEFAULT_METRIC.removeprefix("ind:") in coverage.index:
+        return DEFAULT_METRIC
+    if len(coverage):
+        return f"ind:{coverage.idxmax()}"
+    return "entities"
 
 
 def get_metric(data: CompareData, key: str) -> Metric:
@@ -382,7 +413,18 @@ def _public_metric(data: CompareData, key: str, year: str | None, lang: str) -> 
     out.loc[gap, ["unit", "year", "source"]] = ""
     if len(figs):
         out.loc[gap, "unit"] = str(figs["unit"].iloc[0])
+    out["unit"] = [unit_label(u, lang) for u in out["unit"]]
     return out
+
+
+def unit_label(unit: str, lang: str) -> str:
+    """A unit as shown in ``lang`` (the data write ranks as ``rank``).
+
+    >>> unit_label("rank", "zh"), unit_label("亿元", "en")
+    ('位', '亿元')
+    """
+    zh, en = _UNIT_LABELS.get(unit, (unit, unit))
+    return en if lang == "en" else zh
 
 
 def metric_values(data: CompareData, key: str, *, year: str | None = None,
@@ -433,7 +475,7 @@ def comparison_table(data: CompareData, metrics: Sequence[str], *,
         msg = f"Unknown 板块 {unknown[0]!r}; choose from {', '.join(BOARDS)} / 未知板块"
         raise FilterError(msg)
     blocks = []
-    for key in metrics or [DEFAULT_METRIC]:
+    for key in metrics or [default_metric(data)]:
         metric = get_metric(data, key)
         vals = metric_values(data, key, year=year, lang=lang)
         vals["rank"] = rank_values(vals["value"], lower_is_better=metric.lower_is_better)
@@ -748,52 +790,114 @@ def plan_progress(data: CompareData, lang: str = "zh") -> pd.DataFrame:
 # ----------------------------------------------------------------------------- map
 
 
-def choropleth_gdf(data: CompareData, values: pd.DataFrame) -> gpd.GeoDataFrame:
-    """The 板块 that have a county polygon, with ``value`` from :func:`metric_values`.
+#: ``boards.polygon_status`` values saying a 板块 has no polygon of its own (it may still
+#: name a county whose polygon belongs to another 板块: that polygon is never painted for it).
+NO_OWN_POLYGON = frozenset({"", "none", "shared", "pending"})
+_CHOROPLETH_COLUMNS = ("board", "board_en", "name", "adcode", "value", "value_max", "comparator",
+                       "value_text", "unit", "year", "source", "notes")
 
-    SIP has no polygon and is left out (its value stays in the table); SND is drawn
-    with the 虎丘区 polygon it maps to in ``boards.county_adcode``.
+
+def _owns_polygon(board: Mapping[str, Any], county_name: object) -> bool:
+    """Whether ``board`` (a ``boards`` row) claims its ``county_adcode`` polygon as its own.
+
+    A ``polygon_status`` outside :data:`NO_OWN_POLYGON` says so (``official_county`` for the
+    counties and SND's 虎丘区, any status of a polygon added later); without a status only
+    a county of the same name is the 板块's own.
     """
-    bounds = data.boundaries.set_index("adcode")
-    boards = data.boards.set_index("name_zh")
-    rows, geoms = [], []
-    for r in values.itertuples():
-        code = boards.loc[r.board, "county_adcode"] if r.board in boards.index else None
-        if not code or code not in bounds.index:
-            continue
-        rows.append({"board": r.board, "board_en": BOARDS[r.board][1], "value": r.value})
-        geoms.append(bounds.loc[code, "geometry"])
-    return gpd.GeoDataFrame(pd.DataFrame(rows, columns=["board", "board_en", "value"]),
-                            geometry=geoms, crs="EPSG:4326")
+    status = board.get("polygon_status")
+    status = status.strip().lower() if isinstance(status, str) else ""
+    if status:
+        return status not in NO_OWN_POLYGON
+    return county_name == board.get("name_zh")
 
 
-def plot_choropleth(gdf: gpd.GeoDataFrame, *, title: str = "") -> Figure:
-    """A static choropleth (matplotlib, offline). Text is ASCII: no CJK font is assumed."""
-    from matplotlib import patheffects
-    from matplotlib.figure import Figure
+def board_polygons(boards: pd.DataFrame, boundaries: pd.DataFrame) -> dict[str, str]:
+    """板块 → the adcode of the polygon that may be painted with its value.
 
-    from geo_app.layers import METRIC_CRS
+    A polygon is painted only for the one 板块 that claims it as its own
+    (:func:`_owns_polygon`); a polygon claimed by two or more 板块 is painted for none,
+    and a 板块 that only points at another's county (SIP today) gets no polygon. A 板块
+    whose ``boards`` row names a polygon of its own (a ``boundaries`` row) gets it.
 
-    fig = Figure(figsize=(6.4, 6.0), dpi=110)
-    ax = fig.add_subplot()
-    metric = gdf.to_crs(METRIC_CRS)
-    missing = {"color": "#f0f0f0", "edgecolor": "#888888", "hatch": "///", "label": "no data"}
-    if metric["value"].notna().any():
-        metric.plot(column="value", ax=ax, cmap="YlGnBu", legend=True, edgecolor="#555555",
-                    linewidth=0.6, missing_kwds=missing,
-                    legend_kwds={"shrink": 0.6, "label": title})
-    else:
-        metric.plot(ax=ax, **missing)
-    halo = [patheffects.withStroke(linewidth=2.5, foreground="white")]
-    for r in metric.itertuples():
-        pt = r.geometry.representative_point()
-        text = r.board_en if math.isnan(r.value) else f"{r.board_en}\n{_plain_number(r.value)}"
-        ax.annotate(text, (pt.x, pt.y), ha="center", va="center", fontsize=7, path_effects=halo)
-    ax.set_axis_off()
-    fig.text(0.01, 0.01, "Hatched: no data. SIP has no polygon (not drawn; see table). "
-             "SND is drawn with the Huqiu polygon.", fontsize=6.5, color="#444444")
-    fig.tight_layout()
-    return fig
+    >>> bounds = pd.DataFrame({"adcode": ["320506"], "name_zh": ["吴中区"]})
+    >>> boards = pd.DataFrame({"name_zh": ["吴中区", "苏州工业园区"],
+    ...                        "county_adcode": ["320506", "320506"],
+    ...                        "polygon_status": ["official_county", "none"]})
+    >>> board_polygons(boards, bounds)
+    {'吴中区': '320506'}
+    """
+    names = dict(zip(boundaries["adcode"].astype(str), boundaries["name_zh"], strict=True))
+    claims: dict[str, list[str]] = {}
+    for row in boards.to_dict("records"):
+        code = row.get("county_adcode")
+        code = code.strip() if isinstance(code, str) else ""
+        if code in names and _owns_polygon(row, names[code]):
+            claims.setdefault(code, []).append(str(row["name_zh"]))
+    return {owners[0]: code for code, owners in claims.items() if len(owners) == 1}
+
+
+def _choropleth_rows(values: pd.DataFrame, polygons: Mapping[str, str], lang: str) -> pd.DataFrame:
+    out = values.copy()
+    out["board_en"] = [BOARDS[b][1] if b in BOARDS else b for b in out["board"]]
+    out["name"] = out["board_en"] if lang == "en" else out["board"]
+    out["adcode"] = [polygons.get(b, "") for b in out["board"]]
+    out["value"] = out["value"].astype(float)
+    out["value_max"] = out["value_max"].astype(float) if "value_max" in out else np.nan
+    out["comparator"] = out["comparator"].fillna("=").astype(str) if "comparator" in out else "="
+    for column in ("unit", "year", "source", "notes"):
+        out[column] = out[column].fillna("").astype(str) if column in out else ""
+    out["value_text"] = [format_number(v, u, comparator=c, value_max=vm, lang=lang)
+                         for v, u, c, vm in zip(out["value"], out["unit"], out["comparator"],
+                                                out["value_max"], strict=True)]
+    return out[list(_CHOROPLETH_COLUMNS)].reset_index(drop=True)
+
+
+def choropleth_gdf(data: CompareData, values: pd.DataFrame, *,
+                   lang: str = "zh") -> gpd.GeoDataFrame:
+    """The 板块 painted on the choropleth, each with its own polygon and value.
+
+    Parameters
+    ----------
+    data
+        The snapshot (``boards`` and ``boundaries``).
+    values
+        :func:`metric_values` of the metric shown (an optional ``comparator`` and
+        ``value_max`` column qualify the values).
+    lang
+        Language of ``name`` (the 板块 as shown) and ``value_text``
+        (:func:`format_number` with the comparator, ``无数据`` / ``no data`` for a gap).
+
+    Returns
+    -------
+    GeoDataFrame
+        ``board, board_en, name, adcode, value, value_max, comparator, value_text, unit,
+        year, source, notes`` in WGS-84, one row per painted 板块 (the join of :func:`board_polygons`: SND with
+        the 虎丘区 polygon; SIP, which has none, is left out and listed by
+        :func:`boards_without_polygon`). No polygon ever carries another 板块's value.
+    """
+    polygons = board_polygons(data.boards, data.boundaries)
+    rows = _choropleth_rows(values, polygons, lang)
+    rows = rows[rows["adcode"] != ""].reset_index(drop=True)
+    geoms = data.boundaries.set_index(data.boundaries["adcode"].astype(str)).geometry
+    return gpd.GeoDataFrame(rows, geometry=[geoms[c] for c in rows["adcode"]], crs="EPSG:4326")
+
+
+def boards_without_polygon(data: CompareData, values: pd.DataFrame, *,
+                           lang: str = "zh") -> pd.DataFrame:
+    """The 板块 of ``values`` that the choropleth cannot paint, with their values.
+
+    Same columns as :func:`choropleth_gdf` (``adcode`` empty, no geometry) plus ``reason``:
+    ``no_polygon`` (no polygon of its own, SIP today) or ``shared`` (it claims a polygon
+    another 板块 claims too). They are listed beside the map, never painted with another
+    板块's value.
+    """
+    rows = _choropleth_rows(values, board_polygons(data.boards, data.boundaries), lang)
+    rows = rows[rows["adcode"] == ""].reset_index(drop=True)
+    codes = set(data.boundaries["adcode"].astype(str))
+    claims = {str(r["name_zh"]): str(r.get("county_adcode") or "") for r in data.boards.to_dict("records")
+              if _owns_polygon(r, None)}
+    rows["reason"] = ["shared" if claims.get(b, "") in codes else "no_polygon" for b in rows["board"]]
+    return rows
 
 
 # ----------------------------------------------------------------------------- export

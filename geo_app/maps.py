@@ -1176,8 +1176,9 @@ CHOROPLETH_COLUMNS = ("name", "value", "value_text", "year", "source", "notes")
 def class_breaks(values: Iterable[float], *, classes: int = len(CHOROPLETH_PALETTE)) -> list[float]:
     """Quantile class edges of the known ``values``: ``k + 1`` ascending numbers, ``k <= classes``.
 
-    Gaps (NaN) are left out; fewer distinct values than ``classes`` give fewer classes, a
-    single value one class, no value none (``[]``).
+    Quantiles of the distinct values (ten 板块 at most: ties must not merge classes). Gaps
+    (NaN) are left out; fewer distinct values than ``classes`` give fewer classes, a single
+    value one class, no value none (``[]``).
 
     >>> class_breaks([1.0, 2.0, 3.0, 4.0, float("nan")], classes=2)
     [1.0, 2.5, 4.0]
@@ -1191,7 +1192,7 @@ def class_breaks(values: Iterable[float], *, classes: int = len(CHOROPLETH_PALET
     if len(distinct) == 1:
         return [float(distinct[0])] * 2
     k = max(1, min(classes, len(distinct)))
-    edges = np.unique(np.quantile(known, np.linspace(0.0, 1.0, k + 1)))
+    edges = np.unique(np.quantile(distinct, np.linspace(0.0, 1.0, k + 1)))
     return [float(e) for e in edges]
 
 

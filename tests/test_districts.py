@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import math
+import re
 from pathlib import Path
 
 import geopandas as gpd
@@ -12,12 +13,14 @@ import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
+import shapely
 
-from geo_app import build, cli, districts, store
+from geo_app import build, cli, districts, maps, store
 from geo_app.errors import FilterError, ImportValidationError
 from geo_app.layers import METRIC_CRS
 from geo_app.settings import Settings
 from geo_app.vocab import BOARDS
+from tests import test_template_injection as tij
 from tests.conftest import point_env_at
 
 HEAD = "板块,indicator,year,value,unit,source,notes\n"
@@ -257,19 +260,206 @@ def test_board_plan_items_follow_the_registry(data: districts.CompareData) -> No
 # ----------------------------------------------------------------------------- map
 
 
-def test_choropleth_leaves_sip_out_and_draws_snd_with_huqiu(data: districts.CompareData) -> None:
+def _distinct_values(data: districts.CompareData) -> pd.DataFrame:
+    """GDP rows with a different value for every 板块 (SIP's is 9009), so a value on the map
+    tells which 板块 it came from."""
     values = districts.metric_values(data, "ind:gdp")
+    values["value"] = [9009.0 if b == "苏州工业园区" else 100.0 + i
+                       for i, b in enumerate(values["board"])]
+    return values
+
+
+def _painted(gdf: gpd.GeoDataFrame) -> dict[str, tuple[str, float]]:
+    return {r.board: (r.adcode, r.value) for r in gdf.itertuples()}
+
+
+def test_choropleth_paints_each_board_with_its_own_polygon_only(data: districts.CompareData) -> None:
+    values = _distinct_values(data)
     gdf = districts.choropleth_gdf(data, values)
-    assert "苏州工业园区" not in set(gdf["board"]) and len(gdf) == 9
+    painted = _painted(gdf)
+    assert "苏州工业园区" not in painted and len(gdf) == 9
+    assert 9009.0 not in set(gdf["value"])  # SIP's value never colours a polygon
+    wuzhong = values.set_index("board").loc["吴中区", "value"]
+    assert painted["吴中区"] == ("320506", wuzhong)  # the 吴中区 polygon: 吴中区's value
     huqiu = data.boundaries.set_index("adcode").loc["320505", "geometry"]
     assert gdf.set_index("board").loc["苏州高新区", "geometry"].equals(huqiu)
-    assert math.isnan(gdf.set_index("board").loc["姑苏区", "value"])
-    fig = districts.plot_choropleth(gdf, title="GDP")
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    assert buf.getvalue().startswith(b"\x89PNG")
-    empty = gdf.assign(value=np.nan)  # nothing known anywhere still draws (all hatched)
-    assert districts.plot_choropleth(empty).axes
+    assert gdf["adcode"].is_unique  # one value per polygon
+    missing = districts.boards_without_polygon(data, values)
+    assert missing[["board", "value", "reason"]].values.tolist() == [
+        ["苏州工业园区", 9009.0, "no_polygon"]]
+
+
+def _boards_with_sip(data: districts.CompareData, adcode: str, status: str) -> pd.DataFrame:
+    boards = data.boards.copy()
+    sip = boards["name_zh"] == "苏州工业园区"
+    boards.loc[sip, "county_adcode"] = adcode
+    boards.loc[sip, "polygon_status"] = status
+    return boards
+
+
+@pytest.mark.parametrize(("status", "painted_wuzhong"), [
+    ("none", True),               # SIP points at 吴中区's county without owning it
+    ("shared", True),
+    ("official_county", False),   # two 板块 claim one polygon: painted for neither
+])
+def test_sip_pointing_at_wuzhong_never_takes_its_colour(data: districts.CompareData, status: str,
+                                                        painted_wuzhong: bool) -> None:
+    shared = dataclasses.replace(data, boards=_boards_with_sip(data, "320506", status))
+    values = _distinct_values(data)
+    gdf = districts.choropleth_gdf(shared, values)
+    painted = _painted(gdf)
+    assert "苏州工业园区" not in painted and 9009.0 not in set(gdf["value"])
+    wuzhong = values.set_index("board").loc["吴中区", "value"]
+    assert (painted.get("吴中区") == ("320506", wuzhong)) is painted_wuzhong
+    missing = districts.boards_without_polygon(shared, values).set_index("board")
+    assert missing.loc["苏州工业园区", "value"] == 9009.0  # listed beside the map instead
+    if not painted_wuzhong:
+        assert missing.loc[["苏州工业园区", "吴中区"], "reason"].tolist() == ["shared", "shared"]
+
+
+def test_a_board_given_a_polygon_of_its_own_is_painted(data: districts.CompareData) -> None:
+    # the day SIP's boards row names a (schematic) polygon of its own, the map paints it
+    bounds = data.boundaries
+    own = gpd.GeoDataFrame({"adcode": ["sip-schematic"], "name_zh": ["苏州工业园区（示意）"],
+                            "name_en": ["SIP (schematic)"], "level": ["district"]},
+                           geometry=[shapely.box(120.68, 31.25, 120.80, 31.36)], crs=bounds.crs)
+    later = dataclasses.replace(
+        data, boards=_boards_with_sip(data, "sip-schematic", "schematic"),
+        boundaries=gpd.GeoDataFrame(pd.concat([bounds, own], ignore_index=True), crs=bounds.crs))
+    values = _distinct_values(data)
+    gdf = districts.choropleth_gdf(later, values).set_index("board")
+    assert gdf.loc["苏州工业园区", "value"] == 9009.0
+    assert gdf.loc["苏州工业园区", "geometry"].equals(own.geometry.iloc[0])
+    assert len(gdf) == 10 and districts.boards_without_polygon(later, values).empty
+
+
+@pytest.mark.parametrize(("row", "owns"), [
+    ({"name_zh": "吴中区", "polygon_status": "official_county"}, True),
+    ({"name_zh": "苏州高新区", "polygon_status": "official_county"}, True),   # SND: 虎丘区
+    ({"name_zh": "苏州工业园区", "polygon_status": "none"}, False),
+    ({"name_zh": "苏州工业园区", "polygon_status": " None "}, False),          # spelled loosely
+    ({"name_zh": "苏州工业园区", "polygon_status": "schematic"}, True),         # a polygon added later
+    ({"name_zh": "吴中区", "polygon_status": None}, True),                      # no status: same name
+    ({"name_zh": "苏州工业园区", "polygon_status": np.nan}, False),             # no status, other name
+])
+def test_which_board_owns_a_polygon(row: dict[str, object], owns: bool) -> None:
+    assert districts._owns_polygon(row, "吴中区") is owns  # noqa: SLF001
+
+
+def test_choropleth_labels_follow_the_language(data: districts.CompareData) -> None:
+    values = districts.metric_values(data, "ind:gdp", lang="en").assign(comparator="=")
+    values.loc[values["board"] == "昆山市", "comparator"] = ">"
+    gdf = districts.choropleth_gdf(data, values, lang="en").set_index("board")
+    assert gdf.loc["昆山市", ["name", "value_text"]].tolist() == ["Kunshan", ">5,006.7 亿元"]
+    assert gdf.loc["姑苏区", "value_text"] == "no data"
+    zh = districts.choropleth_gdf(data, districts.metric_values(data, "ind:gdp")).set_index("board")
+    assert zh.loc["姑苏区", ["name", "value_text"]].tolist() == ["姑苏区", "无数据"]
+
+
+def test_default_metric_is_the_best_covered_published_figure(
+        data: districts.CompareData, built_settings: Settings) -> None:
+    shipped = pd.read_csv(built_settings.data_dir / "board_indicators.csv")
+    shipped = shipped[shipped["board"].isin(list(BOARDS)) & shipped["value"].notna()]
+    coverage = shipped.groupby("indicator")["board"].nunique()
+    assert districts.DEFAULT_METRIC == f"ind:{coverage.idxmax()}" == "ind:gdp"
+    assert coverage.max() == coverage["gdp"] >= 6
+    assert districts.default_metric(data) == districts.DEFAULT_METRIC
+    assert districts.get_metric(data, districts.DEFAULT_METRIC).group == "public"
+    assert districts.comparison_table(data, [])["指标代码"].unique().tolist() == ["ind:gdp"]
+    # a database without GDP falls back to the best-covered figure it has, then the registry
+    bi = data.board_indicators
+    no_gdp = dataclasses.replace(data, board_indicators=bi[bi["indicator"] != "gdp"])
+    assert districts.default_metric(no_gdp) == "ind:rd_share_gdp"
+    assert districts.default_metric(dataclasses.replace(data, board_indicators=bi.iloc[:0])) == \
+        "entities"
+
+
+def test_registry_counts_are_named_as_registry_counts(data: districts.CompareData) -> None:
+    registry = [m for m in districts.list_metrics(data) if m.group == "registry"]
+    assert len(registry) > 10
+    for m in registry:
+        assert m.label_zh.startswith("本图登记主体数") and m.label_zh.endswith("（非官方统计）")
+        assert "this map's registry" in m.label_en and m.label_en.endswith(
+            "(not an official statistic)")
+    labels = {m.key: m.label("zh") for m in districts.list_metrics(data)}
+    assert labels["entities"] == "本图登记主体数（非官方统计）"
+    assert "非官方统计" in labels["density"]
+
+
+# ----------------------------------------------------------------------------- the folium choropleth
+
+
+def _choropleth_frame(names: list[str], values: list[float], **text: str) -> gpd.GeoDataFrame:
+    boxes = [shapely.box(120.5 + i * 0.1, 31.2, 120.58 + i * 0.1, 31.3) for i in range(len(names))]
+    return gpd.GeoDataFrame({
+        "name": names, "value": values,
+        "value_text": [districts.format_number(v, "亿元") for v in values],
+        "year": text.get("year", "2022"), "source": text.get("source", "statistical bulletin"),
+        "notes": text.get("notes", ""),
+    }, geometry=boxes, crs="EPSG:4326")
+
+
+def _fills(page: str) -> list[str]:
+    return re.findall(r'"fillColor": "(#[0-9a-f]{6})"', page)
+
+
+def test_folium_choropleth_colours_by_class_with_legend_and_gaps() -> None:
+    gdf = _choropleth_frame(["甲", "乙", "丙", "丁", "戊"], [10.0, 20.0, 30.0, 40.0, np.nan])
+    page = maps.render_html(maps.build_choropleth(gdf, title="地区生产总值", unit="亿元",
+                                                  unpainted=["苏州工业园区"]))
+    edges = maps.class_breaks(gdf["value"])
+    assert edges == [10.0, 17.5, 25.0, 32.5, 40.0]
+    colors = maps.class_colors(len(edges) - 1)
+    assert len(colors) == 4 and colors[-1] == maps.CHOROPLETH_PALETTE[-1]
+    assert _fills(page)[:5] == [*colors, "#d9d9d9"]  # each class its colour; the gap grey
+    texts = "\n".join(tij.shown_texts(page))
+    assert "地区生产总值（亿元）" in texts  # legend: title and unit, then the class breaks
+    assert all(span in texts for span in ("10 – 17.5", "17.5 – 25", "25 – 32.5", "32.5 – 40"))
+    assert "无数据（未找到公开数字）" in texts and "未绘制：苏州工业园区" in texts
+    assert "乙</b><br>地区生产总值: 20 亿元<br>年份: 2022<br>来源: statistical bulletin" in texts
+    assert "/app/static/vendor/leaflet/leaflet.js" in page and "cdn" not in page.lower()
+    ranks = maps.render_html(maps.build_choropleth(gdf, title="rank", lang="en",
+                                                   lower_is_better=True))
+    assert _fills(ranks)[:4] == colors[::-1]  # the best (lowest) value is the darkest
+    assert "Classes (quantiles)" in "".join(tij.shown_texts(ranks))
+    with pytest.raises(ValueError, match="missing value_text"):
+        maps.build_choropleth(gdf.drop(columns="value_text"), title="x")
+
+
+@pytest.mark.parametrize(("values", "expected"), [
+    ([1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 5),   # five classes when there are enough values
+    ([3.0, 3.0, 8.0], 2),                  # fewer distinct values: fewer classes
+    ([7.0], 1),                            # one value: one class, not a division by zero
+    ([np.nan, np.nan], 0),                 # nothing known: no class, everything grey
+])
+def test_class_breaks(values: list[float], expected: int) -> None:
+    edges = maps.class_breaks(values)
+    assert max(0, len(edges) - 1) == expected
+    known = [v for v in values if not math.isnan(v)]
+    classes = [maps.value_class(v, edges) for v in known]
+    assert all(c is not None and 0 <= c < max(1, expected) for c in classes)
+    assert classes == sorted(classes)
+
+
+@pytest.mark.parametrize("payload", tij.TEMPLATE_PAYLOADS)
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_choropleth_shows_template_payloads_literally(payload: str, lang: str,
+                                                      tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    probe = tmp_path / "template-payload-ran"
+    monkeypatch.setenv(tij.PROBE_ENV, str(probe))
+    gdf = _choropleth_frame([payload, "乙"], [7.0, 49.0], source=payload, notes=payload,
+                            year=payload)
+    water = gdf.iloc[:1].assign(name_zh=payload, name_en=payload, kind="lake")
+    m = maps.build_choropleth(gdf, title=payload, unit=payload, lang=lang, unpainted=[payload],
+                              boundaries=gdf.assign(name_zh=payload, name_en=payload),
+                              water=water)
+    page = maps.render_html(m)
+    tij.assert_shown_literally(page, payload, probe)
+    texts = tij.shown_texts(page)
+    assert sum(payload in x for x in texts) >= 4  # name, metric, year, source, legend, water
+    tij.assert_shown_literally(tij.streamlit_folium_strings(
+        maps.build_choropleth(gdf, title=payload, lang=lang, unpainted=[payload])), payload, probe)
 
 
 # ----------------------------------------------------------------------------- export

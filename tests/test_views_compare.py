@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -13,6 +15,7 @@ from geo_app.settings import Settings
 from geo_app.views.common import md_escape
 from geo_app.vocab import BOARDS
 from tests.helpers import run_apptest
+from tests.test_template_injection import shown_texts
 
 TIMEOUT = 90
 
@@ -32,33 +35,107 @@ def _ranked(at: AppTest) -> pd.DataFrame:
     return at.dataframe[0].value
 
 
+def _component_page(at: AppTest) -> str:
+    """Everything the one folium component of the page hands the browser."""
+    (comp,) = at.get("component_instance")
+    args = json.loads(comp.proto.json_args)
+    return "\n".join(str(args.get(k) or "") for k in ("script", "header", "html", "css_links", "js_links"))
+
+
+def _charts(at: AppTest) -> list[dict[str, object]]:
+    return [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+
+
+def _titles(spec: dict[str, object]) -> list[str]:
+    """The chart's title, axis titles and tooltip titles: every label the chart shows."""
+    enc = spec["encoding"]
+    assert isinstance(enc, dict)
+    tips = enc["tooltip"]
+    return [str(spec["title"]), str(enc["x"]["title"]), str(enc["y"]["title"]),
+            *(str(tip["title"]) for tip in tips)]
+
+
 @pytest.fixture(scope="module")
 def data(db: Path) -> districts.CompareData:
     return districts.load_compare_data(db)
 
 
-def test_page_ranks_all_ten_boards_with_year_and_source(env_settings: Settings,
-                                                        data: districts.CompareData) -> None:
+def test_page_ranks_all_ten_boards_on_a_published_figure(env_settings: Settings,
+                                                         data: districts.CompareData) -> None:
     at = _run()
+    assert at.selectbox(key="cmp_metric").value == districts.DEFAULT_METRIC == "ind:gdp"
+    assert districts.get_metric(data, districts.DEFAULT_METRIC).group == "public"
+    assert "metric" not in at.query_params  # the default is not written into the link
     table = _ranked(at)
-    expected = districts.comparison_table(data, ["entities"], lang="zh")
+    expected = districts.comparison_table(data, [districts.DEFAULT_METRIC], lang="zh")
     pd.testing.assert_frame_equal(table.reset_index(drop=True), expected, check_dtype=False)
     assert sorted(table["板块"]) == sorted(BOARDS)
-    assert (table["年份"] != "").all() and (table["来源"] != "").all()
+    known = table[table["数值"].notna()]
+    assert len(known) >= 6 and (known["年份"] != "").all() and (known["来源"] != "").all()
     captions = " ".join(c.value for c in at.caption)
-    assert "苏州工业园区没有官方多边形" in captions and "虎丘区多边形" in captions
-    assert len(at.get("image")) == 1, "the choropleth figure is drawn"
+    assert "苏州工业园区在源数据中暂无多边形" in captions and "虎丘区多边形" in captions
+    assert not at.get("imgs") and not at.get("image"), "no static picture any more"
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_choropleth_is_a_folium_map_and_sip_is_listed_not_drawn(
+        env_settings: Settings, data: districts.CompareData, lang: str) -> None:
+    at = _run(lang)
+    page = _component_page(at)
+    assert "L.map(" in page and "bindTooltip" in page  # drawn by Leaflet in the browser
+    assert "/app/static/vendor/leaflet/leaflet.js" in page
+    assert not re.search(r"https?://(?!www\.w3\.org)", page), "no CDN, no remote asset"
+    values = districts.metric_values(data, districts.DEFAULT_METRIC, lang=lang)
+    shown = "\n".join(shown_texts(page))  # tooltips and legend, as Leaflet shows them
+    kunshan = districts.format_number(5006.7, "亿元", lang=lang)
+    assert kunshan in shown  # hover text: value with unit
+    sip_value = values.set_index("board").loc["苏州工业园区", "value"]
+    assert sip_value == 3686.0
+    assert districts.format_number(sip_value, "亿元", lang=lang) not in shown  # on no polygon
+    name = "Suzhou Industrial Park" if lang == "en" else "苏州工业园区"
+    board = districts.header("board", lang)
+    unpainted = next(d.value for d in at.dataframe
+                     if board in d.value.columns and d.value[board].tolist() == [name])
+    assert unpainted[districts.header("board", lang)].tolist() == [name]
+    note = unpainted[districts.header("notes", lang)].iloc[0]
+    assert note == ("no polygon in the source data yet (schematic polygon pending)"
+                    if lang == "en" else "源数据中暂无多边形（示意多边形待补）")
+    assert unpainted[districts.header("value", lang)].iloc[0] == districts.format_number(
+        sip_value, "亿元", lang=lang)
+    legend = "Not drawn: Suzhou Industrial Park (" if lang == "en" else "未绘制：苏州工业园区"
+    assert legend in shown
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_every_chart_speaks_the_ui_language(env_settings: Settings, lang: str) -> None:
+    at = _run(lang)
+    specs = _charts(at)
+    assert len(specs) >= 3  # the side-by-side small multiples
+    for spec in specs:
+        titles = _titles(spec)
+        if lang == "zh":  # no English-only label in the Chinese UI ('%', 'R&D' are fine)
+            english = [x for x in titles if re.search(r"[A-Za-z]{3}", x)
+                       and not re.search(r"[\u4e00-\u9fff]", x)]
+            assert not english, titles
+        else:
+            assert "Value" in titles and "Year" in titles and "Source" in titles, titles
+    metric_titles = {str(s["title"]) for s in specs}
+    registry = districts.REGISTRY_LABEL[0 if lang == "zh" else 1]
+    assert registry in metric_titles  # registry counts are named as such
 
 
 def test_choosing_a_public_figure_shows_gaps_not_zeros(env_settings: Settings,
                                                        data: districts.CompareData) -> None:
     at = _run()
+    at.selectbox(key="cmp_metric").set_value("entities").run()
+    assert at.query_params["metric"] == "entities"  # the view is in the link
+    assert _ranked(at)["指标"].iloc[0] == "本图登记主体数（非官方统计）"
     at.selectbox(key="cmp_metric").set_value("ind:gdp").run()
     assert not at.exception
     table = _ranked(at).set_index("板块")
     assert pd.isna(table.loc["姑苏区", "数值"]) and "无数据" in table.loc["姑苏区", "说明"]
     assert table.loc["昆山市", ["数值", "年份"]].tolist() == [5006.7, "2022"]
-    assert at.query_params["metric"] == "ind:gdp"  # the view is in the link
+    assert "metric" not in at.query_params  # the default metric again
     assert any("年份不同" in w.value for w in at.warning)  # figures from 2021-2023 are mixed
     at.selectbox(key="cmp_year_ind:gdp").set_value("2022").run()
     in_2022 = _ranked(at).set_index("板块")

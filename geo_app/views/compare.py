@@ -1,4 +1,8 @@
-"""The 板块 comparison page: ranking and choropleth, side by side, plan vs result, figures."""
+"""The 板块 comparison page: ranking and choropleth, side by side, plan vs result, figures.
+
+The choropleth is a Folium map drawn by the browser (:func:`geo_app.maps.build_choropleth`,
+sealed, Leaflet served by the app); every chart and label follows the UI language.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,9 @@ from pathlib import Path
 import altair as alt
 import pandas as pd
 import streamlit as st
+from streamlit_folium import st_folium
 
-from geo_app import districts
+from geo_app import assets, districts, maps
 from geo_app.errors import GeoAppError, ImportValidationError
 from geo_app.i18n import t
 from geo_app.views.common import (
@@ -26,6 +31,7 @@ from geo_app.vocab import BOARDS, label
 
 _SIDE_DEFAULT_BOARDS = ("苏州工业园区", "苏州高新区", "昆山市")
 _SIDE_DEFAULT_METRICS = ("entities", "national_platforms", "density", "ind:gdp", "ind:rd_share_gdp")
+_MAP_HEIGHT = 520
 
 
 def render() -> None:
@@ -60,10 +66,11 @@ def _metric_choice(data: districts.CompareData, lang: str) -> tuple[str, str | N
     metrics = districts.list_metrics(data)
     labels = {m.key: m.label(lang) for m in metrics}
     keys = list(labels)
-    url_choice("metric", "cmp_metric", keys, districts.DEFAULT_METRIC)
+    default = districts.default_metric(data)
+    url_choice("metric", "cmp_metric", keys, default)
     key: str = st.selectbox(t("cmp_metric", lang), keys, format_func=lambda k: labels[k],
-                            key="cmp_metric") or districts.DEFAULT_METRIC
-    write_choice_to_url("metric", "cmp_metric", key, districts.DEFAULT_METRIC)
+                            key="cmp_metric") or default
+    write_choice_to_url("metric", "cmp_metric", key, default)
     year = None
     if key.startswith("ind:"):
         bi = data.board_indicators
@@ -106,10 +113,39 @@ def _ranking(data: districts.CompareData, lang: str) -> None:
     _downloads(table, f"compare-{key.replace(':', '-')}", lang, "cmp_rank")
     st.subheader(t("cmp_map_title", lang))
     values = districts.metric_values(data, key, year=year, lang=lang)
-    metric = districts.get_metric(data, key)
-    fig = districts.plot_choropleth(districts.choropleth_gdf(data, values), title=metric.label_en)
-    st.pyplot(fig, width="content")
-    st.caption(t("cmp_map_note", lang))
+    _choropleth(data, districts.get_metric(data, key), values, lang)
+
+
+def _choropleth(data: districts.CompareData, metric: districts.Metric, values: pd.DataFrame,
+                lang: str) -> None:
+    """The interactive choropleth; the 板块 it cannot paint (SIP) listed below it."""
+    try:
+        assets.ensure_assets()  # Leaflet copied into static/vendor once per process
+    except GeoAppError as err:
+        show_error(err)
+        return
+    units = [u for u in values["unit"] if u]
+    missing = districts.boards_without_polygon(data, values, lang=lang)
+    fmap = maps.build_choropleth(
+        districts.choropleth_gdf(data, values, lang=lang), title=metric.label(lang),
+        unit=max(set(units), key=units.count) if units else "", lang=lang,
+        lower_is_better=metric.lower_is_better, unpainted=list(missing["name"]),
+        boundaries=data.boundaries, water=data.water, height=_MAP_HEIGHT,
+        asset_base=assets.vendor_url(str(st.get_option("server.baseUrlPath") or "")))
+    st_folium(fmap, height=_MAP_HEIGHT, use_container_width=True, returned_objects=[],
+              key="cmp_choropleth")
+    st.caption(t("cmp_map_note2", lang))
+    if len(missing):
+        st.markdown(f"**{t('cmp_unpainted_title', lang)}**")
+        st.dataframe(pd.DataFrame({
+            districts.header("board", lang): missing["name"],
+            districts.header("value", lang): missing["value_text"],
+            districts.header("year", lang): missing["year"],
+            districts.header("source", lang): missing["source"],
+            districts.header("notes", lang): [
+                t("cmp_unpainted_shared" if r == "shared" else "cmp_unpainted_note", lang)
+                for r in missing["reason"]],
+        }), hide_index=True, width="stretch", key="cmp_unpainted")
 
 
 def _small_multiples(table: pd.DataFrame, boards: list[str], lang: str) -> None:
@@ -122,17 +158,21 @@ def _small_multiples(table: pd.DataFrame, boards: list[str], lang: str) -> None:
     cols = st.columns(min(3, len(names)) or 1)
     for i, name in enumerate(names):
         part = table[(table[m] == name)]
-        known = part[part[v].notna()]
+        known = part[part[v].notna()].assign(value_text=lambda f: [
+            districts.format_number(x, unit, lang=lang) for x, unit in zip(f[v], f[u], strict=True)])
         chart = alt.Chart(known).mark_bar().encode(
-            x=alt.X(f"{shown}:N", sort=order, title=None, axis=alt.Axis(labelAngle=-30)),
-            y=alt.Y(f"{v}:Q", title=str(part[u].iloc[0]) if len(part) else None),
-            tooltip=[b, v, u, y, s],
+            x=alt.X(f"{shown}:N", sort=order, title=t("cmp_chart_board", lang),
+                    axis=alt.Axis(labelAngle=-30)),
+            y=alt.Y(f"{v}:Q", title=str(part[u].iloc[0]) if len(part) else v),
+            tooltip=[alt.Tooltip(f"{shown}:N", title=t("cmp_chart_board", lang)),
+                     alt.Tooltip("value_text:N", title=t("cmp_chart_value", lang)),
+                     alt.Tooltip(f"{y}:N", title=y), alt.Tooltip(f"{s}:N", title=s)],
         ).properties(title=name, height=220)
         with cols[i % len(cols)]:
             st.altair_chart(chart, width="stretch")
-            gaps = part.loc[part[v].isna(), b].tolist()
+            gaps = part.loc[part[v].isna(), shown].tolist()
             if gaps:
-                st.caption(t("cmp_gaps", lang, boards=", ".join(gaps)))
+                st.caption(t("cmp_gaps", lang, boards=("、" if lang == "zh" else ", ").join(gaps)))
 
 
 def _side_by_side(data: districts.CompareData, lang: str) -> None:
@@ -160,7 +200,7 @@ def _side_by_side(data: districts.CompareData, lang: str) -> None:
     st.dataframe(table, hide_index=True, width="stretch", placeholder="—", key="cmp_side_table")
     _downloads(table, "compare-side-by-side", lang, "cmp_side")
     board_col = districts.header("board", lang)
-    for key, column in (("cmp_counts_kind", "kind"), ("cmp_counts_level", "level")):
+    for key, column in (("cmp_counts_kind2", "kind"), ("cmp_counts_level2", "level")):
         with st.expander(t(key, lang)):
             st.dataframe(districts.counts_by(data, column, lang).loc[chosen], width="stretch")
     with st.expander(t("cmp_zones", lang), expanded=True):
