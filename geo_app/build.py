@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -79,9 +80,21 @@ def load_registry(path: Path) -> gpd.GeoDataFrame:
     return store.entities_to_gdf(df[list(store.ENTITY_COLUMNS)])
 
 
-def load_sources(settings: Settings) -> dict[str, pd.DataFrame]:
+#: The steps of a build, in order, as :data:`Progress` callbacks receive them.
+BUILD_STEPS = ("registry", "boundaries", "layers", "database", "memberships")
+#: Called with each step of :data:`BUILD_STEPS` as it starts (e.g. to show progress).
+Progress = Callable[[str], None]
+
+
+def _no_progress(step: str) -> None:
+    """The default :data:`Progress`: report nothing."""
+
+
+def load_sources(settings: Settings, progress: Progress = _no_progress) -> dict[str, pd.DataFrame]:
     """Read every data file into the frames of the database tables."""
     d = settings.data_dir
+    progress("registry")
+    registry = load_registry(d / "registry.csv")
     boards = read_csv(d / "boards.csv")
     boards["land_area_km2"] = _nullable_float(boards["land_area_km2"])
     indicators = read_csv(d / "indicators.csv")
@@ -91,6 +104,7 @@ def load_sources(settings: Settings) -> dict[str, pd.DataFrame]:
     board_ind = read_csv(d / "board_indicators.csv")
     board_ind["value"] = _nullable_float(board_ind["value"])
     board_ind["origin"] = "shipped"
+    progress("boundaries")
     boundaries = gpd.read_file(d / "boundaries.geojson")
     boundaries = boundaries[["adcode", "name_zh", "name_en", "level", "source", "source_datum",
                              "conversion", "geometry"]]
@@ -99,7 +113,7 @@ def load_sources(settings: Settings) -> dict[str, pd.DataFrame]:
                    "geometry"]]
     return {
         "boards": boards, "boundaries": boundaries, "water": water,
-        "entities": load_registry(d / "registry.csv"), "indicators": indicators,
+        "entities": registry, "indicators": indicators,
         "board_indicators": board_ind,
     }
 
@@ -131,21 +145,25 @@ def check_db_path(path: Path) -> Path:
     return path
 
 
-def build_database(settings: Settings | None = None) -> dict[str, str]:
+def build_database(settings: Settings | None = None, *,
+                   progress: Progress = _no_progress) -> dict[str, str]:
     """Rebuild the database from ``data/`` and ``layers/``, keeping user imports.
 
-    Returns the metadata written into the new file.
+    ``progress`` is called with each step of :data:`BUILD_STEPS` as it starts. Returns
+    the metadata written into the new file.
     """
     from geo_app import layers  # layers imports store; keep the import graph one-way
 
     settings = settings or load_settings()
     check_db_path(settings.db_path)
     with store.writer_lock(settings.db_path):  # builds and imports never interleave
-        return _build_unlocked(settings, layers)
+        return _build_unlocked(settings, layers, progress)
 
 
-def _build_unlocked(settings: Settings, layers_mod) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    tables = load_sources(settings)
+def _build_unlocked(settings: Settings, layers_mod,  # type: ignore[no-untyped-def]
+                    progress: Progress = _no_progress) -> dict[str, str]:
+    tables = load_sources(settings, progress)
+    progress("layers")
     specs = layers_mod.load_specs(settings.layers_dir)
     layer_gdf = layers_mod.build_layers(specs, tables)
     tables["layers"] = layer_gdf
@@ -158,6 +176,7 @@ def _build_unlocked(settings: Settings, layers_mod) -> dict[str, str]:  # type: 
     store.clear_leftovers(live)  # copies left by writers that were killed
     tmp = live.with_name(live.name + f".tmp{os.getpid()}")
     try:
+        progress("database")
         store.write_database(tmp, tables, meta)
         try:
             store.copy_user_data(live, tmp)
@@ -168,6 +187,7 @@ def _build_unlocked(settings: Settings, layers_mod) -> dict[str, str]:  # type: 
             if Path(f"{live}.wal").exists():
                 os.replace(f"{live}.wal", f"{aside}.wal")
             warnings.warn(f"{err.user_message}; the old file was kept as {aside}", stacklevel=2)
+        progress("memberships")
         layers_mod.refresh_membership(tmp, in_place=True)
         store.swap_in(tmp, live)
     finally:
@@ -177,8 +197,12 @@ def _build_unlocked(settings: Settings, layers_mod) -> dict[str, str]:  # type: 
     return meta
 
 
-def ensure_database(settings: Settings | None = None) -> Path:
-    """Build the database if it is missing or older than the files it is built from."""
+def ensure_database(settings: Settings | None = None, *,
+                    progress: Progress = _no_progress) -> Path:
+    """Build the database if it is missing or older than the files it is built from.
+
+    ``progress`` is called with each build step as it starts (never when no build is due).
+    """
     settings = settings or load_settings()
     check_db_path(settings.db_path)
     if settings.db_path.exists():
@@ -198,5 +222,5 @@ def ensure_database(settings: Settings | None = None) -> Path:
                 pass
         from geo_app import layers
 
-        _build_unlocked(settings, layers)
+        _build_unlocked(settings, layers, progress)
     return settings.db_path

@@ -178,3 +178,26 @@ def test_source_links_open_safely(tmp_path: Path) -> None:
     assert 'href="https://www.suzhou.gov.cn/a?b=1&amp;c=2"' in cell
     assert 'rel="noopener noreferrer"' in cell and 'target="_blank"' in cell
     assert "javascript:alert(1)" in cell and 'href="javascript' not in cell
+
+
+def test_first_start_shows_the_build_steps(browser: object, tmp_path: Path) -> None:
+    # a fresh machine: no database yet; the first visitor sees what is happening while the
+    # database builds, step by step, then the map (how soon: see the note, not a timed test)
+    fresh = copy_sources(tmp_path)
+    assert not fresh.db_path.exists()
+    with streamlit_app(fresh, tmp_path / "streamlit.log") as url:
+        page = browser.new_page(viewport={"width": 1280, "height": 800})  # type: ignore[attr-defined]
+        try:
+            page.goto(url, wait_until="commit")
+            page.get_by_text("首次启动：正在由 data/ 建立数据库").wait_for(timeout=60_000)  # type: ignore[attr-defined]
+            page.get_by_text("① 读取主体登记表").wait_for(timeout=10_000)  # type: ignore[attr-defined]
+            # the steps show while the map does not exist yet: the build is under way
+            assert page.locator(MAP_FRAME).count() == 0  # type: ignore[attr-defined]
+            page.frame_locator(MAP_FRAME).locator("path.leaflet-interactive").first.wait_for(  # type: ignore[attr-defined]
+                state="attached", timeout=120_000)
+            assert page.get_by_text("数据库已建立").count() == 1  # type: ignore[attr-defined]
+            for step in ("③ 按规则生成战略图层", "⑤ 计算主体所属图层"):
+                assert page.get_by_text(step).count() == 1, step  # type: ignore[attr-defined]
+        finally:
+            page.close()  # type: ignore[attr-defined]
+    assert fresh.db_path.exists()

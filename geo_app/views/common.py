@@ -56,18 +56,43 @@ def _source_files(settings: Settings) -> list[Path]:
     return files + [settings.db_path]
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
-def _ensured(db: str, fingerprint: tuple[tuple[str, int, int, int], ...]) -> str:
-    # ``fingerprint`` (file stats) is the cache key: ensure_database hashes every source
-    # file, which is not free, so it runs only when a source file or the database changed.
-    settings = load_settings()
-    return str(build.ensure_database(settings))
+#: (database, file stats of its sources and itself) already checked by this process:
+#: ``ensure_database`` hashes every source file, so it runs only when a stat changed.
+_CHECKED: set[tuple[str, tuple[tuple[str, int, int, int], ...]]] = set()
+
+
+class _BuildProgress:
+    """Shows a build's steps in an ``st.status`` box, opened at the first step (so a run
+    that builds nothing shows nothing)."""
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang
+        self.box: Any = None
+
+    def __call__(self, step: str) -> None:
+        if self.box is None:
+            self.box = st.status(t("build_title", self.lang), expanded=True)
+        self.box.write(t(f"build_step_{step}", self.lang))
+
+    def done(self) -> None:
+        if self.box is not None:
+            self.box.update(label=t("build_done", self.lang), state="complete", expanded=False)
 
 
 def db_path() -> Path:
-    """The database, built from ``data/`` on first start (and when the data change)."""
+    """The database, built from ``data/`` on first start (and when the data change).
+
+    While a build runs, the page shows its steps (registry, boundaries, layers, database,
+    memberships) instead of staying blank.
+    """
     settings = load_settings()
-    return Path(_ensured(str(settings.db_path), _fingerprint(_source_files(settings))))
+    key = (str(settings.db_path), _fingerprint(_source_files(settings)))
+    if key not in _CHECKED:
+        progress = _BuildProgress(get_lang())
+        build.ensure_database(settings, progress=progress)
+        progress.done()
+        _CHECKED.add((str(settings.db_path), _fingerprint(_source_files(settings))))
+    return settings.db_path
 
 
 def data_version(path: Path) -> str:
