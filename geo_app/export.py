@@ -65,6 +65,8 @@ MEDIA_TYPES: Mapping[str, str] = {
 BATCH_SIZE = 4096
 #: An Excel sheet holds 1,048,576 rows, one of them the header.
 XLSX_MAX_ROWS = 1_048_575
+#: Number format of the empty numeric cells of an .xlsx (up to 7 decimals, as coordinates).
+XLSX_NUMBER_FORMAT = "0.0######"
 #: First characters that make a spreadsheet treat a cell as a formula (OWASP CSV injection).
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -538,7 +540,25 @@ def _xlsx_cell(value: Any) -> Any:
     return value
 
 
+def _typed_columns(collection: str) -> list[int]:
+    """Positions of the number and boolean columns in the CSV/Excel table of ``collection``."""
+    kinds = {**PROPERTIES[collection], **dict.fromkeys(LABEL_COLUMNS, _FLOAT)}
+    return [i for i, name in enumerate(table_columns(collection)) if kinds[name] != _STR]
+
+
 def _write_xlsx(batches: Iterable[_Rows], collection: str, out: IO[bytes]) -> int:
+    """Write the sheet; an unknown number is an *empty numeric cell*, never a missing one.
+
+    GDAL's XLSX driver (and so QGIS) takes the first row as the header only when the second
+    row has a cell that is not text (``OGR_XLSX_HEADERS=AUTO``: ``DetectHeaderLine`` in
+    ``ogr/ogrsf_frmts/xlsx``). An entity without a point has text in every other column,
+    so with its ``lon``/``lat`` cells left out GDAL read the header as a data row whenever
+    such an entity came first. Every row therefore carries its number columns (``lon``,
+    ``lat``, ``source_lon``, ``source_lat``, areas, ``label_lon``/``label_lat``) as
+    numeric cells, empty when the value is unknown (:data:`XLSX_NUMBER_FORMAT` gives them
+    a style, without which openpyxl would leave an empty cell out). No value is invented:
+    Excel and openpyxl read those cells as blank.
+    """
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
@@ -552,6 +572,13 @@ def _write_xlsx(batches: Iterable[_Rows], collection: str, out: IO[bytes]) -> in
         cell.font = Font(bold=True)
         header.append(cell)
     ws.append(header)
+    typed = _typed_columns(collection)
+
+    def empty_number() -> WriteOnlyCell:
+        cell = WriteOnlyCell(ws)
+        cell.number_format = XLSX_NUMBER_FORMAT
+        return cell
+
     n = 0
     for rows in batches:
         if n + len(rows) > XLSX_MAX_ROWS:
@@ -560,7 +587,11 @@ def _write_xlsx(batches: Iterable[_Rows], collection: str, out: IO[bytes]) -> in
                    "请改用 CSV 或 GeoPackage，或缩小筛选范围。")
             raise ExportError(msg)
         for row in _table_rows(rows, collection):
-            ws.append([_xlsx_cell(v) for v in row])
+            cells = [_xlsx_cell(v) for v in row]
+            for i in typed:
+                if cells[i] is None:
+                    cells[i] = empty_number()
+            ws.append(cells)
         n += len(rows)
     wb.save(out)
     return n
