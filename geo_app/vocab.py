@@ -11,7 +11,7 @@ KINDS: Labels = MappingProxyType({
     "high_tech_zone": ("高新区", "High-tech zone"),
     "laboratory": ("实验室", "Laboratory"),
     "technology_innovation_center": ("技术创新中心", "Technology innovation centre"),
-    "research_institute": ("新型研发机构", "Research institute"),
+    "research_institute": ("科研院所", "Research institute"),
     "university": ("高校", "University"),
     "incubator": ("孵化器/科技园", "Incubator / science park"),
     "offshore_innovation_center": ("离岸创新中心", "Offshore innovation centre"),
@@ -70,6 +70,19 @@ DATUMS: Labels = MappingProxyType({
     "WGS84": ("WGS-84", "WGS-84"),
     "GCJ02": ("GCJ-02（高德/腾讯）", "GCJ-02 (AMap/Tencent)"),
     "BD09": ("BD-09（百度）", "BD-09 (Baidu)"),
+})
+
+#: Qualifiers of an indicator value (the ``comparator`` column of ``indicators.csv`` and
+#: ``board_indicators.csv``): exact, more than, about, less than, at least, at most, a range
+#: from ``value`` to ``value_max``. Source wording: 超/突破/多 → ``>``, 近/接近/约 → ``≈``, 以上 → ``>=``.
+COMPARATORS: Labels = MappingProxyType({
+    "=": ("等于", "exactly"),
+    ">": ("超过", "more than"),
+    "≈": ("约/近", "about"),
+    "<": ("不足", "less than"),
+    ">=": ("以上", "at least"),
+    "<=": ("以下", "at most"),
+    "range": ("区间", "range"),
 })
 
 #: Registry columns, in file order.
