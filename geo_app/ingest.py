@@ -250,6 +250,8 @@ def text_problem(text: str, *, multiline: bool = False,
     if len(text) > max_len:
         return (f"the text is {len(text):,} characters long; the limit is {max_len:,}",
                 f"文本长度 {len(text):,} 个字符，超过 {max_len:,} 的上限")
+    if text.isascii() and text.isprintable() and not text.isspace():
+        return None  # the common case, and nothing below can refuse it
     fixed = _mojibake(text)
     if fixed is not None:
         return (f"the text looks garbled (UTF-8 read as Latin-1: it should probably read "
