@@ -1,7 +1,9 @@
 """Export entities, layers, boundaries, 板块 and water: RFC 7946 GeoJSON, CSV, Excel, GeoPackage.
 
 One function produces the bytes for the app's download buttons, the CLI and the tests
-(:func:`write_export`), so the same filter gives the same features everywhere.
+(:func:`write_export`), so the same filter gives the same features everywhere; the app's
+downloads go through the CLI's :func:`export_file` into a private temporary file
+(:func:`export_download`).
 
 - **GeoJSON** (RFC 7946): WGS-84 ``[lon, lat]``, no ``crs`` member, exterior rings
   counter-clockwise and holes clockwise, at most 7 decimals, a ``bbox`` (after the
@@ -21,6 +23,7 @@ The property schema is documented in ``docs/export.md`` and
 
 from __future__ import annotations
 
+import atexit
 import csv
 import glob
 import io
@@ -31,7 +34,9 @@ import os
 import re
 import secrets
 import shutil
+import stat
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -833,3 +838,105 @@ def export_file(db_path: Path, collection: str, fmt: str, path: str | Path, *,
     finally:
         tmp.unlink(missing_ok=True)
     return n
+
+
+# ----------------------------------------------------------------------------- app downloads
+
+
+#: Name of a process's private folder for the app's downloads, under the system's
+#: temporary folder (``tempfile.gettempdir()``, i.e. ``$TMPDIR``): the process id, then
+#: ``tempfile.mkdtemp``'s random suffix.
+DOWNLOAD_DIR_PREFIX = "geo-app-downloads-"
+_DOWNLOAD_DIR = re.compile(re.escape(DOWNLOAD_DIR_PREFIX) + r"(?P<pid>\d+)-[A-Za-z0-9_]+")
+_download_root: Path | None = None
+_download_lock = threading.Lock()
+
+
+def clear_stale_download_dirs(parent: Path | None = None) -> list[Path]:
+    """Delete the download folders of app processes that are gone (killed before their exit).
+
+    Only folders of this user named like :data:`DOWNLOAD_DIR_PREFIX` ``<pid>-…`` whose
+    process no longer exists are removed; symlinks and other users' folders are left alone.
+
+    Returns
+    -------
+    list of Path
+        The folders deleted.
+    """
+    parent = Path(tempfile.gettempdir()) if parent is None else parent
+    gone = []
+    for entry in parent.glob(f"{glob.escape(DOWNLOAD_DIR_PREFIX)}*"):
+        match = _DOWNLOAD_DIR.fullmatch(entry.name)
+        try:
+            st = entry.lstat()
+        except OSError:
+            continue
+        if (match and stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid()
+                and not store.process_alive(int(match["pid"]))):
+            shutil.rmtree(entry, ignore_errors=True)
+            gone.append(entry)
+    return gone
+
+
+def _remove_download_dir(path: Path, pid: int) -> None:
+    if os.getpid() == pid:  # not from a forked child that inherited the exit handler
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def download_dir() -> Path:
+    """This process's private folder for download files, created on first use.
+
+    A new folder from :func:`tempfile.mkdtemp` (mode 0700, so no other user can read the
+    exports) under the system's temporary folder, never beside the database. It is removed
+    when the process exits; folders left by killed processes are removed when the next
+    process creates its own (:func:`clear_stale_download_dirs`). Created again if something
+    deleted it meanwhile.
+    """
+    global _download_root
+    with _download_lock:
+        if _download_root is None or not _download_root.is_dir():
+            clear_stale_download_dirs()
+            pid = os.getpid()
+            _download_root = Path(tempfile.mkdtemp(prefix=f"{DOWNLOAD_DIR_PREFIX}{pid}-"))
+            atexit.register(_remove_download_dir, _download_root, pid)
+        return _download_root
+
+
+def export_download(db_path: Path, collection: str, fmt: str, *,
+                    flt: EntityFilter | None = None) -> bytes:
+    """The bytes of an export, for the app's download button, made through a temporary file.
+
+    :func:`export_file` (the function behind ``geo-app export -o``, so the bytes are the
+    command line's) writes the export to a fresh folder inside :func:`download_dir`,
+    streaming; the file is then read back in one read of its exact size and deleted with
+    its folder before this returns, on success or failure. Each call has its own folder,
+    so two sessions downloading at once never share a file, and no file outlives the call.
+
+    Memory: the writer streams (see ``docs/scale.md``), and the one full copy is the
+    returned ``bytes``, allocated after the writer is done. :func:`export_bytes` instead
+    grows a :class:`io.BytesIO` while the writer runs (over-allocated, and a GeoPackage
+    is copied into it from GDAL's file).
+
+    Raises
+    ------
+    ExportError
+        As :func:`export_file`: a bad request, or the temporary file cannot be written
+        (the system's reason, e.g. a full disk, is in the message).
+    """
+    _check_request(collection, fmt, flt)
+    try:
+        work = Path(tempfile.mkdtemp(prefix="export-", dir=download_dir()))
+    except OSError as err:
+        msg = (f"Cannot prepare the download: no folder can be created in "
+               f"{tempfile.gettempdir()} ({err.strerror or err})")
+        raise ExportError(msg) from err
+    try:
+        path = work / file_name(collection, fmt)
+        export_file(db_path, collection, fmt, path, flt=flt)
+        try:
+            return path.read_bytes()
+        except OSError as err:
+            msg = f"Cannot read back the download file {path}: {err.strerror or err}"
+            raise ExportError(msg) from err
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

@@ -9,6 +9,7 @@ import math
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -638,3 +639,88 @@ def test_stale_temp_files_of_killed_exports_are_removed(db: Path, tmp_path: Path
     assert [p for p in kept if not p.exists()] == []
     assert strict_json((tmp_path / "out.geojson").read_bytes())["features"]
     assert {p.name for p in tmp_path.iterdir()} == {"out.geojson"} | {p.name for p in kept}
+
+
+# ----------------------------------------------------------------------------- app downloads
+
+
+@pytest.fixture()
+def system_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A system temporary folder of the test's own, and no download folder made yet."""
+    tmp = tmp_path / "system-tmp"
+    tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    monkeypatch.setattr(export, "_download_root", None)
+    return tmp
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_download_is_the_cli_file_and_leaves_nothing_behind(db: Path, tmp_path: Path,
+                                                              system_tmp: Path, fmt: str) -> None:
+    flt = make_filter(kinds=["laboratory"])
+    data = export.export_download(db, "entities", fmt, flt=flt)
+    path, _ = export_to(tmp_path, db, "entities", fmt, flt)
+    if fmt == "gpkg":  # GDAL stamps the time into a GeoPackage
+        copy = tmp_path / "download.gpkg"
+        copy.write_bytes(data)
+        assert gdal_rows(copy) == gdal_rows(path)
+    elif fmt == "xlsx":  # and openpyxl into a workbook
+        assert read_xlsx_rows(data) == read_xlsx_rows(path.read_bytes())
+    else:
+        assert data == path.read_bytes()
+    assert [p.name for p in system_tmp.iterdir()] == [export.download_dir().name]
+    assert list(export.download_dir().iterdir()) == []
+
+
+def test_a_failed_download_leaves_no_file(db: Path, system_tmp: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    def full_disk(*args: Any, **kwargs: Any) -> int:
+        Path(args[3]).write_bytes(b"partial")
+        msg = "Cannot write it: No space left on device"
+        raise ExportError(msg)
+
+    monkeypatch.setattr(export, "export_file", full_disk)
+    with pytest.raises(ExportError, match="No space left"):
+        export.export_download(db, "entities", "csv")
+    assert list(export.download_dir().iterdir()) == []
+    with pytest.raises(ExportError, match="Unknown export format"):
+        export.export_download(db, "entities", "pdf")
+    assert list(export.download_dir().iterdir()) == []
+
+
+def test_download_folders_of_dead_processes_are_removed(system_tmp: Path) -> None:
+    gone, alive = dead_pid(), os.getpid()
+    stale = system_tmp / f"{export.DOWNLOAD_DIR_PREFIX}{gone}-abc_123"
+    (stale / "export-x").mkdir(parents=True)
+    (stale / "export-x" / "suzhou-entities.csv").write_text("left by a killed server")
+    kept = [system_tmp / f"{export.DOWNLOAD_DIR_PREFIX}{alive}-livexyz",   # a running server's
+            system_tmp / f"{export.DOWNLOAD_DIR_PREFIX}notapid-abc",        # not ours
+            system_tmp / "other-folder"]
+    for folder in kept:
+        folder.mkdir()
+    target = system_tmp / "target"
+    target.mkdir()
+    link = system_tmp / f"{export.DOWNLOAD_DIR_PREFIX}{gone}-link"  # a symlink is never followed
+    link.symlink_to(target)
+    a_file = system_tmp / f"{export.DOWNLOAD_DIR_PREFIX}{gone}-file"
+    a_file.write_text("a file, not a folder")
+    mine = export.download_dir()  # the first download of a new process clears them
+    assert not stale.exists()
+    assert all(folder.is_dir() for folder in kept)
+    assert link.is_symlink() and target.is_dir() and a_file.is_file()
+    assert mine.is_dir() and mine.parent == system_tmp
+
+
+def test_the_download_folder_is_removed_when_the_process_exits(db: Path, tmp_path: Path) -> None:
+    tmp = tmp_path / "system-tmp"
+    tmp.mkdir()
+    code = ("import sys; from pathlib import Path; from geo_app import export; "
+            "data = export.export_download(Path(sys.argv[1]), 'boards', 'csv'); "
+            "print(export.download_dir()); assert data.startswith(b'\\xef\\xbb\\xbf')")
+    proc = subprocess.run([sys.executable, "-c", code, str(db)], capture_output=True, text=True,
+                          env={**os.environ, "TMPDIR": str(tmp)}, cwd=PROJECT_ROOT, check=False)
+    assert proc.returncode == 0, proc.stderr
+    folder = Path(proc.stdout.strip().splitlines()[-1])
+    assert folder.parent == tmp and folder.name.startswith(export.DOWNLOAD_DIR_PREFIX)
+    assert not folder.exists(), "removed at exit"
+    assert list(tmp.iterdir()) == []

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import os
 import shlex
+import stat
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +32,16 @@ def _page() -> None:
 
 
 @pytest.fixture()
+def private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A system temporary folder of the test's own, and no download folder made yet."""
+    tmp = tmp_path / "system-tmp"
+    tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    monkeypatch.setattr(export, "_download_root", None)
+    return tmp
+
+
+@pytest.fixture()
 def downloads(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """Every ``st.download_button`` call of a run: label, data and keyword arguments."""
     calls: list[dict[str, Any]] = []
@@ -49,7 +62,10 @@ def run_page(**params: str) -> AppTest:
 def payload(call: dict[str, Any]) -> bytes:
     """The bytes a click on the button serves (the data is made on click)."""
     data = call["data"]
-    return data() if callable(data) else data
+    assert callable(data), "deferred: nothing is exported until a click"
+    result = data()
+    assert isinstance(result, bytes)
+    return result
 
 
 def by_format(calls: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -148,3 +164,49 @@ def test_excel_button_is_disabled_above_the_sheet_limit(
     assert buttons["xlsx"]["disabled"] is True
     assert not buttons["csv"]["disabled"]
     assert any("More rows than an Excel sheet holds" in c.value for c in at.caption)
+
+
+def test_downloads_are_written_to_a_private_temp_file_that_never_accumulates(
+        env_settings: Settings, downloads: list[dict[str, Any]], private_tmp: Path,
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    written: list[Path] = []
+    real_export_file = export.export_file
+
+    def spy(db: Path, collection: str, fmt: str, path: str | Path, **kwargs: Any) -> int:
+        n = real_export_file(db, collection, fmt, path, **kwargs)
+        written.append(Path(path))
+        assert Path(path).is_file(), "the export is a file on disk while it is read"
+        return n
+
+    monkeypatch.setattr(export, "export_file", spy)
+    db = env_settings.db_path
+    runs = [{"lang": "en", "kind": "laboratory"}, {"lang": "en", "kind": "laboratory"},
+            {"status": "planned"}, {"q": "苏州", "board": "苏州工业园区"}, {"export": "boards"}]
+    for i, params in enumerate(runs):
+        downloads.clear()
+        at = run_page(**params)
+        if i == 0:
+            at.run()  # a plain rerun makes no file either
+            assert not written and not list(private_tmp.iterdir()), "nothing before a click"
+            downloads[:] = downloads[-4:]
+        buttons = by_format(downloads)
+        for fmt in export.FORMATS:
+            payload(buttons[fmt])
+        data = payload(buttons["geojson"])  # a second click on the same button
+        shown = shlex.split(at.code[0].value)
+        cmd = cli_export(shown[1:shown.index("-o")], tmp_path / f"cli-{i}.geojson")
+        assert data == cmd, params  # byte for byte the CLI's file
+        # one private folder per process, empty again after every click
+        folder = export.download_dir()
+        assert list(private_tmp.iterdir()) == [folder]
+        assert list(folder.iterdir()) == [], "no download file outlives its click"
+    folder = export.download_dir()
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700, "private: only this user reads it"
+    assert folder.name.startswith(f"{export.DOWNLOAD_DIR_PREFIX}{os.getpid()}-")
+    app_files = [path for path in written if path.is_relative_to(private_tmp)]
+    assert len(app_files) == 5 * len(runs), "every click went through a temporary file"
+    for path in app_files:
+        assert path.parent.parent == folder, "a folder of its own inside the private one"
+        assert not path.exists()
+    assert not [p for p in db.parent.iterdir() if p.name.startswith("suzhou-")], \
+        "never beside the database"

@@ -1,14 +1,16 @@
 """The export page: download the current filtered view as GeoJSON, CSV, Excel or GeoPackage.
 
-The filters are the map's (the same sidebar and URL keys), and every download is made
-by :func:`geo_app.export.export_bytes`, the function behind ``geo-app export``: the same
-filter gives the same bytes here and on the command line.
+The filters are the map's (the same sidebar and URL keys), and every download is written
+by :func:`geo_app.export.export_file`, the function behind ``geo-app export -o``, to a
+private temporary file (:func:`geo_app.export.export_download`): the same filter gives the
+same bytes here and on the command line.
 """
 
 from __future__ import annotations
 
 import functools
 import shlex
+from collections.abc import Callable
 from pathlib import Path
 
 import streamlit as st
@@ -65,6 +67,27 @@ def _collection_choice(lang: str) -> str:
     return str(choice)
 
 
+def download_data(db: Path, collection: str, fmt: str,
+                  flt: EntityFilter | None) -> Callable[[], bytes]:
+    """What a download button is given as ``data``: a callable Streamlit runs on click.
+
+    The callable writes the export to a private temporary file with the CLI's function and
+    returns its bytes, deleting the file (:func:`geo_app.export.export_download`).
+
+    Why a callable, and not the file object: Streamlit (1.67 here) keeps every served file
+    as ``bytes`` in its in-memory media store, and reads a file object given as ``data``
+    in full on *every run of the page*, for every button; a callable (``on_click="ignore"``,
+    deferred) runs only when the user clicks, once per click. So the server holds one full
+    copy of a file, only after a click, until Streamlit's media cleanup drops it (at the
+    second script run after the click): the bytes returned here, stored without a copy. No
+    second copy is kept while the file is made (the export streams to disk) and no
+    temporary file outlives the click. Streamlit offers no way to serve a download from
+    disk, so the one copy cannot be avoided through ``st.download_button``; the CLI writes
+    large exports without it.
+    """
+    return functools.partial(export.export_download, db, collection, fmt, flt=flt)
+
+
 def _download_buttons(db: Path, collection: str, flt: EntityFilter | None, count: int,
                       lang: str) -> None:
     columns = st.columns(len(export.FORMATS))
@@ -73,8 +96,7 @@ def _download_buttons(db: Path, collection: str, flt: EntityFilter | None, count
         with column:
             st.download_button(
                 t("exp_download", lang, fmt=FORMAT_LABELS[fmt]),
-                # generated on click, by the same function as the CLI
-                data=functools.partial(export.export_bytes, db, collection, fmt, flt=flt),
+                data=download_data(db, collection, fmt, flt),  # made on click
                 file_name=export.file_name(collection, fmt), mime=export.MEDIA_TYPES[fmt],
                 key=f"export_{fmt}", on_click="ignore", disabled=too_many,
                 width="stretch")
