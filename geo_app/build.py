@@ -24,7 +24,10 @@ from geo_app.vocab import REGISTRY_COLUMNS, VOCABULARIES
 
 #: Files in ``data/`` that the database is built from (the content hash covers them).
 DATA_FILES = ("registry.csv", "boards.csv", "indicators.csv", "board_indicators.csv",
-              "boundaries.geojson", "water.geojson")
+              "boundaries.geojson", "boundaries_tianditu.geojson", "water.geojson")
+#: The independent Tianditu polygons must overlap the primary (AMap) ones at least this much
+#: (intersection over union, per county); below it the build stops (data/SOURCES.md).
+MIN_BOUNDARY_IOU = 0.9
 
 
 def source_hash(settings: Settings) -> str:
@@ -80,6 +83,53 @@ def load_registry(path: Path) -> gpd.GeoDataFrame:
     return store.entities_to_gdf(df[list(store.ENTITY_COLUMNS)])
 
 
+def boundary_agreement(primary: gpd.GeoDataFrame, check: gpd.GeoDataFrame, *,
+                       min_iou: float = MIN_BOUNDARY_IOU) -> pd.DataFrame:
+    """Per city/county polygon: areas in both sources, their difference and IoU.
+
+    Parameters
+    ----------
+    primary
+        The boundaries drawn (``adcode``, ``name_zh``, ``level``; WGS-84). Only ``level``
+        ``city`` and ``county`` rows are compared (``board`` rows are derived from them).
+    check
+        The independent polygons (``adcode``; WGS-84), one per compared ``adcode``.
+    min_iou
+        The lowest intersection over union accepted.
+
+    Returns
+    -------
+    DataFrame
+        ``adcode, name_zh, area_km2, check_area_km2, area_diff_pct, iou`` (areas in UTM 51N;
+        ``area_diff_pct`` is check minus primary, in % of primary).
+
+    Raises
+    ------
+    DataError
+        When a compared polygon is missing from ``check`` or its IoU is below ``min_iou``.
+    """
+    units = primary[primary["level"].isin(["city", "county"])].to_crs("EPSG:32651")
+    other = check.to_crs("EPSG:32651").set_index(check["adcode"].astype(str))
+    rows = []
+    for code, name, geom in zip(units["adcode"].astype(str), units["name_zh"], units.geometry,
+                                strict=True):
+        if code not in other.index:
+            msg = (f"boundaries_tianditu.geojson has no polygon for {name} ({code}): the "
+                   "independent boundary check cannot run; rebuild with data/rebuild_sources.py")
+            raise DataError(msg)
+        ref = other.geometry[code]
+        iou = geom.intersection(ref).area / geom.union(ref).area
+        if iou < min_iou:
+            msg = (f"boundaries.geojson {name} ({code}) overlaps the independent Tianditu polygon "
+                   f"with IoU {iou:.3f} < {min_iou}: one of the two sources is wrong or was "
+                   "rebuilt from a different unit; compare them before building")
+            raise DataError(msg)
+        rows.append({"adcode": code, "name_zh": name, "area_km2": geom.area / 1e6,
+                     "check_area_km2": ref.area / 1e6,
+                     "area_diff_pct": (ref.area - geom.area) / geom.area * 100, "iou": iou})
+    return pd.DataFrame(rows)
+
+
 #: The steps of a build, in order, as :data:`Progress` callbacks receive them.
 BUILD_STEPS = ("registry", "boundaries", "layers", "database", "memberships")
 #: Called with each step of :data:`BUILD_STEPS` as it starts (e.g. to show progress).
@@ -106,6 +156,11 @@ def load_sources(settings: Settings, progress: Progress = _no_progress) -> dict[
     board_ind["origin"] = "shipped"
     progress("boundaries")
     boundaries = gpd.read_file(d / "boundaries.geojson")
+    check_path = d / "boundaries_tianditu.geojson"
+    if not check_path.exists():
+        msg = f"Missing data file {check_path} (the independent boundary check; data/SOURCES.md)"
+        raise DataError(msg)
+    boundary_agreement(boundaries, gpd.read_file(check_path))
     boundaries = boundaries[["adcode", "name_zh", "name_en", "level", "source", "source_datum",
                              "conversion", "geometry"]]
     water = gpd.read_file(d / "water.geojson")

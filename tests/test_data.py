@@ -88,11 +88,17 @@ def test_boards_table_matches_board_facts() -> None:
     # board-facts.md, 苏州统计年鉴 table 1-1: the parts add up to 8,657.32 km²
     total = sum(float(r["land_area_km2"]) for r in rows.values())
     assert total == pytest.approx(8657.32, abs=0.05)
-    assert rows["苏州高新区"]["county_adcode"] == "320505"  # SND = 虎丘区
-    assert rows["苏州工业园区"]["county_adcode"] == "" and rows["苏州工业园区"]["polygon_status"] == "none"
+    # SND = 虎丘区 and 吴中区, each without SIP; SIP a schematic polygon (tests/test_boundaries.py)
+    assert rows["苏州高新区"]["county_adcode"] == "board-snd"
+    assert rows["吴中区"]["county_adcode"] == "board-wuzhong"
+    assert rows["苏州工业园区"]["county_adcode"] == "board-sip"
+    assert rows["苏州工业园区"]["polygon_status"] == "schematic"
 
 
 def test_boundaries_are_wgs84_and_tile_the_city(counties: gpd.GeoDataFrame) -> None:
+    boards = counties[counties["level"] == "board"]  # derived 板块 polygons (test_boundaries.py)
+    assert set(boards["adcode"]) == {"board-sip", "board-wuzhong", "board-snd"}
+    counties = counties[counties["level"] != "board"]
     assert set(counties["adcode"]) == {"320500", "320505", "320506", "320507", "320508",
                                        "320509", "320581", "320582", "320583", "320585"}
     assert counties["source_datum"].eq("GCJ02").all()
@@ -155,5 +161,5 @@ def test_rebuild_script_reproduces_committed_files(tmp_path: Path, monkeypatch: 
     spec.loader.exec_module(mod)
     monkeypatch.setattr(mod, "OUT", tmp_path)
     mod.main()
-    for name in ("boundaries.geojson", "water.geojson"):
+    for name in ("boundaries.geojson", "boundaries_tianditu.geojson", "water.geojson"):
         assert (tmp_path / name).read_text(encoding="utf-8") == (DATA / name).read_text(encoding="utf-8")
