@@ -20,7 +20,7 @@ import pandas as pd
 from geo_app import __version__, store
 from geo_app.errors import DataError
 from geo_app.settings import Settings, load_settings
-from geo_app.vocab import REGISTRY_COLUMNS, VOCABULARIES
+from geo_app.vocab import COMPARATORS, REGISTRY_COLUMNS, VOCABULARIES
 
 #: Files in ``data/`` that the database is built from (the content hash covers them).
 DATA_FILES = ("registry.csv", "boards.csv", "indicators.csv", "board_indicators.csv",
@@ -51,6 +51,28 @@ def read_csv(path: Path) -> pd.DataFrame:
 
 def _nullable_float(series: pd.Series) -> pd.Series:
     return pd.to_numeric(series.replace("", None), errors="raise").astype("float64")
+
+
+def check_comparators(df: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Return ``df`` if every row's ``comparator`` (the value's qualifier) is in :data:`COMPARATORS`.
+
+    A figure such as ">2,700" or "近2,800" is stored as 2700 / 2800 with ``>`` / ``≈``, so the
+    qualifier is data, not a note.
+
+    Raises
+    ------
+    DataError
+        When the column is missing or a value is empty or unknown (naming file, row and value).
+    """
+    if "comparator" not in df.columns:
+        msg = f"{name}: missing column 'comparator' (one of {', '.join(COMPARATORS)} per value)"
+        raise DataError(msg)
+    for i, value in enumerate(df["comparator"]):
+        if value not in COMPARATORS:
+            msg = (f"{name} row {i + 2}, column comparator: {value!r} is not one of "
+                   f"{', '.join(COMPARATORS)}")
+            raise DataError(msg)
+    return df
 
 
 def load_registry(path: Path) -> gpd.GeoDataFrame:
@@ -147,11 +169,11 @@ def load_sources(settings: Settings, progress: Progress = _no_progress) -> dict[
     registry = load_registry(d / "registry.csv")
     boards = read_csv(d / "boards.csv")
     boards["land_area_km2"] = _nullable_float(boards["land_area_km2"])
-    indicators = read_csv(d / "indicators.csv")
+    indicators = check_comparators(read_csv(d / "indicators.csv"), "indicators.csv")
     indicators["year"] = pd.to_numeric(indicators["year"]).astype("int64")
     for column in ("value", "value_max"):
         indicators[column] = _nullable_float(indicators[column])
-    board_ind = read_csv(d / "board_indicators.csv")
+    board_ind = check_comparators(read_csv(d / "board_indicators.csv"), "board_indicators.csv")
     board_ind["value"] = _nullable_float(board_ind["value"])
     board_ind["origin"] = "shipped"
     progress("boundaries")

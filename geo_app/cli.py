@@ -231,6 +231,11 @@ def _cmd_info() -> int:
             print(f"  {v:<32} {n:>5}")
     located = store.query_sql(db, "SELECT count(*) FILTER (WHERE lon IS NOT NULL), count(*) FROM entities")
     print(f"\nwith a point: {located.iloc[0, 0]} of {located.iloc[0, 1]}")
+    stacks = store.shared_points(db)
+    print("\nlargest stacks (entities sharing one point):" if len(stacks) else
+          "\nlargest stacks: none (every point holds one entity)")
+    for row in stacks.itertuples():
+        print(f"  {row.lon:.5f},{row.lat:.5f}  {row.n:>4}  ({row.precisions})  {row.ids}")
     print("\nsources:")
     for table in ("boundaries", "water"):
         for src in store.read_table(db, table)["source"].drop_duplicates().sort_values():

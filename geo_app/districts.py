@@ -96,12 +96,12 @@ _TEXT: Mapping[str, tuple[str, str]] = {
     "shipped": ("随附数据", "shipped data"),
 }
 
-_COLUMNS = ("metric_id", "metric", "rank", "board", "board_en", "value", "unit", "year",
-            "source", "notes")
+_COLUMNS = ("metric_id", "metric", "rank", "board", "board_en", "comparator", "value", "unit",
+            "year", "source", "notes")
 _HEADERS: Mapping[str, tuple[str, str]] = {
     "metric_id": ("指标代码", "metric_id"), "metric": ("指标", "Metric"),
     "rank": ("排名", "Rank"), "board": ("板块", "板块"), "board_en": ("板块（英文）", "板块 (English)"),
-    "value": ("数值", "Value"), "unit": ("单位", "Unit"), "year": ("年份", "Year"),
+    "comparator": ("限定", "Qualifier"), "value": ("数值", "Value"), "unit": ("单位", "Unit"), "year": ("年份", "Year"),
     "source": ("来源", "Source"), "notes": ("说明", "Notes"),
 }
 
@@ -405,7 +405,8 @@ def _public_metric(data: CompareData, key: str, year: str | None, lang: str) -> 
     figs = figs.sort_values("year", kind="stable").drop_duplicates("board", keep="last")
     figs = figs.set_index("board")
     out = _blank()
-    for column in ("value", "unit", "year", "source", "notes"):
+    figs["comparator"] = _comparators(figs)
+    for column in ("value", "unit", "year", "source", "notes", "comparator"):
         mapped = out["board"].map(figs[column])
         out[column] = mapped.astype(float) if column == "value" else mapped.fillna("").astype(str)
     gap = out["value"].isna()
@@ -415,6 +416,13 @@ def _public_metric(data: CompareData, key: str, year: str | None, lang: str) -> 
         out.loc[gap, "unit"] = str(figs["unit"].iloc[0])
     out["unit"] = [unit_label(u, lang) for u in out["unit"]]
     return out
+
+
+def _comparators(frame: pd.DataFrame) -> pd.Series:
+    """The ``comparator`` (qualifier) of each figure; ``=`` where a frame or a cell has none."""
+    if "comparator" not in frame:
+        return pd.Series("=", index=frame.index, dtype=object)
+    return frame["comparator"].fillna("").replace("", "=").astype(str)
 
 
 def unit_label(unit: str, lang: str) -> str:
@@ -429,9 +437,9 @@ def unit_label(unit: str, lang: str) -> str:
 
 def metric_values(data: CompareData, key: str, *, year: str | None = None,
                   lang: str = "zh") -> pd.DataFrame:
-    """The ten 板块 (in vocabulary order) with ``value, unit, year, source, notes``.
+    """The ten 板块 (in vocabulary order) with ``comparator, value, unit, year, source, notes``.
 
-    A value nobody has published is ``NaN`` and its note says so; counts from the
+    ``comparator`` is the value's qualifier (``=``, ``>``, ``≈``…; empty for a gap). A value nobody has published is ``NaN`` and its note says so; counts from the
     registry are real counts (0 means no entity of that sort is registered).
     """
     metric = get_metric(data, key)
@@ -446,6 +454,7 @@ def metric_values(data: CompareData, key: str, *, year: str | None = None,
     else:
         out = _public_metric(data, key, year, lang)
     out["value"] = out["value"].astype(float)
+    out["comparator"] = _comparators(out).where(out["value"].notna(), "")
     for column in ("unit", "year", "source", "notes"):
         out[column] = out[column].fillna("").astype(str)
     return out.reset_index(drop=True)
@@ -492,11 +501,13 @@ def comparison_table(data: CompareData, metrics: Sequence[str], *,
 
 
 def profile_table(table: pd.DataFrame, lang: str) -> pd.DataFrame:
-    """Pivot a comparison table into metrics × 板块 with cells like ``5,006.7 亿元 (2022)``."""
+    """Pivot a comparison table into metrics × 板块 with cells like ``>2,700 家 (2022)``."""
     m, b = header("metric", lang), header("board", lang)
     v, u, y = header("value", lang), header("unit", lang), header("year", lang)
-    cells = [format_number(val, unit, year=yr, lang=lang)
-             for val, unit, yr in zip(table[v], table[u], table[y], strict=True)]
+    c = header("comparator", lang)
+    cmps = table[c] if c in table else pd.Series("=", index=table.index)
+    cells = [format_number(val, unit, comparator=cmp or "=", year=yr, lang=lang)
+             for val, unit, yr, cmp in zip(table[v], table[u], table[y], cmps, strict=True)]
     wide = table.assign(_cell=cells).pivot_table(index=m, columns=b, values="_cell",
                                                   aggfunc="first", sort=False)
     wide.columns.name = None
@@ -576,6 +587,7 @@ def indicator_table(data: CompareData, lang: str) -> pd.DataFrame:
         header("metric", lang): [indicator_label(c, data.indicators, lang) for c in bi["indicator"]],
         header("metric_id", lang): bi["indicator"],
         header("year", lang): bi["year"].astype(str),
+        header("comparator", lang): _comparators(bi),
         header("value", lang): bi["value"].astype(float),
         header("unit", lang): bi["unit"],
         header("source", lang): bi["source"],
@@ -590,9 +602,11 @@ def indicator_matrix(data: CompareData, lang: str) -> pd.DataFrame:
     """全市 and the ten 板块 × indicators, latest figure per cell, ``无数据`` where none."""
     figs = current_figures(data.board_indicators)
     figs = figs.sort_values("year", kind="stable").drop_duplicates(["board", "indicator"], keep="last")
+    figs = figs.assign(comparator=_comparators(figs))
     codes = list(dict.fromkeys(data.board_indicators["indicator"]))
     rows = [CITY, *BOARDS]
-    cell = {(r.board, r.indicator): format_number(r.value, r.unit, year=str(r.year), lang=lang)
+    cell = {(r.board, r.indicator): format_number(r.value, r.unit, comparator=r.comparator,
+                                                  year=str(r.year), lang=lang)
             for r in figs.itertuples()}
     gap = format_number(None, lang=lang)
     matrix = pd.DataFrame({indicator_label(c, data.indicators, lang): [cell.get((b, c), gap) for b in rows]

@@ -40,7 +40,7 @@ import shapely
 from geo_app.errors import DatabaseBusyError, DataError
 from geo_app.filters import EntityFilter
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -71,7 +71,7 @@ CREATE TABLE IF NOT EXISTS indicators (
     unit VARCHAR, section VARCHAR, notes VARCHAR);
 CREATE TABLE IF NOT EXISTS board_indicators (
     board VARCHAR NOT NULL, indicator VARCHAR NOT NULL, year VARCHAR NOT NULL, value DOUBLE,
-    unit VARCHAR, source VARCHAR NOT NULL, notes VARCHAR,
+    unit VARCHAR, source VARCHAR NOT NULL, notes VARCHAR, comparator VARCHAR NOT NULL DEFAULT '=',
     origin VARCHAR NOT NULL DEFAULT 'shipped', batch_id VARCHAR);
 CREATE TABLE IF NOT EXISTS layers (
     id VARCHAR PRIMARY KEY, name_zh VARCHAR, name_en VARCHAR, color VARCHAR,
@@ -746,6 +746,30 @@ def entity_counts(path: Path, column: str) -> list[tuple[str, int]]:
            "FROM entities GROUP BY 1 ORDER BY 2 DESC, 1")
     with connect(path) as con:
         return [(str(v), int(n)) for v, n in con.execute(sql).fetchall()]
+
+
+def shared_points(path: Path, *, limit: int = 5) -> pd.DataFrame:
+    """The largest groups of entities that share one coordinate, largest first.
+
+    Parameters
+    ----------
+    path
+        The database file.
+    limit
+        How many groups to return (groups of one entity are never returned).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``lon, lat, n, precisions, ids`` per shared point: ``n`` entities, their distinct
+        location precisions and their ids (both comma-separated, sorted).
+    """
+    sql = ("SELECT lon, lat, count(*) AS n, "
+           "string_agg(DISTINCT location_precision, ',' ORDER BY location_precision) AS precisions, "
+           "string_agg(id, ',' ORDER BY id) AS ids FROM entities WHERE lon IS NOT NULL "
+           "GROUP BY lon, lat HAVING count(*) > 1 ORDER BY n DESC, lon, lat LIMIT ?")
+    with connect(path) as con:
+        return _frame(con, sql, [int(limit)])
 
 
 def layer_ids(path: Path) -> list[str]:
