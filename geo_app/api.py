@@ -177,11 +177,15 @@ _TABLE_COLLECTIONS = (
      "The schematic area of each strategy layer, built by the documented rules in layers/*.toml "
      "(buffers, clips, anchors). Not official boundaries: none has been published."),
     ("boards", "板块 / The ten 板块 (districts)",
-     "The ten 板块 of the plan with their land area and the county polygon each maps to. "
-     "苏州工业园区 has no official polygon in the boundary data: its geometry is null."),
+     "The ten 板块 of the plan with their land area and the polygon each is drawn with. "
+     "苏州工业园区 has no official polygon: its geometry is a SCHEMATIC area built by rule "
+     "(polygon_status 'schematic'), and 吴中区 / 苏州高新区 are their county polygons without it "
+     "(the edge with SIP is schematic; data/SOURCES.md)."),
     ("boundaries", "区县边界 / County and city boundaries",
      "Administrative boundaries of Suzhou (city and counties), converted from GCJ-02 to WGS-84; "
-     "feature ids are the administrative codes (adcode)."),
+     "feature ids are the administrative codes (adcode). Features with level 'board' (ids "
+     "board-sip, board-wuzhong, board-snd) are derived 板块 polygons: SIP's is SCHEMATIC, built "
+     "by rule, not an official boundary (their source says so)."),
     ("water", "水系 / Lakes and rivers",
      "Lakes and the Wusong River used to build the strategy layers (WGS-84 sources)."),
 )

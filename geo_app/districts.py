@@ -69,11 +69,11 @@ _INDICATOR_LABELS: Mapping[str, tuple[str, str]] = {
 
 # Caveats of the county polygon that stands for a 板块 (from data/boards.csv notes).
 _POLYGON_NOTES: Mapping[str, tuple[str, str]] = {
-    "苏州工业园区": ("无官方多边形：面积占比未知", "no official polygon: area share unknown"),
-    "苏州高新区": ("用虎丘区多边形（含园区内约71 km²的绘制碎片）",
-                 "uses the 虎丘区 polygon (incl. a ~71 km² drawing fragment inside SIP)"),
-    "吴中区": ("吴中区多边形含园区大部分面积及部分太湖水面",
-             "the 吴中区 polygon also holds most of SIP's area and part of Taihu"),
+    "苏州工业园区": ("无官方多边形：面积占比按示意范围计算", "no official polygon: area share of its schematic area"),
+    "苏州高新区": ("用虎丘区多边形减去园区示意范围（与园区相邻的边界为示意）",
+                 "the 虎丘区 polygon minus SIP's schematic area (the edge with SIP is schematic)"),
+    "吴中区": ("吴中区多边形减去园区示意范围（与园区相邻的边界为示意），含部分太湖水面",
+             "the 吴中区 polygon minus SIP's schematic area (the edge with SIP is schematic), incl. part of Taihu"),
 }
 
 _UNIT_LABELS: Mapping[str, tuple[str, str]] = {"rank": ("位", "rank")}
@@ -830,8 +830,10 @@ def board_polygons(boards: pd.DataFrame, boundaries: pd.DataFrame) -> dict[str, 
 
     A polygon is painted only for the one 板块 that claims it as its own
     (:func:`_owns_polygon`); a polygon claimed by two or more 板块 is painted for none,
-    and a 板块 that only points at another's county (SIP today) gets no polygon. A 板块
-    whose ``boards`` row names a polygon of its own (a ``boundaries`` row) gets it.
+    and a 板块 that only points at another's county gets no polygon. A 板块 whose
+    ``boards`` row names a polygon of its own (a ``boundaries`` row) gets it: in the shipped
+    data 苏州工业园区 its schematic polygon ``board-sip`` and 吴中区 / 苏州高新区 their
+    county polygons without it (``board-wuzhong``, ``board-snd``; ``level`` ``board``).
 
     >>> bounds = pd.DataFrame({"adcode": ["320506"], "name_zh": ["吴中区"]})
     >>> boards = pd.DataFrame({"name_zh": ["吴中区", "苏州工业园区"],

@@ -22,8 +22,10 @@ STRINGS: dict[str, tuple[str, str]] = {
     "shown": ("显示 {n} / {total} 个主体", "Showing {n} of {total} entities"),
     "no_point": ("无坐标的主体（未在地图上显示）", "Entities without a location (not on the map)"),
     "schematic": ("示意范围，按规则生成，非官方边界", "Schematic area built by rule, not an official boundary"),
-    "sip_no_polygon": ("苏州工业园区在边界数据中没有官方多边形，地图不绘制其边界。",
-                       "Suzhou Industrial Park has no official polygon in the boundary data; no border is drawn for it."),
+    "sip_no_polygon": ("苏州工业园区没有官方边界：图上虚线是按规则由区县多边形生成的示意范围，非官方边界。",
+                       "Suzhou Industrial Park has no official boundary: its dashed outline is a schematic area built by rule from the county polygons, not an official boundary."),
+    "board_schematic": ("板块（示意范围，按规则生成，非官方边界）",
+                        "板块 (schematic area built by rule, not an official boundary)"),
     "unknown": ("未知", "Unknown"),
 }
 
@@ -125,8 +127,8 @@ STRINGS.update({
     "src_layers": ("战略图层（均为示意范围）", "Strategy layers (all schematic)"),
     "src_entity_sources": ("全部主体记录及其来源", "Every entity row and its sources"),
     "src_gaps": ("已知缺口", "Known gaps"),
-    "src_gap_sip": ("苏州工业园区在高德行政区划数据中不是独立单元，没有官方多边形：地图不绘制其边界，需要面积多边形的统计显示为未知。",
-                    "Suzhou Industrial Park is not a unit in the AMap boundary data and has no official polygon: the map draws no border for it, and statistics that need its polygon show unknown."),
+    "src_gap_sip": ("苏州工业园区在高德和天地图的行政区划数据中都不是独立单元，没有官方多边形：地图按记录在 data/SOURCES.md 的规则由虎丘区、吴中区多边形生成示意范围，用它计算的面积统计同为示意。",
+                    "Suzhou Industrial Park is not a unit in the AMap or Tianditu boundary data and has no official polygon: the map draws a schematic area built from the 虎丘区 and 吴中区 polygons by the rule in data/SOURCES.md, and area statistics that use it are schematic too."),
     "src_gap_offshore": ("26家海外离岸创新中心的名单未公开：登记表只有一条无坐标的汇总记录。",
                          "The list of the 26 overseas offshore innovation centres is not public: the registry holds one aggregate row without a location."),
     "src_gap_no_point": ("{n} 个主体没有可靠来源的坐标（见下表），不在地图上显示，但计入统计与导出。",
@@ -157,8 +159,8 @@ STRINGS.update({
     "cmp_download_csv": ("下载 CSV", "Download CSV"),
     "cmp_download_xlsx": ("下载 Excel", "Download Excel"),
     "cmp_map_title": ("分级设色图（区县多边形）", "Choropleth (county polygons)"),
-    "cmp_map_note": ("苏州工业园区没有官方多边形，图上不绘制，其数值见上表。苏州高新区用虎丘区多边形绘制（含园区内约71 km²的绘制碎片）。吴中区多边形包含园区大部分面积，该处显示的是吴中区的数值。图中文字为英文（离线环境不带中文字体）。",
-                     "Suzhou Industrial Park has no official polygon and is not drawn; its value is in the table above. Suzhou New District is drawn with the 虎丘区 polygon (which includes a ~71 km² drawing fragment inside SIP). The 吴中区 polygon holds most of SIP's area, so that area shows 吴中区's value. Labels in the figure are English (no Chinese font offline)."),
+    "cmp_map_note": ("苏州工业园区没有官方多边形，图上绘制的是按规则生成的示意范围。苏州高新区（虎丘区）和吴中区的多边形不含园区部分，与园区相邻的边界同为示意。图中文字为英文（离线环境不带中文字体）。",
+                     "Suzhou Industrial Park has no official polygon: it is drawn with a schematic area built by rule. Suzhou New District (虎丘区) and 吴中区 are drawn without SIP's parts; their edges with SIP are schematic too. Labels in the figure are English (no Chinese font offline)."),
     "cmp_boards": ("选择 2–4 个板块", "Choose 2–4 板块"),
     "cmp_pick_two": ("请至少选择两个板块。", "Choose at least two 板块."),
     "cmp_metrics": ("对比指标", "Metrics to compare"),
@@ -300,20 +302,22 @@ STRINGS.update({
     "chl_no_data": ("无数据（未找到公开数字）", "No data (no public figure found)"),
     "chl_classes": ("分级（按分位数）", "Classes (quantiles)"),
     "chl_lower_better": ("数值越小越靠前，颜色越深", "lower is better: darker"),
-    "chl_unpainted": ("未绘制：{boards}（源数据中暂无其多边形，示意多边形待补）",
-                      "Not drawn: {boards} (no polygon in the source data yet; schematic polygon pending)"),
+    "chl_unpainted": ("未绘制：{boards}（数据中没有其多边形）",
+                      "Not drawn: {boards} (no polygon of its own in the data)"),
+    "chl_schematic": ("示意多边形（按规则生成，非官方边界）：{boards}",
+                      "Schematic polygons (built by rule, not official boundaries): {boards}"),
     "chl_water": ("水体", "Water"),
     "chl_counties": ("区县界", "County boundaries"),
-    "cmp_map_note2": ("苏州工业园区在源数据中暂无多边形，图上不绘制，也不借用其他板块的颜色，数值列在地图下方。"
-                      "苏州高新区用虎丘区多边形绘制（含园区内约71 km²的绘制碎片）。吴中区多边形包含园区大部分面积，"
-                      "该处颜色表示吴中区的数值，不是园区的。",
-                      "Suzhou Industrial Park has no polygon in the source data yet: it is not drawn and "
-                      "never takes another 板块's colour; its value is listed below the map. SND is drawn "
-                      "with the 虎丘区 polygon (incl. a ~71 km² drawing fragment inside SIP). The 吴中区 "
-                      "polygon holds most of SIP's area: the colour there is 吴中区's value, not SIP's."),
+    "cmp_map_note2": ("苏州工业园区没有官方多边形：图上以按规则生成的示意范围着色（见 data/SOURCES.md）。"
+                      "苏州高新区（虎丘区多边形）和吴中区绘制时不含园区部分，与园区相邻的边界同为示意；"
+                      "每个多边形只显示自己板块的数值。",
+                      "Suzhou Industrial Park has no official polygon: it is painted on a schematic area "
+                      "built by rule (data/SOURCES.md). SND (the 虎丘区 polygon) and 吴中区 are drawn "
+                      "without SIP's parts, and their edges with SIP are schematic too; each polygon shows "
+                      "its own 板块's value only."),
     "cmp_unpainted_title": ("未在图上绘制的板块", "板块 not drawn on the map"),
-    "cmp_unpainted_note": ("源数据中暂无多边形（示意多边形待补）",
-                           "no polygon in the source data yet (schematic polygon pending)"),
+    "cmp_unpainted_note": ("数据中没有其多边形",
+                           "no polygon of its own in the data"),
     "cmp_unpainted_shared": ("与其他板块共用区县多边形，不着色", "shares a county polygon with another 板块: not painted"),
     "cmp_counts_kind2": ("按类型统计的本图登记主体数（非官方统计）",
                          "Entities in this map's registry by kind (not an official statistic)"),

@@ -786,13 +786,39 @@ def _offline_assets(m: folium.Map, cluster: folium.plugins.MarkerCluster | None,
                                ("markerclusterdefaultcss", urls["markercluster_default_css"])]
 
 
-def _boards_of_county(boards: pd.DataFrame, lang: str) -> dict[str, list[str]]:
+def _boards_of_county(boards: pd.DataFrame, bounds: gpd.GeoDataFrame,
+                      lang: str) -> dict[str, list[str]]:
+    """County adcode → the 板块 drawn with it or (for a ``board``-level polygon) inside it.
+
+    A 板块 whose ``county_adcode`` names a ``level == "board"`` feature (苏州工业园区's
+    schematic polygon, 吴中区 and 苏州高新区 without it) is listed for every county that
+    holds at least 1 % of that polygon.
+    """
+    levels = dict(zip(bounds["adcode"].astype(str), bounds["level"], strict=True)) if "level" in bounds else {}
+    geoms = dict(zip(bounds["adcode"].astype(str), bounds.geometry, strict=True))
+    counties = [(c, g) for c, g in geoms.items() if levels.get(c) == "county" and g is not None]
     out: dict[str, list[str]] = {}
     for _, row in boards.iterrows():
         code = row.get("county_adcode")
-        if isinstance(code, str) and code:
-            out.setdefault(code, []).append(label(BOARDS, row.get("name_zh"), lang))
+        if not (isinstance(code, str) and code):
+            continue
+        name = label(BOARDS, row.get("name_zh"), lang)
+        own = geoms.get(code)
+        if levels.get(code) != "board" or own is None or own.is_empty:
+            out.setdefault(code, []).append(name)
+            continue
+        for county, geom in counties:
+            if geom.intersects(own) and geom.intersection(own).area >= 0.01 * own.area:
+                out.setdefault(county, []).append(name)
     return out
+
+
+def _schematic_boards(boards: pd.DataFrame) -> set[str]:
+    """``county_adcode`` of the 板块 whose polygon is schematic as a whole (``polygon_status``)."""
+    if not {"county_adcode", "polygon_status"} <= set(boards.columns):
+        return set()
+    status = boards["polygon_status"].fillna("").astype(str).str.strip().str.lower()
+    return {str(c) for c in boards.loc[status == "schematic", "county_adcode"] if isinstance(c, str) and c}
 
 
 def _add_polygon(group: folium.FeatureGroup, geom: Any, style: dict[str, Any],
@@ -806,11 +832,12 @@ def _add_polygon(group: folium.FeatureGroup, geom: Any, style: dict[str, Any],
 def _add_boundaries(m: folium.Map, inputs: MapInputs, lang: str, datum: str) -> None:
     gdf = to_display_datum(inputs.boundaries, datum, decimals=5)
     group = folium.FeatureGroup(name=escape_html(t("map_boundaries_group", lang)), show=True)
-    boards = _boards_of_county(inputs.boards, lang)
+    boards = _boards_of_county(inputs.boards, gdf, lang)
+    schematic = _schematic_boards(inputs.boards)
     name_col = "name_en" if lang == "en" else "name_zh"
     for _, row in gdf.iterrows():
-        if row.geometry is None or row.geometry.is_empty:
-            continue
+        if row.geometry is None or row.geometry.is_empty or row.get("level") == "board":
+            continue  # 板块 polygons: the schematic ones are drawn on top, below
         city = row.get("level") == "city"
         mapped = boards.get(str(row.get("adcode")), [])
         text = t("map_board_of_county", lang, boards="、".join(mapped)) if mapped else t("map_no_board", lang)
@@ -818,6 +845,14 @@ def _add_boundaries(m: folium.Map, inputs: MapInputs, lang: str, datum: str) -> 
                + ("" if city else f"<br>{escape_html(text)}"))
         style = {"color": _CITY_COLOR if city else _BOUNDARY_COLOR, "weight": 2.5 if city else 1.2,
                  "fill": not city, "fillColor": "#ffffff", "fillOpacity": 0.0, "opacity": 0.8}
+        _add_polygon(group, row.geometry, style, tip)
+    for _, row in gdf[gdf["adcode"].astype(str).isin(schematic)].iterrows():
+        if row.geometry is None or row.geometry.is_empty:
+            continue
+        tip = (f"<b>{escape_html(row.get(name_col) or row.get('name_zh'))}</b>"
+               f"<br>{escape_html(t('board_schematic', lang))}")
+        style = {"color": _BOUNDARY_COLOR, "weight": 1.8, "dashArray": "6 4", "fill": True,
+                 "fillColor": "#ffffff", "fillOpacity": 0.0, "opacity": 0.9}
         _add_polygon(group, row.geometry, style, tip)
     group.add_to(m)
 
@@ -1013,10 +1048,20 @@ FIT_MAX_ZOOM = 12
 
 
 def _sip_without_polygon(boards: pd.DataFrame) -> bool:
+    """Whether 苏州工业园区 is in ``boards`` without an official polygon (the legend says so).
+
+    It has none in any boundary source: it is either undrawn (no ``county_adcode``) or drawn
+    with its schematic polygon (``polygon_status`` ``schematic``); the note
+    ``sip_no_polygon`` says the outline is schematic.
+    """
     if "county_adcode" not in boards:
         return False
-    codes = boards.loc[boards["name_zh"] == "苏州工业园区", "county_adcode"]
-    return bool(len(codes)) and not any(isinstance(c, str) and c for c in codes)
+    sip = boards[boards["name_zh"] == "苏州工业园区"]
+    if not len(sip):
+        return False
+    status = sip["polygon_status"] if "polygon_status" in sip else pd.Series("", index=sip.index)
+    return any(not (isinstance(c, str) and c) or str(s).strip().lower() == "schematic"
+               for c, s in zip(sip["county_adcode"], status.fillna(""), strict=True))
 
 
 def _fit_bounds(inputs: MapInputs, located: gpd.GeoDataFrame, datum: str,
@@ -1228,8 +1273,11 @@ def _plain(v: float) -> str:
 
 def choropleth_legend_html(*, title: str, unit: str, edges: Sequence[float], colors: Sequence[str],
                            lang: str, has_gaps: bool, lower_is_better: bool = False,
-                           unpainted: Sequence[str] = ()) -> str:
+                           unpainted: Sequence[str] = (), schematic: Sequence[str] = ()) -> str:
     """The choropleth's legend: title and unit, one row per class, no data, 板块 not drawn.
+
+    ``schematic`` names the painted 板块 whose polygon is built by rule (wholly or along an
+    edge: 苏州工业园区, and 吴中区 / 苏州高新区 without it); the legend labels them schematic.
 
     Every shown text is escaped with :func:`escape_html`; colours come from the palette.
     """
@@ -1249,8 +1297,20 @@ def choropleth_legend_html(*, title: str, unit: str, edges: Sequence[float], col
     if unpainted:
         names = ("、" if lang == "zh" else ", ").join(unpainted)
         parts.append(f'<div class="note">{escape_html(t("chl_unpainted", lang, boards=names))}</div>')
+    if schematic:
+        names = ("、" if lang == "zh" else ", ").join(schematic)
+        parts.append(f'<div class="note">{escape_html(t("chl_schematic", lang, boards=names))}</div>')
     parts.append("</details>")
     return "".join(parts)
+
+
+def _schematic_painted(gdf: gpd.GeoDataFrame, boundaries: gpd.GeoDataFrame | None) -> list[str]:
+    """Names (``name``) of the painted 板块 whose polygon is a ``level == "board"`` feature."""
+    if boundaries is None or not {"adcode", "level"} <= set(boundaries.columns):
+        return []
+    board_level = set(boundaries.loc[boundaries["level"] == "board", "adcode"].astype(str))
+    return [str(n) for n, c in zip(gdf["name"], gdf["adcode"].astype(str), strict=True)
+            if c in board_level]
 
 
 def choropleth_tooltip(row: Mapping[str, Any], *, title: str, lang: str) -> str:
@@ -1374,7 +1434,8 @@ def build_choropleth(gdf: gpd.GeoDataFrame, *, title: str, unit: str = "", lang:
         folium.LayerControl(collapsed=True, position="topright").add_to(m)
     _Legend(choropleth_legend_html(title=title, unit=unit, edges=edges, colors=colors, lang=lang,
                                    has_gaps=any(value_class(v, edges) is None for v in values),
-                                   lower_is_better=lower_is_better, unpainted=unpainted)).add_to(m)
+                                   lower_is_better=lower_is_better, unpainted=unpainted,
+                                   schematic=_schematic_painted(gdf, boundaries))).add_to(m)
     shown = [g for g in gdf.geometry if g is not None and not g.is_empty]
     if shown:
         minx, miny, maxx, maxy = shapely.total_bounds(np.asarray(shown, dtype=object))
