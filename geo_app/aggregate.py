@@ -118,19 +118,22 @@ class Points:
         Index into :data:`KIND_ORDER`.
     exact
         True when the point stands for the entity's own site or campus.
+    datum
+        The datum of ``lon``/``lat``: ``"wgs84"``, or ``"gcj02"`` after :meth:`in_datum`.
     """
 
     lon: np.ndarray
     lat: np.ndarray
     kind: np.ndarray
     exact: np.ndarray
+    datum: str = "wgs84"
 
     def __len__(self) -> int:
         return int(self.lon.shape[0])
 
     def take(self, mask: np.ndarray) -> Points:
         """The points where ``mask`` is true."""
-        return Points(self.lon[mask], self.lat[mask], self.kind[mask], self.exact[mask])
+        return Points(self.lon[mask], self.lat[mask], self.kind[mask], self.exact[mask], self.datum)
 
     def bounds(self) -> tuple[float, float, float, float] | None:
         """``(west, south, east, north)``, or None when there is no point."""
@@ -145,16 +148,23 @@ class Points:
         return {KIND_ORDER[i]: int(c) for i, c in enumerate(counts) if c}
 
     def in_datum(self, datum: str) -> Points:
-        """These points (WGS-84) in the display datum: ``"wgs84"`` or ``"gcj02"`` (AMap)."""
-        if datum == "wgs84":
-            return self
-        if datum != "gcj02":
+        """These points in the display datum: ``"wgs84"`` or ``"gcj02"`` (AMap).
+
+        Points already in ``datum`` are returned as they are, so a caller may convert once
+        (per data version) and pass the result on.
+        """
+        if datum not in ("wgs84", "gcj02"):
             msg = f"Unknown display datum {datum!r}: use 'wgs84' or 'gcj02'"
+            raise ValueError(msg)
+        if datum == self.datum:
+            return self
+        if self.datum != "wgs84":
+            msg = f"Points in {self.datum} cannot be shown in {datum}: convert from WGS-84"
             raise ValueError(msg)
         x, y = wgs84_to_gcj02(self.lon, self.lat)
         # rounded as :func:`geo_app.maps.to_display_datum` rounds the drawn markers
         return Points(np.round(np.asarray(x, dtype=float), 6), np.round(np.asarray(y, dtype=float), 6),
-                      self.kind, self.exact)
+                      self.kind, self.exact, datum)
 
 
 def make_points(lon: Iterable[float], lat: Iterable[float], kinds: Iterable[str | None] = (),

@@ -752,6 +752,10 @@ class MapInputs:
     fit_city
         Fit the whole city and its water (all of Taihu) as well as the entities: the
         first view of the unfiltered map.
+    datum
+        None for WGS-84 frames as the store gives them; ``"wgs84"`` or ``"gcj02"`` once
+        :func:`display_inputs` has prepared them for that display datum (shifted and
+        rounded), so a page converts them once per data version, not on every drawing.
     """
 
     entities: gpd.GeoDataFrame
@@ -761,6 +765,38 @@ class MapInputs:
     boards: pd.DataFrame
     focus_layers: tuple[str, ...] = ()
     fit_city: bool = False
+    datum: str | None = None
+
+
+def with_entities(inputs: MapInputs, entities: gpd.GeoDataFrame) -> MapInputs:
+    """``inputs`` with ``entities`` (WGS-84 rows from the store), shifted to the datum the
+    inputs were prepared for, if any (:func:`display_inputs`)."""
+    if inputs.datum is not None:
+        entities = to_display_datum(entities, inputs.datum)
+    return dataclasses.replace(inputs, entities=entities)
+
+
+def display_inputs(inputs: MapInputs, datum: str) -> MapInputs:
+    """``inputs`` prepared for a basemap in ``datum``: every frame shifted and rounded
+    (overlays to 1e-5 degrees, entities to 1e-6) by :func:`to_display_datum`.
+
+    Inputs already prepared for ``datum`` are returned as they are.
+
+    Raises
+    ------
+    ValueError
+        If ``inputs`` were prepared for another datum.
+    """
+    if inputs.datum == datum:
+        return inputs
+    if inputs.datum is not None:
+        msg = f"Map inputs prepared for {inputs.datum} cannot be drawn in {datum}"
+        raise ValueError(msg)
+    return dataclasses.replace(
+        inputs, datum=datum, entities=to_display_datum(inputs.entities, datum),
+        layers=to_display_datum(inputs.layers, datum, decimals=5),
+        boundaries=to_display_datum(inputs.boundaries, datum, decimals=5),
+        water=to_display_datum(inputs.water, datum, decimals=5))
 
 
 def layer_name_map(layers: pd.DataFrame, lang: str) -> dict[str, str]:
@@ -830,7 +866,7 @@ def _add_polygon(group: folium.FeatureGroup, geom: Any, style: dict[str, Any],
 
 
 def _add_boundaries(m: folium.Map, inputs: MapInputs, lang: str, datum: str) -> None:
-    gdf = to_display_datum(inputs.boundaries, datum, decimals=5)
+    gdf = inputs.boundaries  # prepared for the display datum (display_inputs)
     group = folium.FeatureGroup(name=escape_html(t("map_boundaries_group", lang)), show=True)
     boards = _boards_of_county(inputs.boards, gdf, lang)
     schematic = _schematic_boards(inputs.boards)
@@ -858,7 +894,7 @@ def _add_boundaries(m: folium.Map, inputs: MapInputs, lang: str, datum: str) -> 
 
 
 def _add_water(m: folium.Map, inputs: MapInputs, lang: str, datum: str) -> None:
-    gdf = to_display_datum(inputs.water, datum, decimals=5)
+    gdf = inputs.water  # prepared for the display datum (display_inputs)
     group = folium.FeatureGroup(name=escape_html(t("map_water_group", lang)), show=True)
     name_col = "name_en" if lang == "en" else "name_zh"
     for _, row in gdf.iterrows():
@@ -874,7 +910,7 @@ def _add_water(m: folium.Map, inputs: MapInputs, lang: str, datum: str) -> None:
 
 
 def _add_layers(m: folium.Map, inputs: MapInputs, lang: str, datum: str) -> list[tuple[str, str]]:
-    gdf = to_display_datum(inputs.layers, datum, decimals=5)
+    gdf = inputs.layers  # prepared for the display datum (display_inputs)
     names = layer_name_map(gdf, lang)
     tag = t("map_schematic_tag", lang)
     drawn: list[tuple[str, str]] = []
@@ -1006,6 +1042,7 @@ def build_map(inputs: MapInputs, *, lang: str = "zh", basemap: str = DEFAULT_BAS
         root.header.add_child(Element(_CSS), name="sim_css")
         if mode != "markers":
             root.header.add_child(Element(_CELL_CSS), name="sim_cell_css")
+    inputs = display_inputs(inputs, base.datum)
     if mode != "markers":
         inputs = dataclasses.replace(
             inputs, boundaries=simplify_for_display(inputs.boundaries),
@@ -1015,8 +1052,7 @@ def build_map(inputs: MapInputs, *, lang: str = "zh", basemap: str = DEFAULT_BAS
     drawn_layers = _add_layers(m, inputs, lang, base.datum)
     names = layer_name_map(inputs.layers, lang)
     ents = inputs.entities
-    located = with_shared_counts(
-        to_display_datum(ents[ents.geometry.notna() & ~ents.geometry.is_empty], base.datum))
+    located = with_shared_counts(ents[ents.geometry.notna() & ~ents.geometry.is_empty])
     cluster = None
     if mode == "markers":
         cluster = _add_entities(m, located, lang, names)
@@ -1035,7 +1071,7 @@ def build_map(inputs: MapInputs, *, lang: str = "zh", basemap: str = DEFAULT_BAS
                         cells=mode == "view")).add_to(m)
     _offline_assets(m, cluster, asset_base, cluster_on_map=mode != "markers")
     shown = points.in_datum(base.datum).bounds() if mode == "view" and points is not None else None
-    bounds = _fit_bounds(inputs, located, base.datum, shown)
+    bounds = _fit_bounds(inputs, located, shown)
     if bounds is not None:
         m.fit_bounds(bounds, padding=(FIT_PADDING_PX, FIT_PADDING_PX), max_zoom=FIT_MAX_ZOOM)
     seal(m)
@@ -1064,30 +1100,30 @@ def _sip_without_polygon(boards: pd.DataFrame) -> bool:
                for c, s in zip(sip["county_adcode"], status.fillna(""), strict=True))
 
 
-def _fit_bounds(inputs: MapInputs, located: gpd.GeoDataFrame, datum: str,
+def _fit_bounds(inputs: MapInputs, located: gpd.GeoDataFrame,
                 shown: tuple[float, float, float, float] | None = None) -> list[list[float]] | None:
     """The drawn entities (and the filtered layers); the city when none.
 
-    ``located`` are display-datum points; ``shown`` is ``(west, south, east, north)`` of
-    entities not in ``located`` (the ``"view"`` mode), in the display datum too.
+    ``inputs`` are prepared for the display datum (:func:`display_inputs`), ``located``
+    are display-datum points; ``shown`` is ``(west, south, east, north)`` of entities not
+    in ``located`` (the ``"view"`` mode), in the display datum too.
     """
     extra: list[Any] = []
     if inputs.focus_layers:
         focus = inputs.layers[inputs.layers["id"].isin(inputs.focus_layers)]
-        extra = list(to_display_datum(focus, datum).geometry.values)
+        extra = list(focus.geometry.values)
     if shown is not None:
         extra.append(shapely.box(*shown))
     if inputs.fit_city:
         bnd = inputs.boundaries
         city = bnd[bnd["level"] == "city"] if "level" in bnd else bnd
-        extra += list(to_display_datum(city, datum).geometry.values)
-        extra += list(to_display_datum(inputs.water, datum).geometry.values)
+        extra += list(city.geometry.values) + list(inputs.water.geometry.values)
     bounds = _bounds(located, extra)
     if bounds is None:
         bnd = inputs.boundaries
         city = bnd[bnd["level"] == "city"] if "level" in bnd else bnd.iloc[:0]
         area = city if len(city) else bnd
-        bounds = _bounds(located.iloc[:0], to_display_datum(area, datum).geometry.values)
+        bounds = _bounds(located.iloc[:0], area.geometry.values)
     return bounds
 
 
@@ -1099,11 +1135,11 @@ def map_bounds(inputs: MapInputs, *, basemap: str = DEFAULT_BASEMAP,
     located rows of ``inputs.entities`` do.
     """
     datum = BASEMAPS[basemap].datum
+    inputs = display_inputs(inputs, datum)
     if points is not None:
-        return _fit_bounds(inputs, inputs.entities.iloc[:0], datum, points.in_datum(datum).bounds())
+        return _fit_bounds(inputs, inputs.entities.iloc[:0], points.in_datum(datum).bounds())
     ents = inputs.entities
-    located = to_display_datum(ents[ents.geometry.notna() & ~ents.geometry.is_empty], datum)
-    return _fit_bounds(inputs, located, datum)
+    return _fit_bounds(inputs, ents[ents.geometry.notna() & ~ents.geometry.is_empty])
 
 
 # ----------------------------------------------------------------------------- large registries

@@ -9,6 +9,7 @@ import csv
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
@@ -218,3 +219,32 @@ def test_first_start_shows_the_build_steps(browser: object, tmp_path: Path) -> N
         finally:
             page.close()  # type: ignore[attr-defined]
     assert fresh.db_path.exists()
+
+
+def test_back_and_forward_step_through_filter_states(browser: object, app_url: str) -> None:
+    page, _frame = open_map(browser, app_url + "/?lang=zh", (1280, 800))
+    try:
+        box = page.get_by_label("名称搜索（中文或英文）")  # type: ignore[attr-defined]
+        counts = page.get_by_text("个符合筛选")  # type: ignore[attr-defined]
+        shown: list[str] = [counts.inner_text()]
+        for term in ("实验室", "大学"):
+            box.fill(term)
+            box.press("Enter")
+            page.wait_for_url(lambda u, term=term: f"q={term}" in unquote(u), timeout=20_000)  # type: ignore[attr-defined]
+            page.wait_for_function(  # type: ignore[attr-defined]
+                "(old) => !document.body.innerText.includes(old)", arg=shown[-1], timeout=20_000)
+            shown.append(counts.inner_text())
+        assert len(set(shown)) == 3, shown
+        page.go_back()  # type: ignore[attr-defined]
+        page.wait_for_url(lambda u: "q=实验室" in unquote(u), timeout=20_000)  # type: ignore[attr-defined]
+        page.get_by_text(shown[1]).wait_for(timeout=20_000)  # type: ignore[attr-defined]
+        assert box.input_value() == "实验室"
+        page.go_back()  # type: ignore[attr-defined]
+        page.get_by_text(shown[0]).wait_for(timeout=20_000)  # type: ignore[attr-defined]
+        assert "q=" not in page.url and box.input_value() == ""  # type: ignore[attr-defined]
+        page.go_forward()  # type: ignore[attr-defined]
+        page.wait_for_url(lambda u: "q=实验室" in unquote(u), timeout=20_000)  # type: ignore[attr-defined]
+        page.get_by_text(shown[1]).wait_for(timeout=20_000)  # type: ignore[attr-defined]
+        assert box.input_value() == "实验室"
+    finally:
+        page.close()  # type: ignore[attr-defined]

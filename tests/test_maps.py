@@ -549,3 +549,43 @@ def test_densest_view_layer_stays_small() -> None:
     assert len(plan.cells) <= (2 * 1400 // agg.CELL_PX + 8) * (2 * 1000 // agg.CELL_PX + 8)
     payload = maps.script_json(maps.cells_payload(plan.cells, "zh"))
     assert len(payload.encode()) < 250_000
+
+
+def _without_ids(page: str) -> str:
+    return re.sub(r"_[0-9a-f]{32}", "_ID", page)
+
+
+def test_amap_overlays_are_shifted_once_per_preparation(static: dict[str, Any],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    ents = entities([{"id": "a", "name_zh": "甲", "lon": 120.62, "lat": 31.31}])
+    raw = inputs(static, ents)
+    expected = _without_ids(maps.render_html(maps.build_map(raw, basemap="amap")))
+    prepared = maps.display_inputs(raw, "gcj02")
+    assert maps.display_inputs(prepared, "gcj02") is prepared
+    with pytest.raises(ValueError, match="prepared for gcj02"):
+        maps.display_inputs(prepared, "wgs84")
+    calls: list[int] = []
+    real = maps.wgs84_to_gcj02
+
+    def counting(x: Any, y: Any) -> Any:
+        calls.append(len(x))
+        return real(x, y)
+
+    monkeypatch.setattr(maps, "wgs84_to_gcj02", counting)
+    for _ in range(3):  # three drawings (reruns) of the same data: no vertex shifted again
+        page = maps.render_html(maps.build_map(prepared, basemap="amap"))
+        assert _without_ids(page) == expected
+    assert calls == []
+    # entities added later are shifted into the prepared datum, and only they
+    later = maps.with_entities(prepared, ents)
+    assert calls == [1]
+    assert later.entities.geometry.x.iloc[0] == prepared.entities.geometry.x.iloc[0]
+
+
+def test_points_convert_once() -> None:
+    pts = agg.make_points([120.6, 120.7], [31.3, 31.4])
+    gcj = pts.in_datum("gcj02")
+    assert gcj.datum == "gcj02" and gcj.in_datum("gcj02") is gcj
+    assert gcj.take(np.array([True, False])).datum == "gcj02"
+    with pytest.raises(ValueError, match="convert from WGS-84"):
+        gcj.in_datum("wgs84")

@@ -21,6 +21,7 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from geo_app import build, store
 from geo_app.errors import GeoAppError
@@ -151,8 +152,17 @@ def md_escape(text: object) -> str:
 
 
 def _url_changed(group: str, current: Mapping[str, list[str]]) -> bool:
-    """True when the URL carries values for ``group`` that this session did not write."""
-    if not any(current.values()):
+    """True when the URL holds other values for ``group`` than this session last wrote.
+
+    That happens on a new link and on the browser's back and forward buttons: each change
+    of the view is one history entry, and a run that Streamlit starts for a history
+    navigation takes the URL as it is, empty values included (going back to the
+    unfiltered view clears the filter). Otherwise a URL without values for ``group``
+    says nothing (a page switch may drop them): the session keeps its state.
+    """
+    ctx = get_script_run_ctx()
+    history = bool(getattr(ctx, "is_history_navigation", False))
+    if not history and not any(current.values()):
         return False
     return dict(current) != st.session_state.get(f"_url_written_{group}")
 
@@ -295,6 +305,8 @@ def url_choice(param: str, widget_key: str, options: Sequence[str], default: str
     raw = st.query_params.get(param)
     if raw is not None and raw in options and _url_changed(param, {param: [raw]}):
         value = raw
+    elif raw is None and _url_changed(param, {param: []}):
+        value = default  # back to a view that had the default (omitted from the URL)
     elif ss.get(widget_key) in options:
         value = str(ss[widget_key])
     else:

@@ -130,6 +130,25 @@ CACHED = Loaders(
 )
 
 
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _display_overlays(path: str, version: str, datum: str) -> maps.MapInputs:
+    """The overlays prepared for a basemap's datum, once per database version and datum
+    (shifting every vertex to GCJ-02 for AMap is not redone on each run). Shared, not
+    copied: callers replace fields, never mutate the frames."""
+    static = _static(path, version)
+    empty = store.entities_to_gdf(pd.DataFrame({c: pd.Series(dtype=object) for c in
+                                                (*store.ENTITY_COLUMNS, "layers")}))
+    return maps.display_inputs(maps.MapInputs(
+        entities=empty, layers=static.layers, boundaries=static.boundaries, water=static.water,
+        boards=static.boards), datum)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _display_points(path: str, version: str, flt: EntityFilter, datum: str) -> aggregate.Points:
+    """A filter's points in a basemap's datum, once per database version (not per pan)."""
+    return CACHED.summary(path, version, flt).points.in_datum(datum)
+
+
 @st.cache_resource(show_spinner=False)
 def _vendor_ready() -> str:
     # copies Leaflet & co. into static/vendor once per server process
@@ -207,8 +226,7 @@ def plan_map(page: MapPage, view: aggregate.View | None = None, *,
     n = len(page.summary.points)
     if n <= aggregate.MARKER_LIMIT:
         mode = "markers" if n <= aggregate.CLIENT_LIMIT else "compact"
-        inputs = dataclasses.replace(page.inputs,
-                                     entities=loaders.located(page.db, page.version, page.flt))
+        inputs = maps.with_entities(page.inputs, loaders.located(page.db, page.version, page.flt))
         fmap = maps.build_map(inputs, lang=page.lang, basemap=page.basemap, mode=mode,
                               asset_base=page.asset_base, height=MAP_HEIGHT)
         # returned_objects=[]: pans, zooms and clicks stay in the browser (no rerun)
@@ -322,11 +340,11 @@ def render() -> None:
                   n=summary.n_total, total=static.total))
     if not summary.n_total:
         st.info(t("map_none_match", lang))
-    empty = store.entities_to_gdf(pd.DataFrame({c: pd.Series(dtype=object) for c in
-                                                (*store.ENTITY_COLUMNS, "layers")}))
-    inputs = maps.MapInputs(entities=empty, layers=static.layers, boundaries=static.boundaries,
-                            water=static.water, boards=static.boards, focus_layers=flt.layers,
-                            fit_city=flt.is_empty())
+    datum = maps.BASEMAPS[basemap].datum
+    inputs = dataclasses.replace(_display_overlays(str(db), version, datum),
+                                 focus_layers=flt.layers, fit_city=flt.is_empty())
+    if datum != "wgs84" and len(summary.points) > aggregate.MARKER_LIMIT:
+        summary = dataclasses.replace(summary, points=_display_points(str(db), version, flt, datum))
     page = MapPage(db=str(db), version=version, flt=flt, lang=lang, basemap=basemap,
                    summary=summary, inputs=inputs, layer_names=layer_names,
                    asset_base=_asset_base())
