@@ -385,9 +385,11 @@ def test_one_feature_equals_its_export_feature(client: TestClient, db: Path,
         assert link({"links": links}, "collection")["href"].endswith(f"/collections/{collection}")
 
 
-def test_a_board_without_polygon_has_null_geometry(client: TestClient) -> None:
+def test_sip_board_has_its_schematic_polygon_labelled_so(client: TestClient) -> None:
     body = get_json(client, "/collections/boards/items/sip")
-    assert body["geometry"] is None and body["properties"]["name_zh"] == "苏州工业园区"
+    assert body["geometry"]["type"] == "MultiPolygon" and body["properties"]["name_zh"] == "苏州工业园区"
+    assert body["properties"]["polygon_status"] == "schematic"
+    assert body["properties"]["source"].startswith("schematic: ")
 
 
 @pytest.mark.parametrize("url", [

@@ -277,16 +277,14 @@ def test_choropleth_paints_each_board_with_its_own_polygon_only(data: districts.
     values = _distinct_values(data)
     gdf = districts.choropleth_gdf(data, values)
     painted = _painted(gdf)
-    assert "苏州工业园区" not in painted and len(gdf) == 9
-    assert 9009.0 not in set(gdf["value"])  # SIP's value never colours a polygon
+    assert len(gdf) == 10  # all ten 板块: SIP on its schematic polygon (tests/test_boundaries.py)
+    assert painted["苏州工业园区"] == ("board-sip", 9009.0)  # SIP's value on SIP's polygon only
     wuzhong = values.set_index("board").loc["吴中区", "value"]
-    assert painted["吴中区"] == ("320506", wuzhong)  # the 吴中区 polygon: 吴中区's value
-    huqiu = data.boundaries.set_index("adcode").loc["320505", "geometry"]
-    assert gdf.set_index("board").loc["苏州高新区", "geometry"].equals(huqiu)
+    assert painted["吴中区"] == ("board-wuzhong", wuzhong)  # 吴中区 without SIP: 吴中区's value
+    snd = data.boundaries.set_index("adcode").loc["board-snd", "geometry"]
+    assert gdf.set_index("board").loc["苏州高新区", "geometry"].equals(snd)  # 虎丘区 without SIP
     assert gdf["adcode"].is_unique  # one value per polygon
-    missing = districts.boards_without_polygon(data, values)
-    assert missing[["board", "value", "reason"]].values.tolist() == [
-        ["苏州工业园区", 9009.0, "no_polygon"]]
+    assert districts.boards_without_polygon(data, values).empty
 
 
 def _boards_with_sip(data: districts.CompareData, adcode: str, status: str) -> pd.DataFrame:
@@ -304,13 +302,14 @@ def _boards_with_sip(data: districts.CompareData, adcode: str, status: str) -> p
 ])
 def test_sip_pointing_at_wuzhong_never_takes_its_colour(data: districts.CompareData, status: str,
                                                         painted_wuzhong: bool) -> None:
-    shared = dataclasses.replace(data, boards=_boards_with_sip(data, "320506", status))
+    wz_code = data.boards.set_index("name_zh").loc["吴中区", "county_adcode"]  # board-wuzhong
+    shared = dataclasses.replace(data, boards=_boards_with_sip(data, wz_code, status))
     values = _distinct_values(data)
     gdf = districts.choropleth_gdf(shared, values)
     painted = _painted(gdf)
     assert "苏州工业园区" not in painted and 9009.0 not in set(gdf["value"])
     wuzhong = values.set_index("board").loc["吴中区", "value"]
-    assert (painted.get("吴中区") == ("320506", wuzhong)) is painted_wuzhong
+    assert (painted.get("吴中区") == (wz_code, wuzhong)) is painted_wuzhong
     missing = districts.boards_without_polygon(shared, values).set_index("board")
     assert missing.loc["苏州工业园区", "value"] == 9009.0  # listed beside the map instead
     if not painted_wuzhong:
@@ -318,7 +317,7 @@ def test_sip_pointing_at_wuzhong_never_takes_its_colour(data: districts.CompareD
 
 
 def test_a_board_given_a_polygon_of_its_own_is_painted(data: districts.CompareData) -> None:
-    # the day SIP's boards row names a (schematic) polygon of its own, the map paints it
+    # a 板块 whose boards row names another polygon of its own is painted with that one
     bounds = data.boundaries
     own = gpd.GeoDataFrame({"adcode": ["sip-schematic"], "name_zh": ["苏州工业园区（示意）"],
                             "name_en": ["SIP (schematic)"], "level": ["district"]},

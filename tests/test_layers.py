@@ -101,8 +101,8 @@ def test_documented_memberships(db: Path) -> None:
 
 
 def test_core_area_never_reaches_a_detached_county_fragment(db: Path) -> None:
-    # the AMap 虎丘区 polygon has a ~71 km² fragment inside SIP: 太湖科学城 grows from
-    # 浒墅关 over connected land only, so no SIP entity may fall inside it
+    # the 虎丘区 county polygon has ~70 km² inside SIP (the former 娄葑, in AMap and Tianditu
+    # alike): 太湖科学城 grows from 浒墅关 over connected land only, so no SIP entity falls in it
     tsc = store.query_entities(db, make_filter(layers=["taihu_science_city"]))
     assert len(tsc) > 0 and set(tsc["board"]) == {"苏州高新区"}
     lyr = store.read_geo_table(db, "layers").set_index("id")
@@ -130,7 +130,8 @@ def test_layer_stats(db: Path) -> None:
     assert summary.loc["taihu_science_city", "entities"] == int(
         stats["by_kind"].query("layer_id == 'taihu_science_city'")["count"].sum())
     sip = by_board[by_board["board"] == "苏州工业园区"]
-    assert sip["area_km2"].isna().all()  # no polygon: unknown, never zero
+    assert sip["area_km2"].notna().all()  # its schematic polygon (tests/test_boundaries.py)
+    assert by_board["area_km2"].notna().all()  # all ten 板块 have a polygon
     snd = by_board.query("layer_id == 'taihu_science_city' and board == '苏州高新区'")
     assert snd["area_share"].iloc[0] == pytest.approx(1.0, abs=0.01)
     ring = by_board.query("layer_id == 'taihu_ring'")

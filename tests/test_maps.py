@@ -177,7 +177,7 @@ def test_legend_follows_language_and_marks_layers_schematic() -> None:
     en = maps.legend_html(lang="en", kind_counts={"laboratory": 2}, layers=[("Taihu Science City", "#ff0000")])
     assert "图例" in zh and "实验室 (2)" in zh and "示意" in zh and "苏州工业园区" in zh
     assert "Legend" in en and "Laboratory (2)" in en and "schematic" in en
-    assert "Suzhou Industrial Park has no official polygon" in en
+    assert "Suzhou Industrial Park has no official boundary" in en and "schematic area" in en
     assert "Hollow, dashed" in en and "Solid" in en
 
 
@@ -342,7 +342,8 @@ def test_boundary_tooltips_name_the_board_and_sip_note(db: Path, static: dict[st
     html = maps.render_html(maps.build_map(inputs(static, entities([])), lang="zh"))
     shown = bound_strings(html)
     assert any("虎丘区" in s and "苏州高新区" in s for s in shown)  # 板块 mapping of 虎丘区
-    assert any("苏州工业园区在边界数据中没有官方多边形" in s for s in shown)
+    assert any("苏州工业园区没有官方边界" in s and "示意范围" in s for s in shown)
+    assert "<b>苏州工业园区</b><br>板块（示意范围，按规则生成，非官方边界）" in shown
     layer_tips = [s for s in shown if "示意范围" in s]
     assert len(layer_tips) >= len(static["layers"])
 

@@ -73,12 +73,12 @@ def test_page_ranks_all_ten_boards_on_a_published_figure(env_settings: Settings,
     known = table[table["数值"].notna()]
     assert len(known) >= 6 and (known["年份"] != "").all() and (known["来源"] != "").all()
     captions = " ".join(c.value for c in at.caption)
-    assert "苏州工业园区在源数据中暂无多边形" in captions and "虎丘区多边形" in captions
+    assert "苏州工业园区没有官方多边形" in captions and "示意范围" in captions and "虎丘区多边形" in captions
     assert not at.get("imgs") and not at.get("image"), "no static picture any more"
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
-def test_choropleth_is_a_folium_map_and_sip_is_listed_not_drawn(
+def test_choropleth_is_a_folium_map_and_sip_is_drawn_schematic(
         env_settings: Settings, data: districts.CompareData, lang: str) -> None:
     at = _run(lang)
     page = _component_page(at)
@@ -91,19 +91,14 @@ def test_choropleth_is_a_folium_map_and_sip_is_listed_not_drawn(
     assert kunshan in shown  # hover text: value with unit
     sip_value = values.set_index("board").loc["苏州工业园区", "value"]
     assert sip_value == 3686.0
-    assert districts.format_number(sip_value, "亿元", lang=lang) not in shown  # on no polygon
+    assert districts.format_number(sip_value, "亿元", lang=lang) in shown  # on its schematic polygon
+    unpainted = [districts.header(c, lang) for c in ("board", "value", "year", "source", "notes")]
+    assert not any(d.value.columns.tolist() == unpainted for d in at.dataframe)  # none left out
+    legend = ("Schematic polygons (built by rule, not official boundaries): "
+              if lang == "en" else "示意多边形（按规则生成，非官方边界）：")
     name = "Suzhou Industrial Park" if lang == "en" else "苏州工业园区"
-    board = districts.header("board", lang)
-    unpainted = next(d.value for d in at.dataframe
-                     if board in d.value.columns and d.value[board].tolist() == [name])
-    assert unpainted[districts.header("board", lang)].tolist() == [name]
-    note = unpainted[districts.header("notes", lang)].iloc[0]
-    assert note == ("no polygon in the source data yet (schematic polygon pending)"
-                    if lang == "en" else "源数据中暂无多边形（示意多边形待补）")
-    assert unpainted[districts.header("value", lang)].iloc[0] == districts.format_number(
-        sip_value, "亿元", lang=lang)
-    legend = "Not drawn: Suzhou Industrial Park (" if lang == "en" else "未绘制：苏州工业园区"
-    assert legend in shown
+    assert legend in shown and name in shown.split(legend, 1)[1].split("\n", 1)[0]
+    assert "Not drawn" not in shown and "未绘制" not in shown
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
