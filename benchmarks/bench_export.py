@@ -10,13 +10,25 @@ a temporary folder; then each writer runs in a fresh subprocess, so its peak RSS
   (both with ``RFC7946=YES``, like our output). Their write time and peak memory are
   measured from after the load; the load (time, memory) is shown on its own line.
 
+The app's download path is measured the same way (a fresh process, peak above the start):
+
+- **download**: the ``data`` callable the export page gives ``st.download_button``
+  (``views.export.download_data``: the export written to a private temporary file and read
+  back), its result handed to Streamlit as a click does it (``convert_data_to_bytes_and_infer_mime``
+  and the in-memory media store Streamlit serves from). The served file stays in memory:
+  Streamlit keeps it there.
+- **download_bytes**: the same with the page's former callable, ``export.export_bytes``
+  (the file grown in a ``BytesIO`` while the writer runs).
+
 Prints one table. :func:`bench` returns rows for ``benchmarks/run.py`` (issue 9 budget:
-time ≤ 1.0× pyogrio-Arrow, peak ≤ +100 MiB at 1M).
+time ≤ 1.0× pyogrio-Arrow, peak ≤ +100 MiB at 1M). Only some writers:
+``--writers download download_bytes``.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import resource
@@ -25,19 +37,24 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from geo_app.settings import PROJECT_ROOT, Settings
 
-WRITERS = ("ours", "load", "to_json", "to_file", "pyogrio_arrow")
+WRITERS = ("ours", "load", "to_json", "to_file", "pyogrio_arrow", "download", "download_bytes")
 LABELS = {
     "ours": "geo_app.export (stream from DuckDB)",
     "load": "store.query_entities (load for baselines)",
     "to_json": "geopandas gdf.to_json()",
     "to_file": "geopandas gdf.to_file(GeoJSON)",
     "pyogrio_arrow": "pyogrio write (Arrow, GeoJSON)",
+    "download": "app download (temp file → Streamlit)",
+    "download_bytes": "app download before (export_bytes)",
 }
+#: Writers of the app's download path: no GeoDataFrame is loaded first.
+DOWNLOADS = ("download", "download_bytes")
 
 
 def _rss_mib() -> float:
@@ -54,6 +71,31 @@ def _peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _download_callable(writer: str, db: Path) -> Callable[[], Any]:
+    """The ``data`` the export page gives its GeoJSON button (now, or before this change)."""
+    from geo_app import export
+    from geo_app.views import export as export_view
+
+    if writer == "download":
+        return export_view.download_data(db, "entities", "geojson", None)
+    return functools.partial(export.export_bytes, db, "entities", "geojson")
+
+
+def _serve_like_streamlit(data: Callable[[], Any]) -> int:
+    """Run ``data`` as Streamlit runs a download button's callable on a click, and store the
+    result where Streamlit serves it from (``MediaFileManager.execute_deferred``); returns
+    the size of the stored file."""
+    from streamlit.runtime.download_data_util import convert_data_to_bytes_and_infer_mime
+    from streamlit.runtime.media_file_storage import MediaFileKind
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    payload, _ = convert_data_to_bytes_and_infer_mime(data(), unsupported_error=TypeError("data"))
+    storage = MemoryMediaFileStorage("/media")
+    file_id = storage.load_and_get_id(payload, "application/geo+json", MediaFileKind.DOWNLOADABLE,
+                                      "suzhou-entities.geojson")
+    return storage.get_file(file_id).content_size
+
+
 def child(writer: str, db: Path, out: Path) -> dict[str, Any]:
     """Run one writer in this (fresh) process; returns seconds, peak MiB above the start."""
     import geopandas as gpd  # noqa: F401 (imported before the baseline RSS is taken)
@@ -64,9 +106,14 @@ def child(writer: str, db: Path, out: Path) -> dict[str, Any]:
 
     with store.connect(db) as con:  # warm up: the duckdb module and its first connection
         con.execute("SELECT 1").fetchall()
+    data = _download_callable(writer, db) if writer in DOWNLOADS else None  # imports streamlit
     base = _rss_mib()
     result: dict[str, Any] = {}
-    if writer == "ours":
+    if data is not None:
+        t0 = time.perf_counter()
+        result["bytes"] = _serve_like_streamlit(data)
+        result["seconds"] = time.perf_counter() - t0
+    elif writer == "ours":
         t0 = time.perf_counter()
         n = export.export_file(db, "entities", "geojson", out)
         result["seconds"] = time.perf_counter() - t0
@@ -87,7 +134,7 @@ def child(writer: str, db: Path, out: Path) -> dict[str, Any]:
         result["seconds"] = time.perf_counter() - t0
         base = loaded
     result["peak_mib"] = _peak_mib() - base
-    result["bytes"] = out.stat().st_size if out.exists() else 0
+    result.setdefault("bytes", out.stat().st_size if out.exists() else 0)
     return result
 
 
@@ -123,7 +170,7 @@ def measure(n: int, db: Path, work: Path, writers: tuple[str, ...] = WRITERS) ->
         if writer == "load":
             continue
         res = run_child(writer, db, work)
-        if writer != "ours" and "load" not in out:
+        if writer not in ("ours", *DOWNLOADS) and "load" not in out:
             out["load"] = {"seconds": res["load_seconds"], "peak_mib": res["load_mib"],
                            "features": res["features"], "bytes": 0}
         out[writer] = res
@@ -136,19 +183,19 @@ def print_table(results: dict[int, dict[str, dict]]) -> None:
     print(head)
     print("|" + "|".join("-" * len(c) for c in head.split("|")[1:-1]) + "|")
     for n, res in results.items():
-        ours = res["ours"]["seconds"]
+        ours = res["ours"]["seconds"] if "ours" in res else None
         for writer in WRITERS:
             if writer not in res:
                 continue
             r = res[writer]
-            ratio = "" if writer in ("ours", "load") else f"{r['seconds'] / ours:.2f}"
+            ratio = "" if writer in ("ours", "load") or ours is None else f"{r['seconds'] / ours:.2f}"
             size = f"{r['bytes'] / 1e6:.1f}" if r["bytes"] else ""
             print(f"| {n:>9,} | {LABELS[writer]:<42} | {r['seconds']:>7.2f} | {ratio:>6} | "
                   f"{r['peak_mib']:>9.0f} | {size:>9} |")
 
 
 def bench(n: int, settings: Settings, work: Path) -> list[Any]:
-    """Rows for ``benchmarks/run.py`` (its ``EXTRA`` hook): export time and peak memory."""
+    """Rows for ``benchmarks/run.py``: export time and peak memory, then the app's download."""
     from benchmarks.run import Row
 
     res = measure(n, settings.db_path, work, ("ours", "pyogrio_arrow"))
@@ -160,7 +207,20 @@ def bench(n: int, settings: Settings, work: Path) -> list[Any]:
             (ours["seconds"] <= base["seconds"]) if big else None),
         Row(n, "GeoJSON export peak memory", ours["peak_mib"], "MiB", base["peak_mib"],
             "pyogrio Arrow write (loaded)", "≤ +100 MiB", (ours["peak_mib"] <= 100) if big else None),
+        *download_rows(n, settings.db_path, work),
     ]
+
+
+def download_rows(n: int, db: Path, work: Path) -> list[Any]:
+    """The runner's row for the app's GeoJSON download of every entity: peak memory of the
+    server process from the click to the file stored for serving, against the former path."""
+    from benchmarks.run import Row
+
+    res = measure(n, db, work, DOWNLOADS)
+    now, before = res["download"], res["download_bytes"]
+    big = n >= 1_000_000
+    return [Row(n, "download (app path) peak memory", now["peak_mib"], "MiB", before["peak_mib"],
+                "export_bytes (before)", "≤ +100 MiB", (now["peak_mib"] <= 100) if big else None)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -169,7 +229,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child", nargs=3, metavar=("WRITER", "DB", "OUT"), help=argparse.SUPPRESS)
     parser.add_argument("--db", type=Path, default=None,
                         help="measure this database instead of building synthetic ones")
+    parser.add_argument("--writers", nargs="+", choices=[w for w in WRITERS if w != "load"],
+                        default=list(WRITERS), help="measure only these writers")
     args = parser.parse_args(argv)
+    writers = tuple(args.writers)
     if args.child:
         writer, db, out = args.child
         print(json.dumps(child(writer, Path(db), Path(out))))
@@ -180,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
 
         work = Path(tempfile.mkdtemp(prefix="geo-bench-export-"))
         try:
-            results[store.count_entities(args.db)] = measure(0, args.db, work)
+            results[store.count_entities(args.db)] = measure(0, args.db, work, writers)
         finally:
             shutil.rmtree(work, ignore_errors=True)
     for n in [] if args.db else args.sizes:
@@ -189,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             settings = build_synthetic(n, work)
             print(f"built N={n:,} in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
-            results[n] = measure(n, settings.db_path, work)
+            results[n] = measure(n, settings.db_path, work, writers)
         finally:
             shutil.rmtree(work, ignore_errors=True)
     print_table(results)
