@@ -32,6 +32,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 from shapely.geometry import LineString, MultiPolygon, Polygon, mapping, shape
+from shapely.ops import nearest_points
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -225,8 +226,8 @@ def sip_polygon(huqiu: shapely.Geometry, wuzhong: shapely.Geometry, xiangcheng: 
         others = [g for j, g in enumerate(detached) if j != i]
         if others:
             nearest = min(others, key=part.distance)
-            a, b = shapely.ops.nearest_points(part, nearest)
-            lines.append(LineString([a, b]))
+            a, b = nearest_points(part, nearest)
+            lines.append(_extended(LineString([a, b]), 1e-5))  # crosses both outlines: noded
     faces = shapely.polygonize(list(shapely.get_parts(shapely.union_all(lines)))).geoms
     d_union = shapely.union_all(detached)
     north = [f for f in faces
@@ -235,6 +236,14 @@ def sip_polygon(huqiu: shapely.Geometry, wuzhong: shapely.Geometry, xiangcheng: 
              and f.buffer(1e-5).intersects(xiangcheng)]
     sip = shapely.union_all([d_union, *north])
     return _multi(shapely.make_valid(_round(shapely.union_all([sip]))))
+
+
+def _extended(line: LineString, by: float) -> LineString:
+    """``line`` (two points) lengthened by ``by`` degrees at both ends."""
+    (x0, y0), (x1, y1) = line.coords
+    length = max(line.length, 1e-12)
+    dx, dy = (x1 - x0) / length * by, (y1 - y0) / length * by
+    return LineString([(x0 - dx, y0 - dy), (x1 + dx, y1 + dy)])
 
 
 def _km2(geom: shapely.Geometry) -> float:

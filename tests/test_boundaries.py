@@ -138,6 +138,28 @@ def test_sip_area_is_its_official_land_area(bounds: gpd.GeoDataFrame, boards: pd
     assert sip == pytest.approx(official, rel=SIP_TOLERANCE)
 
 
+def _rebuild_module():  # type: ignore[no-untyped-def]
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("rebuild_sources", DATA / "rebuild_sources.py")
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_sip_rule_gives_the_same_area_from_tianditu(bounds: gpd.GeoDataFrame,
+                                                    tianditu: gpd.GeoDataFrame) -> None:
+    # the rule applied to the independent polygons: the same SIP within the sources' agreement
+    rb = _rebuild_module()
+    td = tianditu.set_index("adcode").geometry
+    river = gpd.read_file(DATA / "water.geojson").set_index("id").geometry["wusong"]
+    other = rb.sip_polygon(td["320505"], td["320506"], td["320507"], river)
+    assert rb._km2(other) == pytest.approx(278.19, rel=SIP_TOLERANCE)
+    ours = bounds.set_index("adcode").geometry[SIP_CODE]
+    assert rb._km2(ours.intersection(other)) / rb._km2(ours.union(other)) >= build.MIN_BOUNDARY_IOU
+
+
 INSIDE_SIP = ["Loufeng", "Weiting", "Shengpu"]  # 娄葑, 唯亭, 胜浦
 OUTSIDE_SIP = {"Guoxiang": "吴中区", "Luzhi": "吴中区", "Mudu": "吴中区", "Yuexi": "吴中区"}
 
