@@ -1033,7 +1033,9 @@ def build_map(inputs: MapInputs, *, lang: str = "zh", basemap: str = DEFAULT_BAS
     m = folium.Map(location=(31.3, 120.62), zoom_start=9, tiles=None, control_scale=True,
                    height=height)
     # folium passes min/max zoom only to a tile layer; markercluster needs the map's own
-    m.options.update(max_zoom=base.max_zoom, min_zoom=5)
+    # quarter zoom steps: fitBounds then fills the map instead of stopping a whole level
+    # short (Suzhou and Taihu at 1280 x 800 were drawn at under half the map's width)
+    m.options.update(max_zoom=base.max_zoom, min_zoom=5, zoom_snap=0.25, zoom_delta=0.5)
     if base.tiles:
         folium.TileLayer(tiles=base.tiles, attr=base.attribution, name=basemap_label(basemap, lang),
                          subdomains=base.subdomains, max_zoom=base.max_zoom, control=False).add_to(m)
