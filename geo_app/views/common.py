@@ -92,6 +92,8 @@ def db_path() -> Path:
         progress = _BuildProgress(get_lang())
         build.ensure_database(settings, progress=progress)
         progress.done()
+        if len(_CHECKED) > 64:  # one entry per write of the file: keep the set small
+            _CHECKED.clear()
         _CHECKED.add((str(settings.db_path), _fingerprint(_source_files(settings))))
     return settings.db_path
 
