@@ -128,6 +128,7 @@ def bench_import(n: int, settings: Settings, work: Path) -> list[Row]:
     """Import throughput: a synthetic CSV of min(N, 100,000) rows (the import's row limit)."""
     from benchmarks.synthetic import synthetic_registry
     from geo_app import ingest
+    from geo_app.auth import local_actor
 
     rows = min(n, ingest.MAX_ROWS)
     df = synthetic_registry(rows, seed=1)
@@ -135,7 +136,7 @@ def bench_import(n: int, settings: Settings, work: Path) -> list[Row]:
     path = work / "import.csv"
     df.to_csv(path, index=False)
     t0 = time.perf_counter()
-    report, batch = ingest.import_file(path, settings.db_path)
+    report, batch = ingest.import_file(path, settings.db_path, actor=local_actor())
     secs = time.perf_counter() - t0
     if batch is None:
         msg = f"benchmark import was rejected: {report}"

@@ -95,15 +95,36 @@ def item(request: Request) -> Response:
                                  request.path_params["feature_id"]))
 
 
+#: The methods every route answers; any other gets 405 with this ``Allow`` (read-only service).
+ALLOWED_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def _read_only(endpoint: Callable[[Request], Response]) -> Callable[[Request], Response]:
+    """``endpoint`` for GET and HEAD; OPTIONS answered with 204 and ``Allow`` (a CORS
+    preflight, when CORS is configured, is answered by the middleware before this)."""
+    def route(request: Request) -> Response:
+        if request.method == "OPTIONS":
+            return Response(status_code=204, headers={"Allow": ", ".join(ALLOWED_METHODS)})
+        return endpoint(request)
+
+    route.__name__ = getattr(endpoint, "__name__", "route")
+    route.__doc__ = endpoint.__doc__
+    return route
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     """Starlette's own 404 (no route) and 405 (not GET) as OGC exception JSON."""
     assert isinstance(exc, HTTPException)
     code = {404: "NotFound", 405: "MethodNotAllowed"}.get(exc.status_code, "HTTPError")
     text = {404: f"There is no resource at {api.shown(request.url.path)}; start at / or /api",
-            405: f"{request.method} is not supported; this service is read-only (GET)"}
+            405: f"{request.method} is not supported; this service is read-only "
+                 f"(allowed: {', '.join(ALLOWED_METHODS)})"}
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(ALLOWED_METHODS)
     return _respond(api.error_response(exc.status_code, code,
                                        text.get(exc.status_code, str(exc.detail)),
-                                       exc.headers))
+                                       headers))
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
@@ -159,7 +180,8 @@ def create_app(db_path: Path, *, cors_origins: Sequence[str] = (),
                                      allow_headers=["Accept", "Accept-Language", "Content-Type"],
                                      max_age=600))
     app = Starlette(
-        routes=[Route(path, endpoint, methods=["GET", "HEAD"]) for path, endpoint in ROUTES],
+        routes=[Route(path, _read_only(endpoint), methods=list(ALLOWED_METHODS))
+                for path, endpoint in ROUTES],
         middleware=middleware,
         exception_handlers={404: _http_error, 405: _http_error, 500: _server_error},
     )

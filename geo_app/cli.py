@@ -1,4 +1,9 @@
-"""Thin command line over the package: build, info, layers, export (``geo-app --help``)."""
+"""Thin command line over the package: build, info, layers, export (``geo-app --help``).
+
+The command line is the local administrator's path: its writes (``import``,
+``remove-batch``, ``import-indicators``) act as the OS user running it, a local editor,
+and are recorded under that name (``geo-app batches``, ``geo-app audit``).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from geo_app import build, export, store
+from geo_app.auth import local_actor
 from geo_app.errors import ExportError, GeoAppError, ImportValidationError
 from geo_app.filters import make_filter
 from geo_app.settings import load_settings
@@ -92,7 +98,9 @@ def _add_import_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignor
                      help="datum of every coordinate (default: the source_datum column; "
                           "GeoJSON: WGS-84)")
     imp.add_argument("--dry-run", action="store_true", help="check and report, write nothing")
-    sub.add_parser("batches", help="list the import batches")
+    sub.add_parser("batches", help="list the import batches with who made them and when")
+    sub.add_parser("audit", help="list every import and removal with who made it and when "
+                   "(append-only; kept across rebuilds)")
     rm = sub.add_parser("remove-batch", help="remove one import batch and all its rows")
     rm.add_argument("batch_id", metavar="ID")
 
@@ -101,7 +109,8 @@ def _cmd_import(args: argparse.Namespace) -> int:
     from geo_app import ingest
 
     db = build.ensure_database(load_settings())
-    report, batch = ingest.import_file(Path(args.file), db, datum=args.datum, dry_run=args.dry_run)
+    report, batch = ingest.import_file(Path(args.file), db, actor=local_actor(), datum=args.datum,
+                                       dry_run=args.dry_run)
     for problem in report.problems:
         print(f"{problem.severity}: {problem.describe('en')}\n    {problem.describe('zh')}",
               file=sys.stderr)
@@ -123,14 +132,34 @@ def _cmd_batches() -> int:
         print("no import batches")
     for b in batches.itertuples(index=False):
         print(f"{b.batch_id}  {b.imported_at:%Y-%m-%d %H:%M:%S} UTC  {b.target:<16} "
-              f"{b.rows_present:>6} rows  {b.source_datum if isinstance(b.source_datum, str) and b.source_datum else '-':<12} {b.file_name}")
+              f"{b.rows_present:>6} rows  {_text(b.source_datum):<12} by {_text(b.made_by):<24} "
+              f"{b.file_name}")
+    return 0
+
+
+def _text(value: object) -> str:
+    """A text cell as shown by the listings: ``-`` when empty or missing."""
+    return value if isinstance(value, str) and value else "-"
+
+
+def _cmd_audit() -> int:
+    from geo_app import ingest
+
+    audit = ingest.list_audit(build.ensure_database(load_settings()))
+    if audit.empty:
+        print("no changes recorded")
+    for a in audit.itertuples(index=False):
+        rows = "-" if a.row_count is None or a.row_count != a.row_count else f"{int(a.row_count)}"
+        print(f"{a.changed_at:%Y-%m-%d %H:%M:%S} UTC  {a.action:<7} {a.batch_id}  {_text(a.target):<16} "
+              f"{rows:>6} rows  by {_text(a.made_by):<24} {_text(a.file_name)}")
     return 0
 
 
 def _cmd_remove_batch(args: argparse.Namespace) -> int:
     from geo_app import ingest
 
-    removed = ingest.remove_batch(build.ensure_database(load_settings()), args.batch_id)
+    removed = ingest.remove_batch(build.ensure_database(load_settings()), args.batch_id,
+                                  actor=local_actor())
     print(f"removed batch {args.batch_id} ({removed} rows)")
     return 0
 
@@ -201,7 +230,7 @@ def _cmd_import_indicators(args: argparse.Namespace) -> int:
     db = build.ensure_database(load_settings())
     try:
         rows, batch = districts.import_user_indicators(db, path.read_bytes(), path.name,
-                                                       dry_run=args.dry_run)
+                                                       actor=local_actor(), dry_run=args.dry_run)
     except ImportValidationError as err:
         print(f"geo-app: error: {err.user_message}", file=sys.stderr)
         for p in err.problems:
@@ -312,6 +341,8 @@ def _run(args: argparse.Namespace) -> int:
         return _cmd_import(args)
     if args.command == "batches":
         return _cmd_batches()
+    if args.command == "audit":
+        return _cmd_audit()
     if args.command == "remove-batch":
         return _cmd_remove_batch(args)
     if args.command == "api":

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from geo_app import ingest, store
+from geo_app.auth import Actor, require_editor
 from geo_app.errors import FilterError, ImportValidationError
 from geo_app.export import neutralise
 from geo_app.vocab import BOARDS, KINDS, LEVELS, STATUSES, label
@@ -1182,14 +1183,25 @@ def _summary(problems: list[dict[str, str]]) -> str:
             f"未导入任何数据：共{len(problems):,}处问题。")
 
 
-def import_user_indicators(db_path: Path, raw: bytes, file_name: str, *,
+def import_user_indicators(db_path: Path, raw: bytes, file_name: str, *, actor: Actor,
                            dry_run: bool = False) -> tuple[pd.DataFrame, str | None]:
     """Validate ``raw`` and, unless ``dry_run``, load it as one batch (all rows or none).
 
-    Returns the validated rows and the batch id (``None`` for a dry run).
+    Returns the validated rows and the batch id (``None`` for a dry run). The batch records
+    ``actor``, who must be an editor unless this is a dry run.
+
+    Raises
+    ------
+    NotAuthorisedError
+        If this is not a dry run and ``actor`` is not an editor (checked first; nothing
+        is written).
+    ImportValidationError
+        If the file has problems (nothing is written).
     """
+    if not dry_run:
+        require_editor(actor, "import indicators")
     existing = store.read_table(db_path, "board_indicators")
     frame = parse_user_indicators(raw, existing)
     if dry_run:
         return frame, None
-    return frame, store.import_board_indicators(db_path, frame, file_name=file_name)
+    return frame, store.import_board_indicators(db_path, frame, file_name=file_name, actor=actor)

@@ -68,3 +68,7 @@ class APIError(GeoAppError, ValueError):
         super().__init__(user_message)
         self.status = status
         self.code = code
+
+
+class NotAuthorisedError(GeoAppError, PermissionError):
+    """The acting identity may not change the map (a viewer, not an editor); nothing was written."""

@@ -237,6 +237,26 @@ STRINGS.update({
     "imp_removed": ("已删除批次 {batch}（{n} 行）。", "Removed batch {batch} ({n} rows)."),
 })
 
+# --- editors and viewers (issue 15; docs/deploy.md) --------------------------------------------
+STRINGS.update({
+    "auth_off": ("只读：未配置登录。要启用编辑，请在 .streamlit/secrets.toml 中设置 [auth] 与 [editors]（见 docs/deploy.md），"
+                 "或在服务器上使用 geo-app import。",
+                 "Read-only: sign-in is not configured. To enable editing, set [auth] and [editors] in "
+                 ".streamlit/secrets.toml (see docs/deploy.md), or use geo-app import on the server."),
+    "auth_sign_in": ("登录（编辑者）", "Sign in (editors)"),
+    "auth_sign_out": ("退出登录", "Sign out"),
+    "auth_anonymous": ("只读：仅登录的编辑者可以导入或删除数据。", "Read-only: only signed-in editors can import or remove data."),
+    "auth_editor": ("已登录：{who}（编辑者）", "Signed in as {who} (editor)"),
+    "auth_viewer": ("已登录：{who}（只读：不在编辑者名单中，请联系管理员）",
+                    "Signed in as {who} (read-only: not on the editors list; ask an administrator)"),
+    "auth_sign_in_failed": ("无法登录：{error}", "Cannot sign in: {error}"),
+    "imp_col_made_by": ("操作者", "Made by"),
+    "imp_audit": ("变更记录（导入与删除，只增不改）", "Change log (imports and removals, append-only)"),
+    "imp_no_audit": ("尚无变更记录。", "No changes recorded yet."),
+    "cmp_import_editors": ("只有登录的编辑者可以导入数据（在“导入”页登录）。",
+                           "Only signed-in editors can import figures (sign in on the Import page)."),
+})
+
 # --- export page (issue 5; docs/export.md) --------------------------------------------------
 STRINGS.update({
     "exp_title": ("导出数据", "Export data"),
@@ -258,6 +278,13 @@ STRINGS.update({
     "exp_filter_ignored": ("筛选条件只作用于科创主体；此图层按全部导出。",
                            "The filters apply to entities only; this collection is exported whole."),
     "exp_download": ("下载 {fmt}", "Download {fmt}"),
+    "exp_prepare": ("准备下载 {fmt}", "Prepare download: {fmt}"),
+    "exp_preparing": ("正在生成 {fmt} 文件…", "Writing the {fmt} file…"),
+    "exp_link": ("保存 {name}（{mb} MB）", "Save {name} ({mb} MB)"),
+    "exp_link_note": ("链接在 {minutes} 分钟内有效；之后请重新准备。",
+                      "The link works for {minutes} minutes; prepare the file again after that."),
+    "exp_link_expired": ("文件已过期删除，请重新准备下载。",
+                         "The prepared file has expired and was removed; prepare it again."),
     "exp_xlsx_too_many": ("超过 Excel 的行数上限（{n} 行），请改用 CSV 或 GeoPackage，或缩小筛选范围。",
                           "More rows than an Excel sheet holds ({n}); use CSV or GeoPackage, or filter further."),
     "exp_cli": ("命令行得到相同的文件：", "The command line gives the same file:"),

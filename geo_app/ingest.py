@@ -6,7 +6,8 @@ guessed: an encoding that does not decode cleanly, a value outside its vocabular
 coordinate that is not a finite number in range is an error, and one error rejects the
 whole file. Only :func:`import_report` and :func:`remove_batch` write, each as one DuckDB
 transaction through :mod:`geo_app.store`, holding the build lock so that a rebuild of the
-shipped data cannot run between reading the store and writing to it.
+shipped data cannot run between reading the store and writing to it; each takes the acting
+:class:`~geo_app.auth.Actor` and refuses one who is not an editor.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ import shapely
 
 from geo_app import datum as datum_mod
 from geo_app import store
+from geo_app.auth import Actor, require_editor
 from geo_app.errors import DatabaseBusyError, GeoAppError, ImportValidationError
 from geo_app.settings import PROJECT_ROOT
 from geo_app.vocab import BOARDS, KINDS, LEVELS, PRECISIONS, REGISTRY_COLUMNS, STATUSES, Labels
@@ -47,7 +49,7 @@ from geo_app.vocab import BOARDS, KINDS, LEVELS, PRECISIONS, REGISTRY_COLUMNS, S
 __all__ = [
     "MAX_UPLOAD_BYTES", "MAX_ROWS", "REQUIRED_COLUMNS", "TEMPLATE_PATH", "Problem",
     "ImportReport", "BatchNotFoundError", "read_upload", "read_file", "check_upload",
-    "import_report", "import_file", "remove_batch", "list_batches", "decode_text", "normalise",
+    "import_report", "import_file", "remove_batch", "list_batches", "list_audit", "decode_text", "normalise",
     "text_problem", "printable", "MAX_COLUMNS", "MAX_HEADER_CHARS", "MAX_PROBLEMS",
 ]
 
@@ -1713,17 +1715,21 @@ def check_upload(data: bytes, file_name: str, db_path: Path, *,
     return read_upload(data, file_name, datum=datum, existing_ids=store.entity_ids(db_path))
 
 
-def import_report(report: ImportReport, db_path: Path, *, now: datetime | None = None,
+def import_report(report: ImportReport, db_path: Path, *, actor: Actor,
+                  now: datetime | None = None,
                   busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> str:
     """Write a validated report as one import batch (one transaction); returns the batch id.
 
     The rows go to ``entities`` with ``origin='user'`` and the batch id, a row goes to
     ``import_batches``, and the layer memberships of the new points go to
     ``layer_members`` — all in one DuckDB transaction, so a crash leaves the database as
-    it was before or fully after.
+    it was before or fully after. The batch row and an ``audit`` row record ``actor`` (an
+    editor: checked before anything else) and the time.
 
     Raises
     ------
+    NotAuthorisedError
+        If ``actor`` is not an editor (nothing is read or written).
     ImportValidationError
         If the report has errors, or an id arrived in the store meanwhile.
     DatabaseBusyError
@@ -1732,6 +1738,7 @@ def import_report(report: ImportReport, db_path: Path, *, now: datetime | None =
     """
     from geo_app.layers import compute_membership  # layers imports store only; no cycle
 
+    require_editor(actor, "import entities")
     if not report.ok:
         raise report.to_error()
     now = now or datetime.now(UTC)
@@ -1750,12 +1757,12 @@ def import_report(report: ImportReport, db_path: Path, *, now: datetime | None =
         batch = {"batch_id": batch_id, "file_name": report.file_name,
                  "imported_at": now.astimezone(UTC).replace(tzinfo=None), "target": "entities",
                  "row_count": len(frame), "source_datum": report.datum}
-        _write_batch(db_path, frame, batch, members, busy_timeout)
+        _write_batch(db_path, frame, batch, members, actor, busy_timeout)
     return batch_id
 
 
 def _write_batch(db_path: Path, frame: gpd.GeoDataFrame, batch: dict[str, Any],
-                 members: pd.DataFrame, busy_timeout: float) -> None:
+                 members: pd.DataFrame, actor: Actor, busy_timeout: float) -> None:
     """Short rounds of backoff (about 1.5 s each) until the time budget is spent.
 
     This app's readers never block a write (it goes to a copy); only a process outside
@@ -1765,22 +1772,27 @@ def _write_batch(db_path: Path, frame: gpd.GeoDataFrame, batch: dict[str, Any],
     deadline = time_mod.monotonic() + busy_timeout
     while True:
         try:
-            store.import_entities(db_path, frame, batch, members, retries=4)
+            store.import_entities(db_path, frame, batch, members, actor=actor, retries=4)
             return
         except DatabaseBusyError:
             if time_mod.monotonic() >= deadline:
                 raise
 
 
-def import_file(path: Path, db_path: Path, *, datum: str | None = None,
+def import_file(path: Path, db_path: Path, *, actor: Actor, datum: str | None = None,
                 dry_run: bool = False) -> tuple[ImportReport, str | None]:
-    """Check a file and, unless ``dry_run`` or it has errors, import it.
+    """Check a file and, unless ``dry_run`` or it has errors, import it as ``actor``.
+
+    A dry run writes nothing and is open to anyone; a write needs an editor
+    (:func:`import_report`), refused before the file is read.
 
     Returns
     -------
     tuple
         The report and the batch id (None when nothing was written).
     """
+    if not dry_run:
+        require_editor(actor, "import entities")
     path = Path(path)
     try:
         data = read_file(path)
@@ -1789,18 +1801,23 @@ def import_file(path: Path, db_path: Path, *, datum: str | None = None,
     report = check_upload(data, path.name, db_path, datum=datum)
     if dry_run or not report.ok:
         return report, None
-    return report, import_report(report, db_path)
+    return report, import_report(report, db_path, actor=actor)
 
 
-def remove_batch(db_path: Path, batch_id: str) -> int:
+def remove_batch(db_path: Path, batch_id: str, *, actor: Actor) -> int:
     """Delete one import batch, its rows and their layer memberships; returns the rows removed.
+
+    The removal is recorded in the ``audit`` table with ``actor`` and the time.
 
     Raises
     ------
+    NotAuthorisedError
+        If ``actor`` is not an editor (nothing is written).
     BatchNotFoundError
         If there is no such batch.
     """
-    removed = store.delete_batch(db_path, batch_id)  # under the writer lock
+    require_editor(actor, "remove an import batch")
+    removed = store.delete_batch(db_path, batch_id, actor=actor)  # under the writer lock
     if removed is None:
         msg = f"No import batch '{_short(batch_id)}' / 没有编号为“{_short(batch_id)}”的导入批次"
         raise BatchNotFoundError(msg)
@@ -1808,8 +1825,14 @@ def remove_batch(db_path: Path, batch_id: str) -> int:
 
 
 def list_batches(db_path: Path) -> pd.DataFrame:
-    """The import batches, newest first, with the number of their rows still present."""
+    """The import batches, newest first, with the number of their rows still present and
+    who made each (``made_by``)."""
     return store.list_batches(db_path)
+
+
+def list_audit(db_path: Path) -> pd.DataFrame:
+    """Every import and removal, newest first, with who made it and when (append-only)."""
+    return store.list_audit(db_path)
 
 
 def template_rows() -> pd.DataFrame:

@@ -37,10 +37,11 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from geo_app.auth import Actor, require_editor
 from geo_app.errors import DatabaseBusyError, DataError
 from geo_app.filters import EntityFilter
 
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -56,7 +57,12 @@ CREATE TABLE IF NOT EXISTS water (
     source VARCHAR, source_datum VARCHAR, conversion VARCHAR, geom GEOMETRY);
 CREATE TABLE IF NOT EXISTS import_batches (
     batch_id VARCHAR PRIMARY KEY, file_name VARCHAR, imported_at TIMESTAMP,
-    target VARCHAR, row_count INTEGER, source_datum VARCHAR);
+    target VARCHAR, row_count INTEGER, source_datum VARCHAR,
+    actor_subject VARCHAR, actor_email VARCHAR, actor_name VARCHAR, actor_kind VARCHAR);
+CREATE TABLE IF NOT EXISTS audit (
+    changed_at TIMESTAMP NOT NULL, action VARCHAR NOT NULL, batch_id VARCHAR, target VARCHAR,
+    file_name VARCHAR, row_count INTEGER, actor_subject VARCHAR NOT NULL,
+    actor_email VARCHAR, actor_name VARCHAR, actor_kind VARCHAR NOT NULL);
 CREATE TABLE IF NOT EXISTS entities (
     id VARCHAR PRIMARY KEY, name_zh VARCHAR NOT NULL, name_en VARCHAR,
     kind VARCHAR NOT NULL, level VARCHAR NOT NULL, status VARCHAR NOT NULL, board VARCHAR,
@@ -80,8 +86,9 @@ CREATE TABLE IF NOT EXISTS layers (
 CREATE TABLE IF NOT EXISTS layer_members (entity_id VARCHAR, layer_id VARCHAR);
 """
 
-#: Tables that hold user data which must survive every rebuild of the shipped data.
-USER_TABLES = ("import_batches",)
+#: Tables that hold user data which must survive every rebuild of the shipped data
+#: (``audit`` is append-only: no function of this package updates or deletes a row of it).
+USER_TABLES = ("import_batches", "audit")
 
 ENTITY_COLUMNS = (
     "id", "name_zh", "name_en", "kind", "level", "status", "board", "lon", "lat",
@@ -533,7 +540,7 @@ def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame
 
 _TABLES = frozenset({
     "meta", "boards", "boundaries", "water", "import_batches", "entities", "indicators",
-    "board_indicators", "layers", "layer_members",
+    "board_indicators", "layers", "layer_members", "audit",
 })
 
 
@@ -573,8 +580,9 @@ def copy_user_data(old: Path, new: Path) -> int:
             ).fetchall()}
             con.execute("BEGIN")
             copied = 0
-            if "import_batches" in tables:
-                copied += _copy(con, "import_batches", "TRUE")
+            for table in USER_TABLES:
+                if table in tables:
+                    copied += _copy(con, table, "TRUE")
             for table in ("entities", "board_indicators"):
                 if table in tables:
                     copied += _copy(con, table, "origin = 'user'")
@@ -813,25 +821,81 @@ def execute_write(path: Path, statements: Sequence[tuple[str, Sequence[Any]]],
 # (issue 6: per-板块 figures imported by a user; see docs/indicators.md)
 
 
-def import_board_indicators(path: Path, frame: pd.DataFrame, *, file_name: str) -> str:
+def import_board_indicators(path: Path, frame: pd.DataFrame, *, file_name: str,
+                            actor: Actor) -> str:
     """Load validated user figures into ``board_indicators`` as one batch; returns its id.
 
-    One transaction: the ``import_batches`` row (target ``board_indicators``) and every
-    figure (``origin='user'``) are written together or not at all.
+    One transaction: the ``import_batches`` row (target ``board_indicators``, with who made
+    it), its ``audit`` row and every figure (``origin='user'``) are written together or
+    not at all.
+
+    Raises
+    ------
+    NotAuthorisedError
+        When ``actor`` is not an editor (nothing is written).
     """
     import uuid
-    from datetime import UTC, datetime
 
+    require_editor(actor, "import indicators")
     batch_id = f"ind-{uuid.uuid4().hex[:12]}"
     rows = pd.DataFrame(frame).copy()
     rows["origin"] = "user"
     rows["batch_id"] = batch_id
-    execute_write(path, [(
-        "INSERT INTO import_batches (batch_id, file_name, imported_at, target, row_count, "
-        "source_datum) VALUES (?, ?, ?, 'board_indicators', ?, NULL)",
-        [batch_id, file_name, datetime.now(UTC).replace(tzinfo=None), len(rows)])],
-        {"board_indicators": rows})
+    batch = {"batch_id": batch_id, "file_name": file_name, "imported_at": utc_now(),
+             "target": "board_indicators", "row_count": len(rows), "source_datum": None}
+    execute_write(path, [_batch_insert(batch, actor), _audit_insert("import", batch, actor)],
+                  {"board_indicators": rows})
     return batch_id
+
+
+# ----------------------------------------------------------------------------- attribution
+# (issue 15: every change says who made it and when; see docs/deploy.md)
+
+#: The columns of ``import_batches`` and ``audit`` that say who acted.
+ACTOR_COLUMNS = ("actor_subject", "actor_email", "actor_name", "actor_kind")
+
+
+def utc_now() -> Any:
+    """The current time in UTC without a time zone, as every TIMESTAMP column holds it."""
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _actor_values(actor: Actor) -> list[str]:
+    return [actor.subject, actor.email, actor.name, actor.kind]
+
+
+def _batch_insert(batch: Mapping[str, Any], actor: Actor) -> tuple[str, list[Any]]:
+    """The INSERT of one ``import_batches`` row attributed to ``actor``."""
+    return ("INSERT INTO import_batches (batch_id, file_name, imported_at, target, row_count, "
+            "source_datum, actor_subject, actor_email, actor_name, actor_kind) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [batch["batch_id"], batch["file_name"], batch["imported_at"], batch["target"],
+             int(batch["row_count"]), batch["source_datum"], *_actor_values(actor)])
+
+
+def _audit_insert(action: str, batch: Mapping[str, Any], actor: Actor,
+                  at: Any = None) -> tuple[str, list[Any]]:
+    """The INSERT of one ``audit`` row: ``action`` on ``batch`` by ``actor``."""
+    return ("INSERT INTO audit (changed_at, action, batch_id, target, file_name, row_count, "
+            "actor_subject, actor_email, actor_name, actor_kind) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [at if at is not None else batch.get("imported_at") or utc_now(), action,
+             batch["batch_id"], batch.get("target"), batch.get("file_name"),
+             None if batch.get("row_count") is None else int(batch["row_count"]),
+             *_actor_values(actor)])
+
+
+def list_audit(path: Path) -> pd.DataFrame:
+    """The audit trail, newest first: ``changed_at, action, batch_id, target, file_name, row_count,
+    made_by`` and the actor columns (:data:`ACTOR_COLUMNS`)."""
+    return query_sql(path, (
+        "SELECT changed_at, action, batch_id, target, file_name, row_count, "
+        "CASE WHEN actor_kind = 'local' THEN 'local:' || actor_subject "
+        "ELSE coalesce(nullif(actor_email, ''), actor_subject) END AS made_by, "
+        "actor_subject, actor_email, actor_name, actor_kind "
+        "FROM audit ORDER BY changed_at DESC, action DESC, batch_id"))
 
 
 # ----------------------------------------------------------------------------- API paging
@@ -922,7 +986,7 @@ def entity_ids(path: Path) -> frozenset[str]:
 
 
 def import_entities(path: Path, frame: gpd.GeoDataFrame, batch: Mapping[str, Any],
-                    members: pd.DataFrame, *, retries: int = 8) -> int:
+                    members: pd.DataFrame, *, actor: Actor, retries: int = 8) -> int:
     """Write one batch of user entities as ONE transaction; returns the rows written.
 
     Parameters
@@ -935,9 +999,13 @@ def import_entities(path: Path, frame: gpd.GeoDataFrame, batch: Mapping[str, Any
         source_datum.
     members
         ``(entity_id, layer_id)`` pairs of the new rows, written in the same transaction.
+    actor
+        Who imports: recorded on the batch and in ``audit``; must be an editor.
 
     Raises
     ------
+    NotAuthorisedError
+        When ``actor`` is not an editor (the file is not even copied).
     ImportValidationError
         When an id is already taken (the transaction is rolled back; nothing is written).
     DatabaseBusyError
@@ -945,14 +1013,12 @@ def import_entities(path: Path, frame: gpd.GeoDataFrame, batch: Mapping[str, Any
     """
     from geo_app.errors import ImportValidationError
 
+    require_editor(actor, "import entities")
     with rewrite(path, retries=retries) as con:
         con.execute("BEGIN")
         try:
-            con.execute(
-                "INSERT INTO import_batches (batch_id, file_name, imported_at, target, row_count, "
-                "source_datum) VALUES (?, ?, ?, ?, ?, ?)",
-                [batch["batch_id"], batch["file_name"], batch["imported_at"], batch["target"],
-                 int(batch["row_count"]), batch["source_datum"]])
+            con.execute(*_batch_insert(batch, actor))
+            con.execute(*_audit_insert("import", batch, actor))
             _test_pause("batch row written, inside the import transaction")
             n = insert_frame(con, "entities", _by_board(frame))
             insert_frame(con, "layer_members", members)
@@ -969,18 +1035,29 @@ def import_entities(path: Path, frame: gpd.GeoDataFrame, batch: Mapping[str, Any
     return n
 
 
-def delete_batch(path: Path, batch_id: str) -> int | None:
+def delete_batch(path: Path, batch_id: str, *, actor: Actor) -> int | None:
     """Delete an import batch and its rows (entities, memberships, figures) in one transaction.
 
-    Returns the number of data rows removed, or None when there is no such batch.
+    The removal is recorded in ``audit`` (who, when, the batch's file and the rows removed)
+    in the same transaction. Returns the number of data rows removed, or None when there
+    is no such batch.
+
+    Raises
+    ------
+    NotAuthorisedError
+        When ``actor`` is not an editor (nothing is written).
     """
+    require_editor(actor, "remove an import batch")
     with writer_lock(path):
-        found = int(query_sql(path, "SELECT count(*) FROM import_batches WHERE batch_id = ?",
-                              [batch_id]).iloc[0, 0])
-        return _delete_batch(path, batch_id) if found else None
+        found = query_sql(path, "SELECT batch_id, file_name, target FROM import_batches "
+                          "WHERE batch_id = ?", [batch_id])
+        if found.empty:
+            return None
+        return _delete_batch(path, found.iloc[0].to_dict(), actor)
 
 
-def _delete_batch(path: Path, batch_id: str) -> int:
+def _delete_batch(path: Path, batch: Mapping[str, Any], actor: Actor) -> int:
+    batch_id = str(batch["batch_id"])
     with rewrite(path) as con:
         con.execute("BEGIN")
         try:
@@ -988,6 +1065,8 @@ def _delete_batch(path: Path, batch_id: str) -> int:
                              "origin = 'user') + (SELECT count(*) FROM board_indicators WHERE "
                              "batch_id = ? AND origin = 'user')",
                              [batch_id, batch_id]).fetchone() or (0,))[0]
+            con.execute(*_audit_insert("remove", {**batch, "row_count": int(n)}, actor,
+                                       at=utc_now()))
             con.execute("DELETE FROM layer_members WHERE entity_id IN (SELECT id FROM entities "
                         "WHERE batch_id = ? AND origin = 'user')", [batch_id])
             con.execute("DELETE FROM entities WHERE batch_id = ? AND origin = 'user'", [batch_id])
@@ -1002,9 +1081,15 @@ def _delete_batch(path: Path, batch_id: str) -> int:
 
 
 def list_batches(path: Path) -> pd.DataFrame:
-    """Every import batch, newest first, with ``rows_present`` (its rows still in the tables)."""
+    """Every import batch, newest first, with ``rows_present`` (its rows still in the tables)
+    and ``made_by`` (``local:<user>`` for the CLI, else the e-mail or the OIDC subject; empty
+    for a batch made before imports were attributed) beside the actor columns."""
     return query_sql(path, (
         "SELECT b.batch_id, b.file_name, b.imported_at, b.target, b.row_count, b.source_datum, "
+        "CASE WHEN b.actor_subject IS NULL THEN '' WHEN b.actor_kind = 'local' "
+        "THEN 'local:' || b.actor_subject "
+        "ELSE coalesce(nullif(b.actor_email, ''), b.actor_subject) END AS made_by, "
+        "b.actor_subject, b.actor_email, b.actor_kind, "
         "(SELECT count(*) FROM entities e WHERE e.batch_id = b.batch_id AND e.origin = 'user') + "
         "(SELECT count(*) FROM board_indicators i WHERE i.batch_id = b.batch_id "
         "AND i.origin = 'user') AS rows_present "

@@ -547,6 +547,34 @@ def test_writes_are_refused_with_405_json(client: TestClient) -> None:
         assert resp.json()["code"] == "MethodNotAllowed"
 
 
+def _example_path(path: str) -> str:
+    return path.replace("{collection_id}", "entities").replace("{feature_id}", "lab-x")
+
+
+@pytest.mark.parametrize("cors", [(), ("*",)], ids=["no CORS", "CORS *"])
+def test_every_route_refuses_every_write_method_with_405_and_allow(db: Path,
+                                                                   cors: tuple[str, ...]) -> None:
+    """Issue 15: the OGC API is read-only on every path the app routes, with or without CORS."""
+    from starlette.routing import Route
+
+    app = create_app(db, allowed_hosts=[TEST_HOST], cors_origins=cors)
+    client = TestClient(app)
+    routes = [r for r in app.routes if isinstance(r, Route)]
+    assert len(routes) == len(asgi.ROUTES)
+    for route in routes:
+        assert route.methods == {"GET", "HEAD", "OPTIONS"}, route.path
+        url = _example_path(route.path)
+        for method in ("POST", "PUT", "PATCH", "DELETE"):
+            resp = client.request(method, url, headers={"Origin": "https://example.org"},
+                                  content=b'{"type": "Feature"}')
+            assert resp.status_code == 405, (method, url, resp.status_code)
+            assert resp.headers["allow"] == "GET, HEAD, OPTIONS", (method, url)
+            assert resp.json()["code"] == "MethodNotAllowed"
+        options = client.options(url)
+        assert options.status_code == 204 and options.headers["allow"] == "GET, HEAD, OPTIONS"
+        assert client.head(url).status_code in (200, 404), url
+
+
 def test_head_is_answered_like_get_without_a_body(client: TestClient) -> None:
     resp = client.head("/collections/entities/items")
     assert resp.status_code == 200 and resp.content == b""

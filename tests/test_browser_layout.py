@@ -15,6 +15,7 @@ import pytest
 
 from benchmarks.bench_map import chromium, streamlit_app
 from geo_app import build, ingest, store
+from geo_app.auth import local_actor
 from geo_app.filters import make_filter
 from geo_app.settings import Settings
 from tests.conftest import copy_sources
@@ -47,7 +48,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
             w.writerow([f"stack-{i}", f"共点孵化器{i}", "incubator", "municipal", "operating",
                         "苏州高新区", "120.4425", "31.3391", "town",
                         "GeoNames cities1000: Tong'an (通安 town point)", "wgs84", "test"])
-    ingest.import_file(stack, s.db_path)
+    ingest.import_file(stack, s.db_path, actor=local_actor())
     return s
 
 

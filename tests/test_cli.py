@@ -169,8 +169,9 @@ def add_user_batch(db: Path) -> None:
     from geo_app import store
 
     store.execute_write(db, [
-        ("INSERT INTO import_batches VALUES ('imp-mine', 'mine.csv', now()::TIMESTAMP, "
-         "'entities', 1, 'WGS84')", []),
+        ("INSERT INTO import_batches (batch_id, file_name, imported_at, target, row_count, "
+         "source_datum) VALUES ('imp-mine', 'mine.csv', now()::TIMESTAMP, 'entities', 1, "
+         "'WGS84')", []),
         ("INSERT INTO entities (id, name_zh, kind, level, status, location_precision, source, "
          "origin, batch_id) VALUES ('mine-1', '用户导入', 'incubator', 'municipal', 'operating', "
          "'unknown', 'cli test', 'user', 'imp-mine')", [])])
@@ -283,3 +284,36 @@ def test_head_reads_the_first_bytes_and_the_command_ends_quietly(env_settings: S
     proc = subprocess.run(f"{sys.executable} -m geo_app.cli info | head -c 10",
                           shell=True, capture_output=True, text=True, timeout=120)
     assert proc.stdout == "database: " and proc.stderr == "", proc.stderr
+
+
+def test_cli_writes_are_attributed_to_the_local_user(writable_settings: Settings, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """import, batches, remove-batch, audit: every change names the OS user (issue 15)."""
+    import getpass
+
+    user = getpass.getuser()
+    source = tmp_path / "mine.csv"
+    source.write_text("id,name_zh,kind,level,status,board,lon,lat,location_precision,source,"
+                      "source_datum\nu-cli,命令行导入,incubator,municipal,operating,昆山市,120.98,"
+                      "31.38,zone,cli test,wgs84\n", encoding="utf-8")
+    code, out, err = run(["import", str(source)], capsys)
+    assert code == 0, err
+    batch = out.split("as batch ")[1].split()[0]
+    code, out, err = run(["batches"], capsys)
+    assert code == 0, err
+    line = next(x for x in out.splitlines() if batch in x)
+    assert f"by local:{user}" in line and "mine.csv" in line and "UTC" in line
+    code, out, err = run(["remove-batch", batch], capsys)
+    assert code == 0, err
+    code, out, err = run(["audit"], capsys)
+    assert code == 0, err
+    lines = [x for x in out.splitlines() if batch in x]
+    assert [x.split()[3] for x in lines] == ["remove", "import"], out  # newest first
+    assert all(f"by local:{user}" in x for x in lines)
+
+
+def test_cli_audit_is_empty_on_a_fresh_database(env_settings: Settings,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["audit"], capsys)
+    assert code == 0, err
+    assert out.strip() == "no changes recorded"

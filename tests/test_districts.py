@@ -16,6 +16,7 @@ import pytest
 import shapely
 
 from geo_app import build, cli, districts, maps, store
+from geo_app.auth import local_actor
 from geo_app.errors import FilterError, ImportValidationError
 from geo_app.layers import METRIC_CRS
 from geo_app.settings import Settings
@@ -546,14 +547,14 @@ def test_import_is_all_or_nothing_and_survives_a_rebuild(writable_settings: Sett
     before = store.read_table(db, "board_indicators")
     bad = (HEAD + "吴江区,gdp,2022,2500,亿元,my survey,\n吴江区,gdp,2021,oops,亿元,x,\n").encode()
     with pytest.raises(ImportValidationError):
-        districts.import_user_indicators(db, bad, "bad.csv")
+        districts.import_user_indicators(db, bad, "bad.csv", actor=local_actor())
     assert len(store.read_table(db, "board_indicators")) == len(before)
     assert store.read_table(db, "import_batches").empty
     good = (HEAD + "吴江区,gdp,2022,2500,亿元,my survey,est.\n"
             "太仓市,gdp,2022,1700,亿元,=HYPERLINK(\"x\"),\n").encode()
-    _rows, none = districts.import_user_indicators(db, good, "good.csv", dry_run=True)
+    _rows, none = districts.import_user_indicators(db, good, "good.csv", actor=local_actor(), dry_run=True)
     assert none is None and len(store.read_table(db, "board_indicators")) == len(before)
-    rows, batch = districts.import_user_indicators(db, good, "good.csv")
+    rows, batch = districts.import_user_indicators(db, good, "good.csv", actor=local_actor())
     batches = store.read_table(db, "import_batches")
     assert batches[["batch_id", "file_name", "target", "row_count"]].values.tolist() == [
         [batch, "good.csv", "board_indicators", 2]]

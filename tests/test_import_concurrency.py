@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from geo_app import ingest, store
+from geo_app.auth import local_actor
 from geo_app.errors import DatabaseBusyError
 from geo_app.settings import Settings
 from tests.helpers import write_import_csv
@@ -88,7 +89,7 @@ def test_readers_see_old_or_new_never_partial(writable_settings: Settings, tmp_p
         pause = store._test_pause
         monkeypatch.setattr(store, "_test_pause",
                             lambda stage: (opened.append(time.monotonic()), pause(stage)))
-        report, batch = ingest.import_file(file, db)
+        report, batch = ingest.import_file(file, db, actor=local_actor())
         committed = time.monotonic()
         assert batch is not None, [p.en for p in report.problems]
         stop.set()

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from geo_app import ingest, store
+from geo_app.auth import local_actor
 from geo_app.settings import Settings
 from tests.helpers import write_import_csv
 
@@ -94,7 +95,7 @@ def test_kill_inside_the_transaction_leaves_nothing(writable_settings: Settings,
         assert _copies(db, proc.pid), "a copy was left (so the clean-up check can fail)"
     # the database is writable again afterwards: the same file now imports completely,
     # and that writer removed the copies of the killed ones
-    report, batch = ingest.import_file(big_file, db)
+    report, batch = ingest.import_file(big_file, db, actor=local_actor())
     assert batch is not None and _state(db)[:2] == (ROWS, 1)
     assert _copies(db) == []
 
@@ -136,7 +137,7 @@ def test_kill_at_random_moments_leaves_before_or_after(writable_settings: Settin
     full_run = time.monotonic() - started
     members_after = _state(db)[2]
     assert members_after > 0, "some imported points fall inside a strategy layer"
-    ingest.remove_batch(db, str(ingest.list_batches(db)["batch_id"].iloc[0]))
+    ingest.remove_batch(db, str(ingest.list_batches(db)["batch_id"].iloc[0]), actor=local_actor())
     rng = random.Random(20240501)
     outcomes = []
     for i in range(5):
@@ -146,6 +147,6 @@ def test_kill_at_random_moments_leaves_before_or_after(writable_settings: Settin
         complete = _assert_before_or_after(db, members_after)
         outcomes.append(complete)
         if complete:
-            ingest.remove_batch(db, str(ingest.list_batches(db)["batch_id"].iloc[0]))
+            ingest.remove_batch(db, str(ingest.list_batches(db)["batch_id"].iloc[0]), actor=local_actor())
         assert _state(db) == (0, 0, 0)
     assert len(outcomes) == 5

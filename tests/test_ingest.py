@@ -20,6 +20,7 @@ from conftest import copy_sources
 from openpyxl import Workbook
 
 from geo_app import build, datum, ingest, layers, store
+from geo_app.auth import local_actor
 from geo_app.errors import ImportValidationError
 from geo_app.settings import PROJECT_ROOT, Settings
 from geo_app.vocab import BOARDS, KINDS, LEVELS, PRECISIONS, REGISTRY_COLUMNS, STATUSES
@@ -98,10 +99,10 @@ def corpus_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize("case", CASES, ids=[c["file"] for c in CASES])
 def test_corpus_case_leaves_store_byte_identical(case: dict, corpus_db: Path) -> None:
     before = _digest(corpus_db)
-    report, batch = ingest.import_file(CORPUS / case["file"], corpus_db, datum=case["datum"])
+    report, batch = ingest.import_file(CORPUS / case["file"], corpus_db, actor=local_actor(), datum=case["datum"])
     assert batch is None and not report.ok
     with pytest.raises(ImportValidationError):
-        ingest.import_report(report, corpus_db)
+        ingest.import_report(report, corpus_db, actor=local_actor())
     assert _digest(corpus_db) == before, "a rejected file must not touch the database"
     assert not Path(str(corpus_db) + ".wal").exists()
 
@@ -337,7 +338,7 @@ def test_oversized_file_is_refused_before_reading(tmp_path: Path) -> None:
     path = tmp_path / "big.csv"
     with open(path, "wb") as fh:
         fh.truncate(ingest.MAX_UPLOAD_BYTES + 1)  # sparse: nothing to read
-    report, batch = ingest.import_file(path, tmp_path / "no.duckdb")
+    report, batch = ingest.import_file(path, tmp_path / "no.duckdb", actor=local_actor())
     assert batch is None and "limit is 20 MB" in report.errors[0].en
 
 
@@ -407,7 +408,7 @@ def test_import_writes_rows_batch_and_memberships(user_db: Path) -> None:
     path = db.parent / "mine.csv"
     path.write_text(_csv(rows), encoding="utf-8")
     before = store.count_entities(db)
-    report, batch = ingest.import_file(path, db)
+    report, batch = ingest.import_file(path, db, actor=local_actor())
     assert report.ok and batch is not None
     ents = store.query_entities(db).set_index("id")
     assert len(ents) == before + 2
@@ -429,7 +430,7 @@ def test_user_rows_survive_a_rebuild(writable_settings: Settings) -> None:
     layer_id, x, y = _inside_layer(db)
     path = db.parent / "mine.csv"
     path.write_text(_csv([_row(id="u-keep", lon=repr(x), lat=repr(y))]), encoding="utf-8")
-    _, batch = ingest.import_file(path, db)
+    _, batch = ingest.import_file(path, db, actor=local_actor())
     old_hash = store.read_meta(db)["source_hash"]
     registry = writable_settings.data_dir / "registry.csv"  # a copy in tmp_path
     registry.write_text(registry.read_text(encoding="utf-8").rstrip("\n") + " \n", encoding="utf-8")
@@ -449,11 +450,11 @@ def test_remove_batch_removes_rows_and_memberships(user_db: Path) -> None:
     path = db.parent / "mine.csv"
     path.write_text(_csv([_row(id="u-gone", lon=repr(x), lat=repr(y))]), encoding="utf-8")
     before = _digest_rows(db)
-    _, batch = ingest.import_file(path, db)
-    assert ingest.remove_batch(db, batch) == 1
+    _, batch = ingest.import_file(path, db, actor=local_actor())
+    assert ingest.remove_batch(db, batch, actor=local_actor()) == 1
     assert _digest_rows(db) == before
     with pytest.raises(ingest.BatchNotFoundError):
-        ingest.remove_batch(db, batch)
+        ingest.remove_batch(db, batch, actor=local_actor())
 
 
 def _digest_rows(db: Path) -> tuple[int, int, int, str]:
@@ -468,11 +469,11 @@ def test_duplicate_against_store_and_dry_run_write_nothing(user_db: Path) -> Non
     path = db.parent / "mine.csv"
     path.write_text(_csv([_row(id="u-twice")]), encoding="utf-8")
     before = _digest(db)
-    report, batch = ingest.import_file(path, db, dry_run=True)
+    report, batch = ingest.import_file(path, db, actor=local_actor(), dry_run=True)
     assert report.ok and batch is None and _digest(db) == before
-    ingest.import_file(path, db)
+    ingest.import_file(path, db, actor=local_actor())
     after_first = _digest_rows(db)
-    report, batch = ingest.import_file(path, db)
+    report, batch = ingest.import_file(path, db, actor=local_actor())
     assert batch is None and "already in the database" in report.errors[0].en
     assert _digest_rows(db) == after_first
 
@@ -482,10 +483,10 @@ def test_id_taken_between_check_and_import_is_rejected(user_db: Path) -> None:
     data = _csv([_row(id="u-race")]).encode()
     report = ingest.check_upload(data, "a.csv", db)
     other = ingest.check_upload(data, "b.csv", db)
-    ingest.import_report(other, db)
+    ingest.import_report(other, db, actor=local_actor())
     state = _digest_rows(db)
     with pytest.raises(ImportValidationError, match="u-race"):
-        ingest.import_report(report, db)
+        ingest.import_report(report, db, actor=local_actor())
     assert _digest_rows(db) == state
 
 
@@ -494,7 +495,7 @@ def test_values_are_stored_as_text_never_executed(user_db: Path) -> None:
     nasty = "x'); DROP TABLE entities; --"
     data = _csv([_row(id="u-sql", name_zh=nasty, notes="<img src=x onerror=alert(1)>")]).encode()
     report = ingest.check_upload(data, "a.csv", db)
-    ingest.import_report(report, db)
+    ingest.import_report(report, db, actor=local_actor())
     ents = store.query_entities(db).set_index("id")
     assert ents.loc["u-sql", "name_zh"] == nasty
     assert ents.loc["u-sql", "notes"] == "<img src=x onerror=alert(1)>"
@@ -521,7 +522,7 @@ def test_busy_database_raises_clear_error_and_writes_nothing(user_db: Path) -> N
                                               "imported_at": None, "target": "entities",
                                               "row_count": 1, "source_datum": "WGS84"},
                                   frame.iloc[0:0][["id"]].rename(columns={"id": "entity_id"})
-                                  .assign(layer_id=""), retries=2)
+                                  .assign(layer_id=""), actor=local_actor(), retries=2)
         assert "busy" in err.value.user_message and "数据库正忙" in err.value.user_message
     finally:
         holder.kill()
@@ -595,7 +596,7 @@ def test_hostile_file_leaves_store_byte_identical(case: Hostile, corpus_db: Path
     path = tmp_path / case.name
     path.write_bytes(case.data)
     before = _digest(corpus_db)
-    report, batch = ingest.import_file(path, corpus_db)
+    report, batch = ingest.import_file(path, corpus_db, actor=local_actor())
     assert batch is None and not report.ok
     assert any(case.expect in p.en for p in report.errors), "refused for its own reason"
     assert _digest(corpus_db) == before
@@ -707,7 +708,7 @@ def test_file_names_lose_controls_and_broken_characters() -> None:
 def test_odd_file_name_is_stored_verbatim(user_db: Path) -> None:
     name = "{{7*7}} <img src=x onerror=alert(1)> {% raw %}.csv"
     report = ingest.check_upload(_csv([_row(id="u-name")]).encode(), name, user_db)
-    batch = ingest.import_report(report, user_db)
+    batch = ingest.import_report(report, user_db, actor=local_actor())
     batches = ingest.list_batches(user_db).set_index("batch_id")
     assert batches.loc[batch, "file_name"] == name
 
@@ -716,8 +717,9 @@ _READ_IN_A_CHILD = """
 import sys
 from pathlib import Path
 from geo_app import ingest
+from geo_app.auth import local_actor
 for arg in sys.argv[2:]:
-    report, batch = ingest.import_file(Path(arg), Path(sys.argv[1]))
+    report, batch = ingest.import_file(Path(arg), Path(sys.argv[1]), actor=local_actor())
     print(batch, report.errors[0].en if report.errors else "accepted", flush=True)
 """
 

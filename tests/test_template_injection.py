@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 from geo_app import aggregate as agg
 from geo_app import build, ingest, maps, store
+from geo_app.auth import local_actor
 from geo_app.settings import Settings
 from tests.conftest import copy_sources, point_env_at
 from tests.helpers import run_apptest
@@ -221,7 +222,7 @@ def hostile_db(tmp_path_factory: pytest.TempPathFactory) -> Settings:
                             f"{120.60 + (i % 15) * 0.02:.4f}", f"{31.20 + (i // 15) * 0.02 + p * 0.001:.4f}",
                             "site", payload,
                             "wgs84", payload, payload])
-    ingest.import_file(source, settings.db_path)
+    ingest.import_file(source, settings.db_path, actor=local_actor())
     return settings
 
 

@@ -1,11 +1,15 @@
-"""The import page (AppTest): upload, bilingual report, import, batches, removal."""
+"""The import page (AppTest): upload, bilingual report, import, batches, removal; read-only
+unless an editor signed in (``AppTest.user`` and ``AppTest.secrets`` seed ``st.user`` and the
+``[auth]``/``[editors]`` tables; the sign-in itself is tested in tests/test_browser_auth.py)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from geo_app import datum, ingest, store
+from geo_app import auth, datum, ingest, store
 from geo_app.settings import Settings
 from tests.helpers import run_apptest
 from tests.hostile_inputs import hostile_files
@@ -21,9 +25,32 @@ def _page() -> None:
     importer.render()
 
 
-def _run(lang: str = "zh") -> AppTest:
-    return run_apptest(AppTest.from_function(_page, default_timeout=TIMEOUT), {"lang": lang},
-                       errors_allowed=True)
+#: ``[auth]`` as a deployment writes it (never used to sign in here: AppTest seeds the user).
+AUTH = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32,
+        "client_id": "geo-app", "client_secret": "secret",
+        "server_metadata_url": "http://localhost:9400/.well-known/openid-configuration"}
+EDITOR = {"is_logged_in": True, "sub": "ed-1", "email": "editor@example.org", "name": "Ed"}
+VIEWER = {"is_logged_in": True, "sub": "vi-1", "email": "viewer@example.org", "name": "Vi"}
+
+
+def _run(lang: str = "zh", *, user: dict[str, object] | None = EDITOR,
+         secrets: dict[str, object] | None = None) -> AppTest:
+    """The page as ``user`` sees it (default: a signed-in editor; None: not signed in)."""
+    at = AppTest.from_function(_page, default_timeout=TIMEOUT)
+    at.secrets = secrets if secrets is not None else {
+        "auth": AUTH, "editors": {"emails": ["Editor@Example.org"]}}
+    at.user = dict(user) if user is not None else {"is_logged_in": False}
+    return run_apptest(at, {"lang": lang}, errors_allowed=True)
+
+
+WRITE_KEYS = ("imp_file_0", "imp_datum", "imp_do", "imp_remove", "imp_remove_choice",
+              "imp_remove_confirm")
+
+
+def _write_controls(at: AppTest) -> list[str]:
+    """Keys of the write controls on the page (uploaders, datum, import and removal)."""
+    keys = [w.key for w in [*at.file_uploader, *at.selectbox, *at.button, *at.checkbox]]
+    return [k for k in keys if k and (k in WRITE_KEYS or k.startswith("imp_file_"))]
 
 
 def _ok(at: AppTest) -> None:
@@ -63,6 +90,50 @@ def test_page_renders_with_template_and_no_batches(writable_settings: Settings, 
     assert set(uploader.allowed_type) >= {".csv", ".xlsx", ".geojson", ".json"}
     captions = " ".join(c.value for c in at.caption)
     assert ("尚无导入批次" if lang == "zh" else "No import batches yet") in captions
+    assert "editor@example.org" in captions.replace("\\", ""), "the editor is named"
+
+
+def _import_as_cli(db: Path) -> str:
+    report = ingest.check_upload(_good(id="u-cli").encode(), "cli.csv", db)
+    return ingest.import_report(report, db, actor=auth.local_actor("admin"))
+
+
+@pytest.mark.parametrize(("case", "user", "secrets"), [
+    ("no [auth] configured", None, {"other": {"x": 1}}),
+    ("not signed in", None, None),
+    ("signed in, not on the editors list", VIEWER, None),
+    ("editor list names the e-mail, but the provider says it is unverified",
+     {**EDITOR, "email_verified": False}, None),
+    ("AppTest's default user (an e-mail without is_logged_in)", {"email": "editor@example.org"}, None),
+])
+def test_viewers_see_no_write_control(writable_settings: Settings, case: str,
+                                      user: dict[str, object] | None,
+                                      secrets: dict[str, object] | None) -> None:
+    _import_as_cli(writable_settings.db_path)  # a batch exists, so removal could be offered
+    at = _run("en", user=user, secrets=secrets)
+    _ok(at)
+    assert _write_controls(at) == [], case
+    assert not at.file_uploader, case
+    batches = _table(at, "rows_present")
+    assert list(batches["made_by"]) == ["local:admin"], "who imported is shown to everyone"
+    audit = _table(at, "action")
+    assert list(audit["action"]) == ["import"] and list(audit["made_by"]) == ["local:admin"]
+
+
+def test_without_auth_the_page_says_how_to_enable_editing(writable_settings: Settings) -> None:
+    at = _run("en", user=None, secrets={"other": {"x": 1}})
+    assert any("To enable editing" in i.value and "[auth]" in i.value for i in at.info)
+    assert not [b for b in at.button if b.key == "auth_sign_in"], "no sign-in without [auth]"
+
+
+def test_signed_out_visitor_is_offered_sign_in_and_a_viewer_is_named(
+        writable_settings: Settings) -> None:
+    at = _run("en", user=None)
+    assert at.button(key="auth_sign_in").label == "Sign in (editors)"
+    at = _run("en", user=VIEWER)
+    captions = [c.value.replace("\\", "") for c in at.caption]
+    assert any("viewer@example.org" in c and "read-only" in c for c in captions), captions
+    assert at.button(key="auth_sign_out")
 
 
 def test_upload_check_import_list_and_remove(writable_settings: Settings) -> None:

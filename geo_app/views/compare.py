@@ -16,8 +16,10 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from geo_app import assets, districts, maps
+from geo_app.auth import Actor
 from geo_app.errors import GeoAppError, ImportValidationError
 from geo_app.i18n import t
+from geo_app.views.account import current_actor
 from geo_app.views.common import (
     data_version,
     db_path,
@@ -266,10 +268,18 @@ def _figures(data: districts.CompareData, lang: str, path: Path) -> None:
     st.markdown(t("cmp_import_help", lang))
     st.download_button(t("cmp_template", lang), districts.USER_TEMPLATE.encode("utf-8"),
                        file_name="indicators-template.csv", mime="text/csv", key="cmp_template")
-    _importer(data, lang, path)
+    try:
+        actor = current_actor()
+    except GeoAppError as err:
+        show_error(err)
+        return
+    if not actor.is_editor:  # read-only: no upload (the core refuses a viewer anyway)
+        st.caption(t("cmp_import_editors", lang))
+        return
+    _importer(data, lang, path, actor)
 
 
-def _importer(data: districts.CompareData, lang: str, path: Path) -> None:
+def _importer(data: districts.CompareData, lang: str, path: Path, actor: Actor) -> None:
     done = st.session_state.setdefault("cmp_imported", {})
     if "cmp_flash" in st.session_state:
         st.success(st.session_state.pop("cmp_flash"))
@@ -294,7 +304,7 @@ def _importer(data: districts.CompareData, lang: str, path: Path) -> None:
     st.dataframe(frame, hide_index=True, key="cmp_preview")
     if st.button(t("cmp_do_import", lang, n=len(frame)), key="cmp_do_import", type="primary"):
         try:
-            rows, batch = districts.import_user_indicators(path, raw, upload.name)
+            rows, batch = districts.import_user_indicators(path, raw, upload.name, actor=actor)
         except GeoAppError as err:
             show_error(err)
             return

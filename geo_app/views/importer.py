@@ -1,5 +1,9 @@
 """The import page: template, upload, bilingual check report, import, batches with removal.
 
+Read-only unless the visitor has signed in as an editor (:mod:`geo_app.views.account`):
+a viewer sees the template, the batches and the change log, and no upload, import or
+removal control. The write functions check the actor again (:func:`geo_app.auth.require_editor`).
+
 Every user value is shown through ``st.text`` or ``st.dataframe`` (plain text, never
 Markdown): a file named ``{{7*7}}.csv``, ``:smile:.csv`` or ``<img src=x>.csv``
 shows as exactly that. Markdown (``st.error``, ``st.success``) carries only this app's
@@ -15,8 +19,10 @@ import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from geo_app import ingest
+from geo_app.auth import Actor
 from geo_app.errors import GeoAppError
 from geo_app.i18n import t
+from geo_app.views.account import account_box
 from geo_app.views.common import data_version, db_path, language_switch, md_escape, show_error
 from geo_app.vocab import DATUMS, REGISTRY_COLUMNS
 
@@ -31,6 +37,7 @@ def render() -> None:
     lang = language_switch()
     st.title(t("imp_title", lang))
     st.caption(t("imp_intro", lang))
+    actor = account_box(lang)
     _flash(lang)
     try:
         db = db_path()
@@ -38,10 +45,12 @@ def render() -> None:
         show_error(err)
         return
     _template(lang)
-    upload, datum = _upload_widgets(lang)
-    if upload is not None:
-        _check_and_import(upload.name, upload.getvalue(), datum, db, lang)
-    _batches(db, lang)
+    if actor.is_editor:
+        upload, datum = _upload_widgets(lang)
+        if upload is not None:
+            _check_and_import(upload.name, upload.getvalue(), datum, db, actor, lang)
+    _batches(db, actor, lang)
+    _audit(db, lang)
 
 
 def _flash(lang: str) -> None:
@@ -94,7 +103,8 @@ def _checked(data: bytes, name: str, datum: str | None, path: str,
     return ingest.check_upload(data, name, Path(path), datum=datum)
 
 
-def _check_and_import(name: str, data: bytes, datum: str | None, db: Path, lang: str) -> None:
+def _check_and_import(name: str, data: bytes, datum: str | None, db: Path, actor: Actor,
+                      lang: str) -> None:
     try:
         report = _checked(data, name, datum, str(db), data_version(db))
     except GeoAppError as err:
@@ -104,7 +114,7 @@ def _check_and_import(name: str, data: bytes, datum: str | None, db: Path, lang:
     label = t("imp_do", lang, n=len(report.rows))
     if st.button(label, type="primary", disabled=not report.ok, key="imp_do"):
         try:
-            batch = ingest.import_report(report, db)
+            batch = ingest.import_report(report, db, actor=actor)
         except GeoAppError as err:
             show_error(err)
             return
@@ -130,7 +140,12 @@ def _show_report(report: ingest.ImportReport, lang: str) -> None:
         st.dataframe(preview, hide_index=True, width="stretch", key="imp_preview")
 
 
-def _batches(db: Path, lang: str) -> None:
+_BATCH_COLUMNS = ["batch_id", "file_name", "imported_at", "made_by", "target", "row_count",
+                  "rows_present", "source_datum"]
+_AUDIT_COLUMNS = ["changed_at", "action", "batch_id", "made_by", "target", "file_name", "row_count"]
+
+
+def _batches(db: Path, actor: Actor, lang: str) -> None:
     st.subheader(t("imp_batches", lang))
     try:
         batches = ingest.list_batches(db)
@@ -140,14 +155,35 @@ def _batches(db: Path, lang: str) -> None:
     if batches.empty:
         st.caption(t("imp_no_batches", lang))
         return
-    st.dataframe(batches, hide_index=True, width="stretch", key="imp_batches")
+    st.dataframe(batches[_BATCH_COLUMNS], hide_index=True, width="stretch", key="imp_batches",
+                 column_config={"made_by": t("imp_col_made_by", lang)})
+    if actor.is_editor:
+        _remove_widgets(db, batches, actor, lang)
+
+
+def _audit(db: Path, lang: str) -> None:
+    """The change log: every import and removal, with who made it and when."""
+    st.subheader(t("imp_audit", lang))
+    try:
+        audit = ingest.list_audit(db)
+    except GeoAppError as err:
+        show_error(err)
+        return
+    if audit.empty:
+        st.caption(t("imp_no_audit", lang))
+        return
+    st.dataframe(audit[_AUDIT_COLUMNS], hide_index=True, width="stretch", key="imp_audit",
+                 column_config={"made_by": t("imp_col_made_by", lang)})
+
+
+def _remove_widgets(db: Path, batches: pd.DataFrame, actor: Actor, lang: str) -> None:
     names = dict(zip(batches["batch_id"], batches["file_name"], strict=True))
     choice = st.selectbox(t("imp_remove_choose", lang), list(names), index=None,
                           format_func=lambda b: f"{b} · {names[b]}", key="imp_remove_choice")
     confirm = st.checkbox(t("imp_remove_confirm", lang), key="imp_remove_confirm")
     if st.button(t("imp_remove", lang), disabled=not (choice and confirm), key="imp_remove"):
         try:
-            removed = ingest.remove_batch(db, str(choice))
+            removed = ingest.remove_batch(db, str(choice), actor=actor)
         except GeoAppError as err:
             show_error(err)
             return
