@@ -196,9 +196,31 @@ def test_plan_tab_shows_every_target_with_progress_where_possible(
     assert set(without["Metric"]) == set(prog.loc[prog["actual_2022"].isna(), "indicator"])
 
 
+#: An editor as AppTest seeds ``st.user`` and the ``[auth]``/``[editors]`` secrets (issue 15).
+EDITOR_SECRETS = {"auth": {"redirect_uri": "http://localhost:8501/oauth2callback",
+                           "cookie_secret": "x" * 32, "client_id": "c", "client_secret": "s",
+                           "server_metadata_url": "http://localhost:9400/.well-known/openid-configuration"},
+                  "editors": {"emails": ["editor@example.org"]}}
+EDITOR_USER = {"is_logged_in": True, "sub": "ed-1", "email": "editor@example.org"}
+
+
+def _run_as(user: dict[str, object]) -> AppTest:
+    at = AppTest.from_function(_page, default_timeout=TIMEOUT)
+    at.secrets = dict(EDITOR_SECRETS)
+    at.user = dict(user)
+    return run_apptest(at, {"lang": "en"})
+
+
+def test_viewers_get_no_indicator_upload(writable_settings: Settings) -> None:
+    for at in (_run("en"), _run_as({"is_logged_in": False}),
+               _run_as({**EDITOR_USER, "email": "viewer@example.org"})):
+        assert not at.file_uploader, "no upload control for a viewer"
+        assert any("Only signed-in editors" in c.value for c in at.caption)
+
+
 def test_upload_rejects_bad_file_then_imports_a_good_one(writable_settings: Settings) -> None:
     db = writable_settings.db_path
-    at = _run("en")
+    at = _run_as(EDITOR_USER)
     head = "板块,indicator,year,value,unit,source\n"
     at.file_uploader(key="cmp_upload").set_value(
         ("bad.csv", (head + "吴江区,gdp,2022,1,亿元,s\n花园区,gdp,2022,1,亿元,s\n").encode(),
@@ -214,6 +236,7 @@ def test_upload_rejects_bad_file_then_imports_a_good_one(writable_settings: Sett
     assert not at.exception
     batches = store.read_table(db, "import_batches")
     assert batches["file_name"].tolist() == ["good.csv"]
+    assert batches["actor_email"].tolist() == ["editor@example.org"]
     at.selectbox(key="cmp_metric").set_value("ind:gdp").run()
     wujiang = _ranked(at).set_index("板块").loc["吴江区"]
     assert wujiang[["Value", "Source"]].tolist() == [2500.0, "my survey"]
