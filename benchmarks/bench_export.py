@@ -12,23 +12,23 @@ a temporary folder; then each writer runs in a fresh subprocess, so its peak RSS
 
 The app's download path is measured the same way (a fresh process, peak above the start):
 
-- **download**: the ``data`` callable the export page gives ``st.download_button``
-  (``views.export.download_data``: the export written to a private temporary file and read
-  back), its result handed to Streamlit as a click does it (``convert_data_to_bytes_and_infer_mime``
-  and the in-memory media store Streamlit serves from). The served file stays in memory:
-  Streamlit keeps it there.
-- **download_bytes**: the same with the page's former callable, ``export.export_bytes``
-  (the file grown in a ``BytesIO`` while the writer runs).
+- **download**: what a click on the export page makes the server do
+  (``export.prepare_download``: the export written under a ``static/downloads/<token>/``
+  folder), then the file served as Streamlit 1.67's ``/app/static/`` route serves it:
+  Starlette's ``FileResponse`` (the class that route returns) run as an ASGI app, its
+  64 KiB chunks sent to a client that discards them. Only the socket is left out.
+- **download_media**: the former path, for comparison: the export written to a temporary
+  file, read back as ``bytes`` and stored in Streamlit's in-memory media store, where
+  ``st.download_button`` serves files from (it keeps the whole file there).
 
 Prints one table. :func:`bench` returns rows for ``benchmarks/run.py`` (issue 9 budget:
 time ≤ 1.0× pyogrio-Arrow, peak ≤ +100 MiB at 1M). Only some writers:
-``--writers download download_bytes``.
+``--writers download download_media``.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import os
 import resource
@@ -37,24 +37,23 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from geo_app.settings import PROJECT_ROOT, Settings
 
-WRITERS = ("ours", "load", "to_json", "to_file", "pyogrio_arrow", "download", "download_bytes")
+WRITERS = ("ours", "load", "to_json", "to_file", "pyogrio_arrow", "download", "download_media")
 LABELS = {
     "ours": "geo_app.export (stream from DuckDB)",
     "load": "store.query_entities (load for baselines)",
     "to_json": "geopandas gdf.to_json()",
     "to_file": "geopandas gdf.to_file(GeoJSON)",
     "pyogrio_arrow": "pyogrio write (Arrow, GeoJSON)",
-    "download": "app download (temp file → Streamlit)",
-    "download_bytes": "app download before (export_bytes)",
+    "download": "app download (static file, streamed)",
+    "download_media": "app download before (media store)",
 }
 #: Writers of the app's download path: no GeoDataFrame is loaded first.
-DOWNLOADS = ("download", "download_bytes")
+DOWNLOADS = ("download", "download_media")
 
 
 def _rss_mib() -> float:
@@ -71,25 +70,46 @@ def _peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _download_callable(writer: str, db: Path) -> Callable[[], Any]:
-    """The ``data`` the export page gives its GeoJSON button (now, or before this change)."""
+def _serve_from_disk(db: Path, work: Path) -> int:
+    """Prepare the GeoJSON of every entity as the export page does, then stream it as
+    Streamlit's static route does; returns the bytes sent."""
+    import asyncio
+
+    from starlette.responses import FileResponse
+
     from geo_app import export
-    from geo_app.views import export as export_view
 
-    if writer == "download":
-        return export_view.download_data(db, "entities", "geojson", None)
-    return functools.partial(export.export_bytes, db, "entities", "geojson")
+    download = export.prepare_download(db, "entities", "geojson", work / "static" / "downloads")
+    sent = 0
+
+    async def receive() -> dict[str, Any]:
+        await asyncio.sleep(3600)  # the client never disconnects
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal sent
+        sent += len(message.get("body", b""))
+
+    scope = {"type": "http", "method": "GET", "headers": [], "path": "/", "query_string": b"",
+             "asgi": {"version": "3.0", "spec_version": "2.4"}, "http_version": "1.1"}
+    response = FileResponse(download.path, media_type="application/geo+json")
+    asyncio.run(response(scope, receive, send))  # type: ignore[arg-type]
+    return sent
 
 
-def _serve_like_streamlit(data: Callable[[], Any]) -> int:
-    """Run ``data`` as Streamlit runs a download button's callable on a click, and store the
-    result where Streamlit serves it from (``MediaFileManager.execute_deferred``); returns
-    the size of the stored file."""
-    from streamlit.runtime.download_data_util import convert_data_to_bytes_and_infer_mime
+def _serve_from_media_store(db: Path, work: Path) -> int:
+    """The former path: export to a temporary file, read it back, store it in Streamlit's
+    in-memory media store as ``st.download_button`` does; returns the stored size."""
     from streamlit.runtime.media_file_storage import MediaFileKind
     from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 
-    payload, _ = convert_data_to_bytes_and_infer_mime(data(), unsupported_error=TypeError("data"))
+    from geo_app import export
+
+    path = work / "media" / "suzhou-entities.geojson"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    export.export_file(db, "entities", "geojson", path)
+    payload = path.read_bytes()
+    path.unlink()
     storage = MemoryMediaFileStorage("/media")
     file_id = storage.load_and_get_id(payload, "application/geo+json", MediaFileKind.DOWNLOADABLE,
                                       "suzhou-entities.geojson")
@@ -106,12 +126,15 @@ def child(writer: str, db: Path, out: Path) -> dict[str, Any]:
 
     with store.connect(db) as con:  # warm up: the duckdb module and its first connection
         con.execute("SELECT 1").fetchall()
-    data = _download_callable(writer, db) if writer in DOWNLOADS else None  # imports streamlit
+    if writer in DOWNLOADS:  # imported before the baseline RSS is taken
+        import starlette.responses  # noqa: F401
+        import streamlit.runtime.memory_media_file_storage  # noqa: F401
     base = _rss_mib()
     result: dict[str, Any] = {}
-    if data is not None:
+    if writer in DOWNLOADS:
+        serve = _serve_from_disk if writer == "download" else _serve_from_media_store
         t0 = time.perf_counter()
-        result["bytes"] = _serve_like_streamlit(data)
+        result["bytes"] = serve(db, out.parent / f"{writer}-work")
         result["seconds"] = time.perf_counter() - t0
     elif writer == "ours":
         t0 = time.perf_counter()
@@ -213,14 +236,16 @@ def bench(n: int, settings: Settings, work: Path) -> list[Any]:
 
 def download_rows(n: int, db: Path, work: Path) -> list[Any]:
     """The runner's row for the app's GeoJSON download of every entity: peak memory of the
-    server process from the click to the file stored for serving, against the former path."""
+    server's work for a click and the file's transfer, against the former
+    ``st.download_button`` path."""
     from benchmarks.run import Row
 
     res = measure(n, db, work, DOWNLOADS)
-    now, before = res["download"], res["download_bytes"]
+    now, before = res["download"], res["download_media"]
     big = n >= 1_000_000
     return [Row(n, "download (app path) peak memory", now["peak_mib"], "MiB", before["peak_mib"],
-                "export_bytes (before)", "≤ +100 MiB", (now["peak_mib"] <= 100) if big else None)]
+                "st.download_button (before)", "≤ +100 MiB",
+                (now["peak_mib"] <= 100) if big else None)]
 
 
 def main(argv: list[str] | None = None) -> int:

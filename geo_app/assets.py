@@ -30,6 +30,10 @@ STATIC_DIR = PROJECT_ROOT / "static"
 VENDOR_DIR = STATIC_DIR / "vendor"
 #: URL path of :data:`VENDOR_DIR` when the app runs at the server root.
 VENDOR_URL = "/app/static/vendor"
+#: Where the export page writes files for the browser to download (git-ignored).
+DOWNLOADS_DIR = STATIC_DIR / "downloads"
+#: URL path of :data:`DOWNLOADS_DIR` when the app runs at the server root.
+DOWNLOADS_URL = "/app/static/downloads"
 
 _MANIFEST = ".manifest.json"
 
@@ -174,3 +178,13 @@ def vendor_url(base_url_path: str = "") -> str:
     """
     prefix = base_url_path.strip("/")
     return f"/{prefix}{VENDOR_URL}" if prefix else VENDOR_URL
+
+
+def downloads_url(base_url_path: str = "") -> str:
+    """The URL of the downloads folder for a Streamlit ``server.baseUrlPath`` ('' at the root).
+
+    >>> downloads_url("maps/"), downloads_url("")
+    ('/maps/app/static/downloads', '/app/static/downloads')
+    """
+    prefix = base_url_path.strip("/")
+    return f"/{prefix}{DOWNLOADS_URL}" if prefix else DOWNLOADS_URL

@@ -2,8 +2,8 @@
 
 One function produces the bytes for the app's download buttons, the CLI and the tests
 (:func:`write_export`), so the same filter gives the same features everywhere; the app's
-downloads go through the CLI's :func:`export_file` into a private temporary file
-(:func:`export_download`).
+downloads are written by the CLI's :func:`export_file` into a folder the app serves from
+disk (:func:`prepare_download`).
 
 - **GeoJSON** (RFC 7946): WGS-84 ``[lon, lat]``, no ``crs`` member, exterior rings
   counter-clockwise and holes clockwise, at most 7 decimals, a ``bbox`` (after the
@@ -37,6 +37,7 @@ import shutil
 import stat
 import tempfile
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -706,7 +707,10 @@ def write_export(db_path: Path, collection: str, fmt: str, out: IO[bytes], *,
 
 def export_bytes(db_path: Path, collection: str, fmt: str, *,
                  flt: EntityFilter | None = None) -> bytes:
-    """The bytes of an export: what the app's download button serves."""
+    """The bytes of an export, held in memory (for tests and small collections).
+
+    The app serves its downloads from disk instead (:func:`prepare_download`).
+    """
     buf = io.BytesIO()
     write_export(db_path, collection, fmt, buf, flt=flt)
     return buf.getvalue()
@@ -843,100 +847,119 @@ def export_file(db_path: Path, collection: str, fmt: str, path: str | Path, *,
 # ----------------------------------------------------------------------------- app downloads
 
 
-#: Name of a process's private folder for the app's downloads, under the system's
-#: temporary folder (``tempfile.gettempdir()``, i.e. ``$TMPDIR``): the process id, then
-#: ``tempfile.mkdtemp``'s random suffix.
-DOWNLOAD_DIR_PREFIX = "geo-app-downloads-"
-_DOWNLOAD_DIR = re.compile(re.escape(DOWNLOAD_DIR_PREFIX) + r"(?P<pid>\d+)-[A-Za-z0-9_]+")
-_download_root: Path | None = None
+#: How long a prepared download stays on disk (seconds) before the next export removes it.
+DOWNLOAD_MAX_AGE_S = 15 * 60
+#: A download folder's name: ``secrets.token_urlsafe(24)`` (32 characters, 192 random bits).
+_DOWNLOAD_TOKEN = re.compile(r"[A-Za-z0-9_-]{32}")
+_own_download_dirs: set[Path] = set()
 _download_lock = threading.Lock()
 
 
-def clear_stale_download_dirs(parent: Path | None = None) -> list[Path]:
-    """Delete the download folders of app processes that are gone (killed before their exit).
+@dataclass(frozen=True)
+class Download:
+    """An export written for the app to serve from disk.
 
-    Only folders of this user named like :data:`DOWNLOAD_DIR_PREFIX` ``<pid>-…`` whose
-    process no longer exists are removed; symlinks and other users' folders are left alone.
+    Attributes
+    ----------
+    path
+        The file: ``<root>/<token>/<file name>``.
+    url_path
+        Its path below the served root, ``<token>/<file name>`` (URL-safe as it is:
+        the token is URL-safe base64 and the name is :func:`file_name`'s).
+    name
+        The file name (:func:`file_name`: from the fixed collections and formats).
+    size
+        Bytes.
+    features
+        Features written.
+    """
+
+    path: Path
+    url_path: str
+    name: str
+    size: int
+    features: int
+
+
+def clear_old_downloads(root: Path, max_age_s: float = DOWNLOAD_MAX_AGE_S, *,
+                        now: float | None = None) -> list[Path]:
+    """Delete the download folders in ``root`` not modified for ``max_age_s`` seconds.
+
+    Only real folders (never a symlink) named like a token are removed; a file being
+    served while its folder is removed is still read to its end (the open file lives on).
 
     Returns
     -------
     list of Path
         The folders deleted.
     """
-    parent = Path(tempfile.gettempdir()) if parent is None else parent
+    now = time.time() if now is None else now
     gone = []
-    for entry in parent.glob(f"{glob.escape(DOWNLOAD_DIR_PREFIX)}*"):
-        match = _DOWNLOAD_DIR.fullmatch(entry.name)
+    for entry in root.glob("*") if root.is_dir() else []:
         try:
             st = entry.lstat()
         except OSError:
             continue
-        if (match and stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid()
-                and not store.process_alive(int(match["pid"]))):
+        if (_DOWNLOAD_TOKEN.fullmatch(entry.name) and stat.S_ISDIR(st.st_mode)
+                and now - st.st_mtime > max_age_s):
             shutil.rmtree(entry, ignore_errors=True)
             gone.append(entry)
     return gone
 
 
-def _remove_download_dir(path: Path, pid: int) -> None:
+def _remove_own_downloads(pid: int) -> None:
     if os.getpid() == pid:  # not from a forked child that inherited the exit handler
-        shutil.rmtree(path, ignore_errors=True)
+        for folder in list(_own_download_dirs):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
-def download_dir() -> Path:
-    """This process's private folder for download files, created on first use.
-
-    A new folder from :func:`tempfile.mkdtemp` (mode 0700, so no other user can read the
-    exports) under the system's temporary folder, never beside the database. It is removed
-    when the process exits; folders left by killed processes are removed when the next
-    process creates its own (:func:`clear_stale_download_dirs`). Created again if something
-    deleted it meanwhile.
-    """
-    global _download_root
+def _new_download_dir(root: Path) -> Path:
+    """A new folder ``root/<token>`` of this process, removed at its exit at the latest."""
     with _download_lock:
-        if _download_root is None or not _download_root.is_dir():
-            clear_stale_download_dirs()
-            pid = os.getpid()
-            _download_root = Path(tempfile.mkdtemp(prefix=f"{DOWNLOAD_DIR_PREFIX}{pid}-"))
-            atexit.register(_remove_download_dir, _download_root, pid)
-        return _download_root
+        root.mkdir(parents=True, exist_ok=True)
+        folder = root / secrets.token_urlsafe(24)
+        folder.mkdir()  # a collision (2**-192) fails rather than shares a folder
+        if not _own_download_dirs:
+            atexit.register(_remove_own_downloads, os.getpid())
+        _own_download_dirs.add(folder)
+        return folder
 
 
-def export_download(db_path: Path, collection: str, fmt: str, *,
-                    flt: EntityFilter | None = None) -> bytes:
-    """The bytes of an export, for the app's download button, made through a temporary file.
+def prepare_download(db_path: Path, collection: str, fmt: str, root: Path, *,
+                     flt: EntityFilter | None = None,
+                     max_age_s: float = DOWNLOAD_MAX_AGE_S) -> Download:
+    """Write an export into a new unguessable folder under ``root`` for the app to serve.
 
     :func:`export_file` (the function behind ``geo-app export -o``, so the bytes are the
-    command line's) writes the export to a fresh folder inside :func:`download_dir`,
-    streaming; the file is then read back in one read of its exact size and deleted with
-    its folder before this returns, on success or failure. Each call has its own folder,
-    so two sessions downloading at once never share a file, and no file outlives the call.
-
-    Memory: the writer streams (see ``docs/scale.md``), and the one full copy is the
-    returned ``bytes``, allocated after the writer is done. :func:`export_bytes` instead
-    grows a :class:`io.BytesIO` while the writer runs (over-allocated, and a GeoPackage
-    is copied into it from GDAL's file).
+    command line's) streams the export to ``root/<secrets.token_urlsafe(24)>/<file name>``;
+    nothing of the file is held in memory. Folders in ``root`` older than ``max_age_s``
+    are removed first (:func:`clear_old_downloads`), and the process removes its own
+    folders when it exits. A failed export leaves no folder. The file is never beside the
+    database: it is alone in its new folder, and :func:`export_file` refuses database files.
 
     Raises
     ------
     ExportError
-        As :func:`export_file`: a bad request, or the temporary file cannot be written
-        (the system's reason, e.g. a full disk, is in the message).
+        For a bad request, or when the folder or file cannot be written (the system's
+        reason, e.g. a full disk, is in the message).
     """
     _check_request(collection, fmt, flt)
+    clear_old_downloads(root, max_age_s)
     try:
-        work = Path(tempfile.mkdtemp(prefix="export-", dir=download_dir()))
+        folder = _new_download_dir(root)
     except OSError as err:
-        msg = (f"Cannot prepare the download: no folder can be created in "
-               f"{tempfile.gettempdir()} ({err.strerror or err})")
+        msg = f"Cannot prepare the download: no folder can be created in {root} " \
+              f"({err.strerror or err})"
         raise ExportError(msg) from err
+    name = file_name(collection, fmt)
+    done = False
     try:
-        path = work / file_name(collection, fmt)
-        export_file(db_path, collection, fmt, path, flt=flt)
-        try:
-            return path.read_bytes()
-        except OSError as err:
-            msg = f"Cannot read back the download file {path}: {err.strerror or err}"
-            raise ExportError(msg) from err
+        n = export_file(db_path, collection, fmt, folder / name, flt=flt)
+        size = (folder / name).stat().st_size
+        done = True
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if not done:
+            shutil.rmtree(folder, ignore_errors=True)
+            _own_download_dirs.discard(folder)
+    return Download(path=folder / name, url_path=f"{folder.name}/{name}", name=name,
+                    size=size, features=n)

@@ -7,9 +7,10 @@ import io
 import json
 import math
 import os
+import re
 import subprocess
 import sys
-import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -659,83 +660,88 @@ def test_stale_temp_files_of_killed_exports_are_removed(db: Path, tmp_path: Path
 # ----------------------------------------------------------------------------- app downloads
 
 
-@pytest.fixture()
-def system_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A system temporary folder of the test's own, and no download folder made yet."""
-    tmp = tmp_path / "system-tmp"
-    tmp.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
-    monkeypatch.setattr(export, "_download_root", None)
-    return tmp
-
-
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_a_download_is_the_cli_file_and_leaves_nothing_behind(db: Path, tmp_path: Path,
-                                                              system_tmp: Path, fmt: str) -> None:
+def test_a_prepared_download_is_the_cli_file_in_a_folder_of_its_own(
+        db: Path, tmp_path: Path, fmt: str) -> None:
+    root = tmp_path / "static" / "downloads"
     flt = make_filter(kinds=["laboratory"])
-    data = export.export_download(db, "entities", fmt, flt=flt)
-    path, _ = export_to(tmp_path, db, "entities", fmt, flt)
+    got = export.prepare_download(db, "entities", fmt, root, flt=flt)
+    path, n = export_to(tmp_path, db, "entities", fmt, flt)
+    assert got.features == n > 0
+    assert got.name == f"suzhou-entities{export.EXTENSIONS[fmt]}" and got.path.name == got.name
+    assert got.size == got.path.stat().st_size
+    token = got.path.parent.name
+    assert re.fullmatch(r"[A-Za-z0-9_-]{32}", token), "secrets.token_urlsafe(24)"
+    assert got.url_path == f"{token}/{got.name}"
+    assert [p.relative_to(root) for p in root.rglob("*")] == [Path(token), Path(got.url_path)]
     if fmt == "gpkg":  # GDAL stamps the time into a GeoPackage
-        copy = tmp_path / "download.gpkg"
-        copy.write_bytes(data)
-        assert gdal_rows(copy) == gdal_rows(path)
+        assert gdal_rows(got.path) == gdal_rows(path)
     elif fmt == "xlsx":  # and openpyxl into a workbook
-        assert read_xlsx_rows(data) == read_xlsx_rows(path.read_bytes())
+        assert read_xlsx_rows(got.path.read_bytes()) == read_xlsx_rows(path.read_bytes())
     else:
-        assert data == path.read_bytes()
-    assert [p.name for p in system_tmp.iterdir()] == [export.download_dir().name]
-    assert list(export.download_dir().iterdir()) == []
+        assert got.path.read_bytes() == path.read_bytes()
+    again = export.prepare_download(db, "entities", fmt, root, flt=flt)
+    assert again.path.parent != got.path.parent and got.path.is_file(), "one folder per click"
 
 
-def test_a_failed_download_leaves_no_file(db: Path, system_tmp: Path,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_download_leaves_no_folder(db: Path, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "downloads"
+
     def full_disk(*args: Any, **kwargs: Any) -> int:
         Path(args[3]).write_bytes(b"partial")
         msg = "Cannot write it: No space left on device"
         raise ExportError(msg)
 
+    with pytest.raises(ExportError, match="Unknown export format"):
+        export.prepare_download(db, "entities", "pdf", root)
     monkeypatch.setattr(export, "export_file", full_disk)
     with pytest.raises(ExportError, match="No space left"):
-        export.export_download(db, "entities", "csv")
-    assert list(export.download_dir().iterdir()) == []
-    with pytest.raises(ExportError, match="Unknown export format"):
-        export.export_download(db, "entities", "pdf")
-    assert list(export.download_dir().iterdir()) == []
+        export.prepare_download(db, "entities", "csv", root)
+    assert list(root.iterdir()) == []
 
 
-def test_download_folders_of_dead_processes_are_removed(system_tmp: Path) -> None:
-    gone, alive = dead_pid(), os.getpid()
-    stale = system_tmp / f"{export.DOWNLOAD_DIR_PREFIX}{gone}-abc_123"
-    (stale / "export-x").mkdir(parents=True)
-    (stale / "export-x" / "suzhou-entities.csv").write_text("left by a killed server")
-    kept = [system_tmp / f"{export.DOWNLOAD_DIR_PREFIX}{alive}-livexyz",   # a running server's
-            system_tmp / f"{export.DOWNLOAD_DIR_PREFIX}notapid-abc",        # not ours
-            system_tmp / "other-folder"]
-    for folder in kept:
-        folder.mkdir()
-    target = system_tmp / "target"
-    target.mkdir()
-    link = system_tmp / f"{export.DOWNLOAD_DIR_PREFIX}{gone}-link"  # a symlink is never followed
+def test_old_download_folders_are_removed(tmp_path: Path) -> None:
+    root = tmp_path / "downloads"
+    root.mkdir()
+    now = time.time()
+    old = now - export.DOWNLOAD_MAX_AGE_S - 1
+
+    def folder(name: str, mtime: float) -> Path:
+        path = root / name
+        path.mkdir()
+        (path / "suzhou-entities.csv").write_text("x")
+        os.utime(path, (mtime, mtime))
+        return path
+
+    stale = folder("A" * 32, old)
+    kept = [folder("B" * 32, now - 60),        # young: a link a user may still click
+            folder("not-a-token", old),        # not ours
+            folder("C" * 31, old)]             # not a token's length
+    target = folder("target", old)
+    link = root / ("D" * 32)                   # a symlink is never followed
     link.symlink_to(target)
-    a_file = system_tmp / f"{export.DOWNLOAD_DIR_PREFIX}{gone}-file"
+    a_file = root / ("E" * 32)
     a_file.write_text("a file, not a folder")
-    mine = export.download_dir()  # the first download of a new process clears them
+    os.utime(a_file, (old, old))
+    assert export.clear_old_downloads(root, now=now) == [stale]
     assert not stale.exists()
-    assert all(folder.is_dir() for folder in kept)
-    assert link.is_symlink() and target.is_dir() and a_file.is_file()
-    assert mine.is_dir() and mine.parent == system_tmp
+    assert all(p.is_dir() for p in kept) and link.is_symlink() and a_file.is_file()
+    assert (target / "suzhou-entities.csv").is_file()
+    assert export.clear_old_downloads(tmp_path / "missing") == []
 
 
-def test_the_download_folder_is_removed_when_the_process_exits(db: Path, tmp_path: Path) -> None:
-    tmp = tmp_path / "system-tmp"
-    tmp.mkdir()
+def test_download_folders_are_removed_when_the_process_exits(db: Path, tmp_path: Path) -> None:
+    root = tmp_path / "downloads"
+    other = root / ("F" * 32)  # another process's, young: left alone
+    other.mkdir(parents=True)
     code = ("import sys; from pathlib import Path; from geo_app import export; "
-            "data = export.export_download(Path(sys.argv[1]), 'boards', 'csv'); "
-            "print(export.download_dir()); assert data.startswith(b'\\xef\\xbb\\xbf')")
-    proc = subprocess.run([sys.executable, "-c", code, str(db)], capture_output=True, text=True,
-                          env={**os.environ, "TMPDIR": str(tmp)}, cwd=PROJECT_ROOT, check=False)
+            "d = export.prepare_download(Path(sys.argv[1]), 'boards', 'csv', Path(sys.argv[2])); "
+            "print(d.path); assert d.path.read_bytes().startswith(b'\\xef\\xbb\\xbf')")
+    proc = subprocess.run([sys.executable, "-c", code, str(db), str(root)], capture_output=True,
+                          text=True, cwd=PROJECT_ROOT, check=False)
     assert proc.returncode == 0, proc.stderr
-    folder = Path(proc.stdout.strip().splitlines()[-1])
-    assert folder.parent == tmp and folder.name.startswith(export.DOWNLOAD_DIR_PREFIX)
-    assert not folder.exists(), "removed at exit"
-    assert list(tmp.iterdir()) == []
+    path = Path(proc.stdout.strip().splitlines()[-1])
+    assert path.parent.parent == root
+    assert not path.parent.exists(), "removed at exit"
+    assert list(root.iterdir()) == [other]
