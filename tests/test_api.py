@@ -321,8 +321,8 @@ def test_filter_values_are_kept_in_paging_links(client: TestClient) -> None:
 
 def test_filters_narrow_a_layer_collection(client: TestClient, db: Path) -> None:
     expected = export_features(db, "entities", make_filter(layers=["taihu_science_city"],
-                                                           kinds=["incubator"]))
-    body = get_json(client, "/collections/layer-taihu_science_city/items?kind=incubator&limit=100")
+                                                           kinds=["enterprise"]))
+    body = get_json(client, "/collections/layer-taihu_science_city/items?kind=enterprise&limit=100")
     assert body["features"] == expected
     assert 0 < len(expected) < get_json(
         client, "/collections/layer-taihu_science_city/items")["numberMatched"]

@@ -148,7 +148,10 @@ def test_gdal_reads_every_collection_like_the_export(server: dict, db: Path) -> 
         counts[cid] = len(df)
         assert_gdal_matches(df, reference(db, cid), id_column, cid)
     assert counts["entities"] == store.count_entities(db) > 60
-    assert counts["boundaries"] == 10 and counts["boards"] == 10
+    # ten counties and the city, and the three schematic 板块 polygons SIP's rule cuts
+    levels = store.read_geo_table(db, "boundaries")["level"].value_counts().to_dict()
+    assert levels == {"city": 1, "county": 9, "board": 3}
+    assert counts["boundaries"] == 13 and counts["boards"] == 10
 
 
 def test_gdal_follows_next_links_page_by_page(server: dict, db: Path) -> None:

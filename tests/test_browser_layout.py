@@ -153,7 +153,7 @@ def test_open_legend_never_stays_over_the_map(browser: object, app_url: str,
         map_box = frame.locator("#map_div").bounding_box()  # type: ignore[attr-defined]
         share = legend["width"] * legend["height"] / (map_box["width"] * map_box["height"])
         assert 0.02 < share < 0.5, share
-        assert "实验室" in frame.locator(".sim-legend").inner_text()  # type: ignore[attr-defined]
+        assert "高校" in frame.locator(".sim-legend").inner_text()  # type: ignore[attr-defined]
         # a click on the map closes it again
         frame.locator("#map_div").click(position={"x": map_box["width"] - 60,  # type: ignore[attr-defined]
                                                   "y": map_box["height"] / 2})

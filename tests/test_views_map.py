@@ -163,8 +163,8 @@ def test_english_labels_everywhere(env_settings: Settings) -> None:
     assert at.title[0].value == "Suzhou Innovation Map"
     assert "on the map" in counts_text(at)
     legend = legend_text(at)
-    assert "Legend" in legend and "County boundaries (板块)" in legend and "Laboratory" in legend
-    assert "图例" not in legend and "实验室" not in legend
+    assert "Legend" in legend and "County boundaries (板块)" in legend and "University" in legend
+    assert "图例" not in legend and "大学" not in legend
     assert "<th>Kind</th>" in shown_text(at)  # popup labels follow the language
     assert at.sidebar.multiselect(key="f_kind").label == "Kind"
     at.sidebar.radio(key="lang_radio").set_value("zh").run()
