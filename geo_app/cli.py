@@ -173,7 +173,7 @@ def _add_compare_parsers(sub: argparse._SubParsersAction) -> None:  # type: igno
     cmp.add_argument("--boards", nargs="+", default=[], metavar="板块",
                      help=f"keep these 板块 (ranks stay among all ten): {', '.join(BOARDS)}")
     cmp.add_argument("--metric", action="append", default=[], metavar="KEY",
-                     help="metric key (repeatable; default 'entities'); see --list-metrics")
+                     help="metric key (repeatable; default: the best-covered published figure, 'ind:gdp'); see --list-metrics")
     cmp.add_argument("--year", default=None, help="year of public figures (default: latest per 板块)")
     cmp.add_argument("--lang", choices=["zh", "en"], default="zh", help="column headers and labels")
     cmp.add_argument("--format", choices=["table", "csv", "xlsx"], default="table")
