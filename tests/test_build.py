@@ -44,7 +44,8 @@ def test_user_rows_survive_a_rebuild(tmp_path: Path) -> None:
     settings = copy_sources(tmp_path)
     build.build_database(settings)
     store.execute_write(settings.db_path, [
-        ("INSERT INTO import_batches VALUES (?, ?, now(), 'entities', 1, 'WGS84')", ["b1", "mine.csv"]),
+        ("INSERT INTO import_batches (batch_id, file_name, imported_at, target, row_count, "
+         "source_datum) VALUES (?, ?, now(), 'entities', 1, 'WGS84')", ["b1", "mine.csv"]),
         ("INSERT INTO entities (id, name_zh, kind, level, status, location_precision, source, origin, "
          "batch_id, lon, lat, geom) VALUES (?, ?, 'incubator', 'provincial', 'operating', 'site', ?, "
          "'user', 'b1', 120.6, 31.3, ST_Point(120.6, 31.3))", ["u-1", "用户孵化器", "user file"]),
@@ -93,7 +94,8 @@ def test_user_row_whose_id_becomes_shipped_is_kept_under_a_new_id(tmp_path: Path
     settings = copy_sources(tmp_path)
     build.build_database(settings)
     store.execute_write(settings.db_path, [
-        ("INSERT INTO import_batches VALUES (?, ?, now(), 'entities', 1, 'WGS84')", ["b7", "mine.csv"]),
+        ("INSERT INTO import_batches (batch_id, file_name, imported_at, target, row_count, "
+         "source_datum) VALUES (?, ?, now(), 'entities', 1, 'WGS84')", ["b7", "mine.csv"]),
         ("INSERT INTO entities (id, name_zh, kind, level, status, location_precision, source, origin, "
          "batch_id) VALUES (?, ?, 'incubator', 'provincial', 'operating', 'unknown', ?, 'user', 'b7')",
          ["later-shipped", "用户的行", "user file"]),

@@ -548,8 +548,9 @@ def imported_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     settings = copy_sources(tmp_path_factory.mktemp("imported"))
     build.build_database(settings)
     store.execute_write(settings.db_path, [
-        ("INSERT INTO import_batches VALUES ('imp-mine', 'mine.csv', now()::TIMESTAMP, "
-         "'entities', 1, 'WGS84')", []),
+        ("INSERT INTO import_batches (batch_id, file_name, imported_at, target, row_count, "
+         "source_datum) VALUES ('imp-mine', 'mine.csv', now()::TIMESTAMP, 'entities', 1, "
+         "'WGS84')", []),
         ("INSERT INTO entities (id, name_zh, kind, level, status, location_precision, source, "
          "origin, batch_id) VALUES ('mine-1', '用户导入', 'incubator', 'municipal', 'operating', "
          "'unknown', 'export path test', 'user', 'imp-mine')", [])])
