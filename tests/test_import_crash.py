@@ -149,4 +149,6 @@ def test_kill_at_random_moments_leaves_before_or_after(writable_settings: Settin
         if complete:
             ingest.remove_batch(db, str(ingest.list_batches(db)["batch_id"].iloc[0]), actor=local_actor())
         assert _state(db) == (0, 0, 0)
-    assert len(outcomes) == 5
+    # the kills must have hit imports under way, not only finished ones (each lands after
+    # the end with ~9 % odds, so all five with ~6e-6)
+    assert not all(outcomes), "every kill came after the import had finished"
