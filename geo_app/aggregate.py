@@ -3,7 +3,7 @@
 The map has three modes, by the number of located entities the filter holds:
 
 1. up to :data:`CLIENT_LIMIT` (200): every entity is a folium marker with its popup and
-   the browser clusters them (the issue-4 map: pans and zooms never rerun the app);
+   the browser clusters them (pans and zooms never rerun the app);
 2. up to :data:`MARKER_LIMIT` (2,000): every entity once, in a compact form (a tenth of
    the bytes of folium markers; :func:`geo_app.maps.marker_payload`), still no reruns;
 3. above: the page carries only the overlays, and each view gets a layer sized to the
@@ -61,7 +61,7 @@ from geo_app.datum import wgs84_to_gcj02
 from geo_app.vocab import EXACT_PRECISIONS, KINDS
 
 #: Up to this many located entities in the filter, the page carries every marker once and
-#: the browser clusters them: pans and zooms never rerun the app (the issue-4 map).
+#: the browser clusters them: pans and zooms never rerun the app.
 CLIENT_LIMIT = 200
 #: Most individual markers sent for one view; above it the view gets aggregated cells.
 MARKER_LIMIT = 2_000

@@ -17,7 +17,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from geo_app import __version__, store
+from geo_app import __version__, layers, store
 from geo_app.errors import DataError
 from geo_app.settings import Settings, load_settings
 from geo_app.vocab import COMPARATORS, REGISTRY_COLUMNS, VOCABULARIES
@@ -229,20 +229,17 @@ def build_database(settings: Settings | None = None, *,
     ``progress`` is called with each step of :data:`BUILD_STEPS` as it starts. Returns
     the metadata written into the new file.
     """
-    from geo_app import layers  # layers imports store; keep the import graph one-way
-
     settings = settings or load_settings()
     check_db_path(settings.db_path)
     with store.writer_lock(settings.db_path):  # builds and imports never interleave
-        return _build_unlocked(settings, layers, progress)
+        return _build_unlocked(settings, progress)
 
 
-def _build_unlocked(settings: Settings, layers_mod,  # type: ignore[no-untyped-def]
-                    progress: Progress = _no_progress) -> dict[str, str]:
+def _build_unlocked(settings: Settings, progress: Progress = _no_progress) -> dict[str, str]:
     tables = load_sources(settings, progress)
     progress("layers")
-    specs = layers_mod.load_specs(settings.layers_dir)
-    layer_gdf = layers_mod.build_layers(specs, tables)
+    specs = layers.load_specs(settings.layers_dir)
+    layer_gdf = layers.build_layers(specs, tables)
     tables["layers"] = layer_gdf
     meta = {
         "source_hash": source_hash(settings),
@@ -265,7 +262,7 @@ def _build_unlocked(settings: Settings, layers_mod,  # type: ignore[no-untyped-d
                 os.replace(f"{live}.wal", f"{aside}.wal")
             warnings.warn(f"{err.user_message}; the old file was kept as {aside}", stacklevel=2)
         progress("memberships")
-        layers_mod.refresh_membership(tmp, in_place=True)
+        layers.refresh_membership(tmp, in_place=True)
         store.swap_in(tmp, live)
     finally:
         for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
@@ -297,7 +294,5 @@ def ensure_database(settings: Settings | None = None, *,
                     return settings.db_path
             except DataError:
                 pass
-        from geo_app import layers
-
-        _build_unlocked(settings, layers, progress)
+        _build_unlocked(settings, progress)
     return settings.db_path

@@ -58,7 +58,7 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# --- OGC API – Features server (issue 8; docs/api.md) ----------------------------------------
+# --- OGC API – Features server (docs/api.md) ----------------------------------------
 
 
 def _port(text: str) -> int:
@@ -87,7 +87,7 @@ def _cmd_api(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- import of user entities (issue 7; docs/import.md) --------------------------------------
+# --- import of user entities (docs/import.md) --------------------------------------
 
 
 def _add_import_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -164,7 +164,7 @@ def _cmd_remove_batch(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- 板块 comparison and user indicators (issue 6) -------------------------------------------
+# --- 板块 comparison and user indicators (docs/indicators.md) -------------------------------------------
 
 
 def _add_compare_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -22,6 +22,10 @@ import numpy.typing as npt
 Datum = Literal["wgs84", "gcj02", "bd09"]
 DATUMS: tuple[Datum, ...] = ("wgs84", "gcj02", "bd09")
 
+#: The projected CRS of every length and area computed in the package (UTM zone 51N, which
+#: holds all of Suzhou); data are stored in WGS-84 and projected only to measure.
+METRIC_CRS = "EPSG:32651"
+
 _A = 6378245.0  # Krasovsky 1940 semi-major axis used by GCJ-02
 _EE = 0.00669342162296594323  # its first eccentricity squared
 _X_PI = np.pi * 3000.0 / 180.0

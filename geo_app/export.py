@@ -52,6 +52,7 @@ import shapely
 from shapely.geometry import mapping
 
 from geo_app import store
+from geo_app.datum import METRIC_CRS
 from geo_app.errors import ExportError
 from geo_app.filters import EntityFilter
 
@@ -256,7 +257,6 @@ def collection_gdf(db_path: Path, collection: str, flt: EntityFilter | None = No
 
 
 def _layers_gdf(db_path: Path) -> gpd.GeoDataFrame:
-    from geo_app.layers import METRIC_CRS
 
     gdf = store.read_geo_table(db_path, "layers")
     specs = [json.loads(s) if isinstance(s, str) and s else {} for s in gdf["spec_json"]]

@@ -42,7 +42,7 @@ def t(key: str, lang: str, **kwargs: object) -> str:
     text = pair[1] if lang == "en" else pair[0]
     return text.format(**kwargs) if kwargs else text
 
-# --- map page, legend, popups and the data & sources page (issue 4) -------------------------
+# --- map page, legend, popups and the data & sources page -------------------------
 STRINGS.update({
     "map_legend": ("图例", "Legend"),
     "map_choose": ("全部（未筛选）", "All (not filtered)"),
@@ -139,7 +139,7 @@ STRINGS.update({
                        "The five strategy layers are schematic, built by rule: no official boundary has been published."),
 })
 
-# --- 板块 comparison page (issue 6) ------------------------------------------------------------
+# --- 板块 comparison page ------------------------------------------------------------
 STRINGS.update({
     "cmp_title": ("板块对比", "板块 comparison"),
     "cmp_intro": ("十个板块并列比较。每个数字都带年份和来源；没有公开数字的地方留空（“无数据”），绝不填零。",
@@ -198,7 +198,7 @@ STRINGS.update({
     "cmp_problems": ("问题（行号从表头=第1行算起）", "Problems (row numbers count the header as row 1)"),
 })
 
-# --- import page (issue 7; docs/import.md) ----------------------------------------------------
+# --- import page (docs/import.md) ----------------------------------------------------
 STRINGS.update({
     "imp_title": ("导入自有主体", "Import your own entities"),
     "imp_intro": ("上传 CSV、Excel（.xlsx）或 GeoJSON 文件，列与登记表相同（可下载模板）。文件先经检查；"
@@ -237,7 +237,7 @@ STRINGS.update({
     "imp_removed": ("已删除批次 {batch}（{n} 行）。", "Removed batch {batch} ({n} rows)."),
 })
 
-# --- editors and viewers (issue 15; docs/deploy.md) --------------------------------------------
+# --- editors and viewers (docs/deploy.md) --------------------------------------------
 STRINGS.update({
     "auth_off": ("只读：未配置登录。要启用编辑，请在 .streamlit/secrets.toml 中设置 [auth] 与 [editors]（见 docs/deploy.md），"
                  "或在服务器上使用 geo-app import。",
@@ -257,7 +257,7 @@ STRINGS.update({
                            "Only signed-in editors can import figures (sign in on the Import page)."),
 })
 
-# --- export page (issue 5; docs/export.md) --------------------------------------------------
+# --- export page (docs/export.md) --------------------------------------------------
 STRINGS.update({
     "exp_title": ("导出数据", "Export data"),
     "exp_intro": ("下载当前筛选结果（与地图相同的筛选条件）。GeoJSON 符合 RFC 7946（WGS-84 经纬度）；"
@@ -292,7 +292,7 @@ STRINGS.update({
                    "The properties are described in docs/export.md and schemas/entities.schema.json."),
 })
 
-# --- map at scale (issue 9; docs/scale.md) ---------------------------------------------------
+# --- map at scale (docs/scale.md) ---------------------------------------------------
 STRINGS.update({
     "map_kind_other": ("其他", "Other"),
     "map_cell_count": ("{n} 个主体", "{n} entities"),
@@ -320,7 +320,7 @@ STRINGS.update({
                         "cannot tell whether met (the 2022 figure is approximate)"),
 })
 
-# --- 板块 comparison: interactive choropleth, published default (issue "What a Chinese user sees")
+# --- 板块 comparison: interactive choropleth, published default metric
 STRINGS.update({
     "chl_group": ("各板块数值", "Values per 板块"),
     "chl_year": ("年份", "Year"),

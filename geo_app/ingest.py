@@ -5,9 +5,9 @@ the row (or feature) and the column of every problem in Chinese and English. Not
 guessed: an encoding that does not decode cleanly, a value outside its vocabulary, a
 coordinate that is not a finite number in range is an error, and one error rejects the
 whole file. Only :func:`import_report` and :func:`remove_batch` write, each as one DuckDB
-transaction through :mod:`geo_app.store`, holding the build lock so that a rebuild of the
-shipped data cannot run between reading the store and writing to it; each takes the acting
-:class:`~geo_app.auth.Actor` and refuses one who is not an editor.
+transaction through :mod:`geo_app.store`, under :func:`geo_app.store.writer_lock`, so that
+a rebuild of the shipped data cannot run between reading the store and writing to it; each
+takes the acting :class:`~geo_app.auth.Actor` and refuses one who is not an editor.
 """
 
 from __future__ import annotations

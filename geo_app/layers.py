@@ -18,14 +18,12 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from geo_app import store
+from geo_app.datum import METRIC_CRS
 from geo_app.errors import LayerSpecError
 from geo_app.specs import LayerSpec, load_specs
 
 __all__ = ["build_layers", "build_layer", "load_specs", "refresh_membership", "layer_stats",
            "METRIC_CRS"]
-
-METRIC_CRS = "EPSG:32651"
-
 
 def _metric(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return gdf.to_crs(METRIC_CRS)

@@ -1008,7 +1008,7 @@ def build_map(inputs: MapInputs, *, lang: str = "zh", basemap: str = DEFAULT_BAS
 
         ``"markers"``
             Every located entity of ``inputs.entities`` as its own folium marker,
-            clustered in the browser (small registries; the issue-4 map).
+            clustered in the browser (small registries).
         ``"compact"``
             The same markers, popups and tooltips from one compact payload
             (:func:`marker_payload`, a tenth of the bytes), overlays simplified.

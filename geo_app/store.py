@@ -1,6 +1,6 @@
 """The only module that imports duckdb: open, schema, writes and queries -> (Geo)DataFrames.
 
-How the file is shared (issue 9; reliability-facts pattern (b)):
+How the file is shared (docs/scale.md, "Reading and writing the file at scale"):
 
 - **Readers keep the file open.** Each process keeps one read-only DuckDB instance per
   database file (:func:`reader`) and gives every operation its own cursor on it, so a
@@ -444,8 +444,8 @@ def rewrite(path: Path, *, retries: int = 8, base_delay: float = 0.05
     """Change the live database by copy, write, swap: yields a read-write connection to a copy.
 
     Under :func:`writer_lock`: the file is copied while a read-only DuckDB lock on it keeps
-    any outside writer out; the body changes the copy (in a transaction of its own, so
-    ``_test_pause`` points are inside one); on success the copy is checkpointed, flushed
+    any outside writer out; the body changes the copy (in a transaction of its own); on
+    success the copy is checkpointed, flushed
     and moved over the live file with :func:`os.replace`. When the body raises, the copy is
     deleted and the live file was never touched.
 
@@ -818,7 +818,7 @@ def execute_write(path: Path, statements: Sequence[tuple[str, Sequence[Any]]],
 
 
 # ----------------------------------------------------------------------------- user indicators
-# (issue 6: per-板块 figures imported by a user; see docs/indicators.md)
+# (per-板块 figures imported by a user; see docs/indicators.md)
 
 
 def import_board_indicators(path: Path, frame: pd.DataFrame, *, file_name: str,
@@ -849,7 +849,7 @@ def import_board_indicators(path: Path, frame: pd.DataFrame, *, file_name: str,
 
 
 # ----------------------------------------------------------------------------- attribution
-# (issue 15: every change says who made it and when; see docs/deploy.md)
+# (every change says who made it and when; see docs/deploy.md)
 
 #: The columns of ``import_batches`` and ``audit`` that say who acted.
 ACTOR_COLUMNS = ("actor_subject", "actor_email", "actor_name", "actor_kind")
@@ -899,7 +899,7 @@ def list_audit(path: Path) -> pd.DataFrame:
 
 
 # ----------------------------------------------------------------------------- API paging
-# (issue 8: OGC API – Features serves entities a page at a time; see docs/api.md)
+# (OGC API – Features serves entities a page at a time; see docs/api.md)
 
 
 def query_entities_page(
@@ -962,22 +962,7 @@ def query_entities_page(
 
 
 # ----------------------------------------------------------------------------- user entity imports
-# (issue 7: import batches of user entities; validation lives in geo_app/ingest.py, docs/import.md)
-
-#: Environment variable (tests only): seconds to sleep inside the import transaction, so a
-#: crash test can kill the process while the transaction is open.
-TEST_SLOW_IMPORT_ENV = "GEO_APP_TEST_SLOW_IMPORT"
-
-
-def _test_pause(stage: str) -> None:
-    import os
-    import sys
-
-    delay = os.environ.get(TEST_SLOW_IMPORT_ENV)
-    if delay:
-        print(f"{TEST_SLOW_IMPORT_ENV}: {stage}", file=sys.stderr, flush=True)
-        time.sleep(float(delay))
-
+# (import batches of user entities; validation lives in geo_app/ingest.py, docs/import.md)
 
 def entity_ids(path: Path) -> frozenset[str]:
     """Every entity id in the database (shipped and user)."""
@@ -1019,10 +1004,8 @@ def import_entities(path: Path, frame: gpd.GeoDataFrame, batch: Mapping[str, Any
         try:
             con.execute(*_batch_insert(batch, actor))
             con.execute(*_audit_insert("import", batch, actor))
-            _test_pause("batch row written, inside the import transaction")
             n = insert_frame(con, "entities", _by_board(frame))
             insert_frame(con, "layer_members", members)
-            _test_pause("entities written, inside the import transaction")
             con.execute("COMMIT")
         except duckdb.ConstraintException as err:
             con.execute("ROLLBACK")
@@ -1097,7 +1080,7 @@ def list_batches(path: Path) -> pd.DataFrame:
 
 
 # ----------------------------------------------------------------------------- streaming export
-# (issue 5: exports of any size read entities in batches; see docs/export.md)
+# (exports of any size read entities in batches; see docs/export.md)
 
 
 def iter_entity_batches(

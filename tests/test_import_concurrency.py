@@ -23,6 +23,7 @@ from geo_app import ingest, store
 from geo_app.auth import local_actor
 from geo_app.errors import DatabaseBusyError
 from geo_app.settings import Settings
+from tests import slow_import
 from tests.helpers import write_import_csv
 
 READERS = 3
@@ -84,11 +85,9 @@ def test_readers_see_old_or_new_never_partial(writable_settings: Settings, tmp_p
         for _ in procs:
             assert ready.acquire(timeout=120), "a reader never managed a first read"
         # keep the transaction open a while, so readers really meet the writer's lock
-        monkeypatch.setenv(store.TEST_SLOW_IMPORT_ENV, "0.4")
         opened: list[float] = []
-        pause = store._test_pause
-        monkeypatch.setattr(store, "_test_pause",
-                            lambda stage: (opened.append(time.monotonic()), pause(stage)))
+        monkeypatch.setattr(store, "insert_frame", store.insert_frame)  # restored afterwards
+        slow_import.pause_inside_imports(0.4, lambda stage: opened.append(time.monotonic()))
         report, batch = ingest.import_file(file, db, actor=local_actor())
         committed = time.monotonic()
         assert batch is not None, [p.en for p in report.problems]
@@ -122,9 +121,9 @@ def test_two_writers_at_once_both_land(writable_settings: Settings, tmp_path: Pa
     first = _write_csv(tmp_path / "first.csv", "w1", 500, seed=1)
     second = _write_csv(tmp_path / "second.csv", "w2", 500, seed=2)
     env = {**os.environ, "GEO_APP_DB": str(db), "GEO_APP_DATA_DIR": str(writable_settings.data_dir),
-           "GEO_APP_LAYERS_DIR": str(writable_settings.layers_dir),
-           store.TEST_SLOW_IMPORT_ENV: "0.3"}
-    procs = [subprocess.Popen([sys.executable, "-m", "geo_app.cli", "import", str(f)], env=env,
+           "GEO_APP_LAYERS_DIR": str(writable_settings.layers_dir)}
+    procs = [subprocess.Popen([sys.executable, "-m", "tests.slow_import", "0.3", "import", str(f)],
+                              env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for f in (first, second)]
     outputs = [p.communicate(timeout=300)[0] for p in procs]

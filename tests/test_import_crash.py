@@ -1,8 +1,8 @@
 """kill -9 during an import leaves the database as it was before or fully after, never between.
 
-A subprocess runs ``geo-app import`` on a large file with ``GEO_APP_TEST_SLOW_IMPORT`` set,
-so it sleeps twice inside the open transaction (after the batch row, after the entities)
-and says so on stderr. The test kills it there, and at random moments, and then checks
+A subprocess runs ``geo-app import`` on a large file through ``tests.slow_import``, so it
+sleeps twice inside the open transaction (after the batch row, after the entities) and
+says so on stderr. The test kills it there, and at random moments, and then checks
 that the database opens and holds either none or all of the batch.
 """
 
@@ -37,10 +37,9 @@ def big_file(tmp_path: Path) -> Path:
 def _start(settings: Settings, file: Path, log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "GEO_APP_DB": str(settings.db_path),
            "GEO_APP_DATA_DIR": str(settings.data_dir),
-           "GEO_APP_LAYERS_DIR": str(settings.layers_dir),
-           store.TEST_SLOW_IMPORT_ENV: PAUSE}
+           "GEO_APP_LAYERS_DIR": str(settings.layers_dir)}
     with open(log, "wb") as err:
-        return subprocess.Popen([sys.executable, "-m", "geo_app.cli", "import", str(file)],
+        return subprocess.Popen([sys.executable, "-m", "tests.slow_import", PAUSE, "import", str(file)],
                                 env=env, stdout=subprocess.DEVNULL, stderr=err)
 
 
