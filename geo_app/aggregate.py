@@ -375,7 +375,8 @@ class Window:
     def contains(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
         """Mask of the points inside the window."""
         x, y = world_px(lon, lat, self.zoom)
-        return (x >= self.x0) & (x < self.x1) & (y >= self.y0) & (y < self.y1)
+        mask: np.ndarray = (x >= self.x0) & (x < self.x1) & (y >= self.y0) & (y < self.y1)
+        return mask
 
 
 def view_window(view: View, *, margin: float = VIEW_MARGIN, tile_px: int = TILE_PX) -> Window:

@@ -47,7 +47,8 @@ def _respond(result: api.Response) -> Response:
 
 
 def _db(request: Request) -> Path:
-    return request.app.state.db_path
+    path: Path = request.app.state.db_path
+    return path
 
 
 def landing_page(request: Request) -> Response:

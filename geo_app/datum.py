@@ -45,7 +45,8 @@ def in_mainland_china(lon: ArrayLike, lat: ArrayLike) -> npt.NDArray[np.bool_]:
     inside = (x >= 72.004) & (x <= 137.8347) & (y >= 0.8293) & (y <= 55.8271)
     hk_macau = (x >= 113.52) & (x <= 114.45) & (y >= 22.10) & (y <= 22.57)
     taiwan = (x >= 119.3) & (x <= 122.3) & (y >= 21.8) & (y <= 25.4)
-    return inside & ~hk_macau & ~taiwan & np.isfinite(x) & np.isfinite(y)
+    mask: npt.NDArray[np.bool_] = inside & ~hk_macau & ~taiwan & np.isfinite(x) & np.isfinite(y)
+    return mask
 
 
 def _delta(lon: FloatArray, lat: FloatArray) -> tuple[FloatArray, FloatArray]:

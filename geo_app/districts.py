@@ -944,7 +944,8 @@ def table_to_csv(df: pd.DataFrame) -> bytes:
         if pd.api.types.is_float_dtype(out[column]):
             out[column] = [("" if v is None or math.isnan(v) else _csv_number(float(v)))
                            for v in out[column]]
-    return ("\ufeff" + out.to_csv(index=False, lineterminator="\n")).encode("utf-8")
+    text: str = out.to_csv(index=False, lineterminator="\n")
+    return ("\ufeff" + text).encode("utf-8")
 
 
 def _csv_number(v: float) -> str:
@@ -969,7 +970,8 @@ def table_to_text(df: pd.DataFrame) -> str:
     for column in out.columns:
         if pd.api.types.is_float_dtype(out[column]):
             out[column] = ["—" if math.isnan(v) else _plain_number(float(v)) for v in out[column]]
-    return out.astype(object).where(out.notna(), "—").to_string(index=False) + "\n"
+    text: str = out.astype(object).where(out.notna(), "—").to_string(index=False)
+    return text + "\n"
 
 
 # ----------------------------------------------------------------------------- user figures

@@ -187,12 +187,12 @@ def build_layer(spec: LayerSpec, boundaries: gpd.GeoDataFrame, water: gpd.GeoDat
 
 def build_layers(specs: list[LayerSpec], tables: Mapping[str, pd.DataFrame]) -> gpd.GeoDataFrame:
     """Build every spec; returns the ``layers`` table as a WGS-84 GeoDataFrame."""
-    boundaries = _metric(tables["boundaries"])  # type: ignore[arg-type]
-    water = _metric(tables["water"])  # type: ignore[arg-type]
+    boundaries = _metric(tables["boundaries"])
+    water = _metric(tables["water"])
     entities = tables["entities"]
     rows, geoms = [], []
     for spec in specs:
-        geom, info = build_layer(spec, boundaries, water, entities)  # type: ignore[arg-type]
+        geom, info = build_layer(spec, boundaries, water, entities)
         rows.append({
             "id": spec.id, "name_zh": spec.name_zh, "name_en": spec.name_en, "color": spec.color,
             "schematic": True, "area_km2": info["area_km2"],

@@ -461,7 +461,7 @@ class _Bind(MacroElement):
 
     def __init__(self, popup: str | None = None, tooltip: str | None = None, *,
                  sticky: bool = False) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # branca has no hints
         self._name = "Bind"
         self.popup = popup
         self.tooltip = tooltip
@@ -489,7 +489,7 @@ class _Legend(MacroElement):
     """)
 
     def __init__(self, html_text: str) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # branca has no hints
         self._name = "Legend"
         self.html = html_text
 

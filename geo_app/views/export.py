@@ -94,7 +94,7 @@ def allow_large_static_files(limit: int = STATIC_FILE_SIZE_LIMIT) -> None:
 
     current = getattr(starlette_routes, "MAX_APP_STATIC_FILE_SIZE", None)
     if isinstance(current, int) and current < limit:
-        starlette_routes.MAX_APP_STATIC_FILE_SIZE = limit  # type: ignore[misc]
+        starlette_routes.MAX_APP_STATIC_FILE_SIZE = limit  # type: ignore[attr-defined]
 
 
 def download_link(download: export.Download, base_url_path: str, label: str) -> str:
