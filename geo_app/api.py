@@ -23,7 +23,6 @@ import html
 import json
 import logging
 import math
-import os
 import re
 import threading
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -194,19 +193,6 @@ _CACHE: dict[Path, tuple[tuple[Any, ...], Catalog]] = {}
 _CACHE_LOCK = threading.Lock()
 
 
-def _file_key(db_path: Path) -> tuple[Any, ...]:
-    """Changes whenever the database (or its write-ahead log) is replaced or written."""
-    key: list[Any] = []
-    for path in (db_path, db_path.with_name(db_path.name + ".wal")):
-        try:
-            st = os.stat(path)
-        except FileNotFoundError:
-            key.append(None)
-        else:
-            key.append((st.st_ino, st.st_mtime_ns, st.st_size))
-    return tuple(key)
-
-
 def load_catalog(db_path: Path) -> Catalog:
     """The collections of ``db_path``, cached until the file changes.
 
@@ -216,7 +202,7 @@ def load_catalog(db_path: Path) -> Catalog:
         If the database is missing or unreadable.
     """
     db_path = Path(db_path)
-    key = _file_key(db_path)
+    key = store.database_version(db_path)
     with _CACHE_LOCK:
         cached = _CACHE.get(db_path)
         if cached is not None and cached[0] == key:

@@ -18,6 +18,7 @@ How the file is shared (docs/scale.md, "Reading and writing the file at scale"):
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import random
@@ -176,19 +177,33 @@ def _require(path: Path) -> None:
 #: Most database files a process keeps open for reading (the app uses one; tests many).
 MAX_OPEN_READERS = 4
 
-_READERS: OrderedDict[str, tuple[tuple[int, ...], duckdb.DuckDBPyConnection]] = OrderedDict()
+#: A :func:`database_version`.
+Version = tuple[tuple[int, int, int, int] | None, ...]
+_READERS: OrderedDict[str, tuple[Version, duckdb.DuckDBPyConnection]] = OrderedDict()
 _READERS_LOCK = threading.Lock()
 
 
-def _identity(path: Path) -> tuple[int, ...]:
-    """What changes when the file is replaced or written: inode, size, mtime (and the WAL's)."""
-    st = os.stat(path)
-    ident = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+def file_stamp(path: Path | str) -> tuple[int, int, int, int] | None:
+    """``(device, inode, size, mtime_ns)`` of ``path``, or None when there is no such file."""
     try:
-        wal = os.stat(f"{path}.wal")
-    except FileNotFoundError:
-        return ident
-    return (*ident, wal.st_ino, wal.st_size, wal.st_mtime_ns)
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def database_version(path: Path | str) -> Version:
+    """What changes whenever the database file or its write-ahead log is replaced or written
+    (the one key of every per-version cache: readers here, the API, the pages)."""
+    return (file_stamp(path), file_stamp(f"{path}.wal"))
+
+
+def _identity(path: Path) -> Version:
+    """:func:`database_version` of a file that must exist (FileNotFoundError otherwise)."""
+    version = database_version(path)
+    if version[0] is None:
+        raise FileNotFoundError(errno.ENOENT, "No such file", str(path))
+    return version
 
 
 def _reader_instance(path: Path, retries: int, base_delay: float) -> duckdb.DuckDBPyConnection:

@@ -12,7 +12,6 @@ State rules (the same for the language, the filters and the basemap):
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -40,15 +39,11 @@ _LANG_WIDGET = "lang_radio"
 # ----------------------------------------------------------------------------- database
 
 
-def _fingerprint(paths: Sequence[Path]) -> tuple[tuple[str, int, int, int], ...]:
-    out = []
-    for p in paths:
-        try:
-            s = os.stat(p)
-            out.append((str(p), s.st_mtime_ns, s.st_size, s.st_ino))
-        except OSError:
-            out.append((str(p), -1, -1, -1))
-    return tuple(out)
+_Fingerprint = tuple[tuple[str, tuple[int, int, int, int] | None], ...]
+
+
+def _fingerprint(paths: Sequence[Path]) -> _Fingerprint:
+    return tuple((str(p), store.file_stamp(p)) for p in paths)
 
 
 def _source_files(settings: Settings) -> list[Path]:
@@ -59,7 +54,7 @@ def _source_files(settings: Settings) -> list[Path]:
 
 #: (database, file stats of its sources and itself) already checked by this process:
 #: ``ensure_database`` hashes every source file, so it runs only when a stat changed.
-_CHECKED: set[tuple[str, tuple[tuple[str, int, int, int], ...]]] = set()
+_CHECKED: set[tuple[str, _Fingerprint]] = set()
 
 
 class _BuildProgress:
@@ -104,8 +99,7 @@ def data_version(path: Path) -> str:
     Use it as the key of ``st.cache_data`` functions that read the database: it costs two
     ``stat`` calls, where reading ``built_at`` would open the database.
     """
-    wal = Path(str(path) + ".wal")
-    return repr(_fingerprint([Path(path), wal]))
+    return repr(store.database_version(path))
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
