@@ -45,7 +45,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -235,21 +235,25 @@ def first_frame(browser: Any, url: str) -> float:
 
 
 @contextmanager
-def streamlit_app(settings: Settings, log: Path, *, script: Path | None = None) -> Iterator[str]:
+def streamlit_app(settings: Settings, log: Path, *, script: Path | None = None,
+                  port: int | None = None, host: str = "127.0.0.1",
+                  extra_args: Sequence[str] = ()) -> Iterator[str]:
     """``streamlit run streamlit_app.py`` on ``settings``' database; yields its URL.
 
-    ``script`` runs another page instead (the bare reference of :func:`bare_first_heading`).
+    ``script`` runs another page instead (the bare reference of :func:`bare_first_heading`);
+    ``port`` (a free one by default), ``host`` and ``extra_args`` (more ``streamlit run``
+    options, e.g. ``--secrets.files``) are for callers that must know the URL beforehand.
     """
-    port = _free_port()
+    port = port or _free_port()
     env = {**os.environ, "GEO_APP_DB": str(settings.db_path),
            "GEO_APP_DATA_DIR": str(settings.data_dir), "GEO_APP_LAYERS_DIR": str(settings.layers_dir)}
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", str(script or PROJECT_ROOT / "streamlit_app.py"),
-             "--server.port", str(port), "--server.address", "127.0.0.1",
-             "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+             "--server.port", str(port), "--server.address", host,
+             "--server.headless", "true", "--browser.gatherUsageStats", "false", *extra_args],
             cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
+        url = f"http://{host}:{port}"
         try:
             try:
                 _wait_http(f"{url}/_stcore/health", proc)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from geo_app import build
+from geo_app import build, store
 from geo_app.settings import PROJECT_ROOT, Settings
 
 DATA_DIR = PROJECT_ROOT / "data"
@@ -63,3 +64,14 @@ def writable_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settin
     settings = copy_sources(tmp_path)
     build.build_database(settings)
     return point_env_at(settings, monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def static(db: Path) -> dict[str, Any]:
+    """The map's overlays of the session database (``maps.MapInputs`` fields but entities)."""
+    return {
+        "layers": store.read_geo_table(db, "layers"),
+        "boundaries": store.read_geo_table(db, "boundaries"),
+        "water": store.read_geo_table(db, "water"),
+        "boards": store.read_table(db, "boards"),
+    }

@@ -10,10 +10,7 @@ the batch names their e-mail, signing out returns to read-only, an unlisted user
 
 from __future__ import annotations
 
-import os
 import secrets
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,10 +21,10 @@ import oidc_provider_mock  # a missing test dependency fails the module, never s
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from benchmarks.bench_map import _free_port, _stop, _wait_http, chromium
+from benchmarks.bench_map import _free_port, chromium, streamlit_app
 from geo_app import auth, build, cli, ingest
 from geo_app.errors import NotAuthorisedError
-from geo_app.settings import PROJECT_ROOT, Settings
+from geo_app.settings import Settings
 from tests.conftest import copy_sources
 
 pytestmark = pytest.mark.browser
@@ -75,25 +72,10 @@ def app_url(settings: Settings, provider: str) -> Iterator[str]:
         "[editors]\n"
         f'emails = ["{EDITOR[1]["email"]}"]\n', encoding="utf-8")
     secrets_file.chmod(0o600)
-    env = {"GEO_APP_DB": str(settings.db_path), "GEO_APP_DATA_DIR": str(settings.data_dir),
-           "GEO_APP_LAYERS_DIR": str(settings.layers_dir)}
-    log = root / "streamlit.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "streamlit_app.py"),
-             "--server.port", str(port), "--server.address", "localhost",
-             "--server.headless", "true", "--browser.gatherUsageStats", "false",
-             "--secrets.files", str(secrets_file)],
-            cwd=PROJECT_ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            try:
-                _wait_http(f"{url}/_stcore/health", proc)
-            except RuntimeError as err:
-                msg = f"{err}; streamlit said:\n{log.read_text(errors='replace')}"
-                raise RuntimeError(msg) from err
-            yield url
-        finally:
-            _stop(proc)
+    with streamlit_app(settings, root / "streamlit.log", port=port, host="localhost",
+                       extra_args=["--secrets.files", str(secrets_file)]) as started:
+        assert started == url
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ shows in the browser as the same characters."""
 
 from __future__ import annotations
 
-import csv
 import os
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from benchmarks.bench_map import chromium, streamlit_app
 from geo_app import build, store
 from geo_app.filters import make_filter
 from tests.conftest import copy_sources
-from tests.test_template_injection import PROBE_ENV, TEMPLATE_PAYLOADS
+from tests.test_template_injection import PROBE_ENV, TEMPLATE_PAYLOADS, write_payload_import
 
 pytestmark = pytest.mark.browser
 
@@ -28,8 +27,6 @@ MAP_FRAME = 'iframe[title="streamlit_folium.st_folium"]'
 #: Rows per payload: with the name search ``q`` the page shows a few (markers mode),
 #: hundreds (compact mode) or thousands (the view mode's cells) of them.
 ROWS_PER_PAYLOAD = 160
-HEADER = ["id", "name_zh", "name_en", "kind", "level", "status", "board", "lon", "lat",
-          "location_precision", "location_source", "source_datum", "source", "notes"]
 
 
 @dataclass
@@ -40,19 +37,6 @@ class App:
     probe: Path
 
 
-def _write_import(path: Path) -> Path:
-    with open(path, "w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(HEADER)
-        for p, payload in enumerate(TEMPLATE_PAYLOADS):
-            for i in range(ROWS_PER_PAYLOAD):
-                w.writerow([f"tpl-{p:02d}-{i:03d}", f"模板{p:02d}{i:03d}{payload}", payload,
-                            "incubator", "unknown", "operating", "苏州工业园区",
-                            f"{120.55 + (i % 16) * 0.02:.4f}", f"{31.20 + (i // 16) * 0.02:.4f}",
-                            "site", payload, "wgs84", payload, payload])
-    return path
-
-
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
     root = tmp_path_factory.mktemp("injection")
@@ -61,7 +45,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
     probe = root / "payload-ran"
     env = {"GEO_APP_DB": str(settings.db_path), "GEO_APP_DATA_DIR": str(settings.data_dir),
            "GEO_APP_LAYERS_DIR": str(settings.layers_dir), PROBE_ENV: str(probe)}
-    source = _write_import(root / "{{7*7}}{% raw %}.csv")
+    source = write_payload_import(root / "{{7*7}}{% raw %}.csv", ROWS_PER_PAYLOAD)
     done = subprocess.run([sys.executable, "-m", "geo_app.cli", "import", str(source)],
                           env={**os.environ, **env}, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -42,16 +42,6 @@ def entities(rows: list[dict[str, Any]]):  # -> GeoDataFrame
     return store.entities_to_gdf(entity_rows(rows))
 
 
-@pytest.fixture(scope="module")
-def static(db: Path) -> dict[str, Any]:
-    return {
-        "layers": store.read_geo_table(db, "layers"),
-        "boundaries": store.read_geo_table(db, "boundaries"),
-        "water": store.read_geo_table(db, "water"),
-        "boards": store.read_table(db, "boards"),
-    }
-
-
 def inputs(static: dict[str, Any], ents, **kw: Any) -> maps.MapInputs:
     return maps.MapInputs(entities=ents, **static, **kw)
 

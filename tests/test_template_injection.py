@@ -16,7 +16,7 @@ import streamlit_folium as sf
 from streamlit.testing.v1 import AppTest
 
 from geo_app import aggregate as agg
-from geo_app import build, ingest, maps, store
+from geo_app import build, ingest, maps
 from geo_app.auth import local_actor
 from geo_app.settings import Settings
 from tests.conftest import copy_sources, point_env_at
@@ -51,21 +51,29 @@ TEMPLATE_PAYLOADS = [
 TEXT_FIELDS = ["name_zh", "name_en", "id", "source", "location_source", "notes"]
 
 
+def write_payload_import(path: Path, rows_per_payload: int) -> Path:
+    """An import file whose every text field holds a payload: ``rows_per_payload`` rows per
+    payload of :data:`TEMPLATE_PAYLOADS`, named ``模板PPIII…`` so that a name search picks a
+    few rows (``模板PPIII``), hundreds or all of them."""
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["id", "name_zh", "name_en", "kind", "level", "status", "board", "lon", "lat",
+                    "location_precision", "location_source", "source_datum", "source", "notes"])
+        for p, payload in enumerate(TEMPLATE_PAYLOADS):
+            for i in range(rows_per_payload):
+                w.writerow([f"tpl-{p:02d}-{i:03d}", f"模板{p:02d}{i:03d}{payload}", payload,
+                            "incubator", "unknown", "operating", "苏州工业园区",
+                            f"{120.55 + (i % 16) * 0.02:.4f}",
+                            f"{31.20 + (i // 16) * 0.02 + p * 0.001:.4f}",
+                            "site", payload, "wgs84", payload, payload])
+    return path
+
+
 @pytest.fixture()
 def probe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "template-payload-ran"
     monkeypatch.setenv(PROBE_ENV, str(path))
     return path
-
-
-@pytest.fixture(scope="module")
-def static(db: Path) -> dict[str, Any]:
-    return {
-        "layers": store.read_geo_table(db, "layers"),
-        "boundaries": store.read_geo_table(db, "boundaries"),
-        "water": store.read_geo_table(db, "water"),
-        "boards": store.read_table(db, "boards"),
-    }
 
 
 def hostile_static(static: dict[str, Any], payload: str) -> dict[str, Any]:
@@ -210,18 +218,7 @@ def hostile_db(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     root = tmp_path_factory.mktemp("hostile")
     settings = copy_sources(root)
     build.build_database(settings)
-    source = root / "{{7*7}}{% raw %}{# x #}.csv"
-    with open(source, "w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["id", "name_zh", "name_en", "kind", "level", "status", "board", "lon", "lat",
-                    "location_precision", "location_source", "source_datum", "source", "notes"])
-        for p, payload in enumerate(TEMPLATE_PAYLOADS):
-            for i in range(150):
-                w.writerow([f"tpl-{p:02d}-{i:03d}", f"模板{p:02d}{i:03d}{payload}", payload,
-                            "incubator", "unknown", "operating", "苏州工业园区",
-                            f"{120.60 + (i % 15) * 0.02:.4f}", f"{31.20 + (i // 15) * 0.02 + p * 0.001:.4f}",
-                            "site", payload,
-                            "wgs84", payload, payload])
+    source = write_payload_import(root / "{{7*7}}{% raw %}{# x #}.csv", 150)
     ingest.import_file(source, settings.db_path, actor=local_actor())
     return settings
 

@@ -12,6 +12,7 @@ own sentences. Nothing here uses ``unsafe_allow_html``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -145,35 +146,35 @@ _BATCH_COLUMNS = ["batch_id", "file_name", "imported_at", "made_by", "target", "
 _AUDIT_COLUMNS = ["changed_at", "action", "batch_id", "made_by", "target", "file_name", "row_count"]
 
 
-def _batches(db: Path, actor: Actor, lang: str) -> None:
-    st.subheader(t("imp_batches", lang))
+def _change_table(load: Callable[[], pd.DataFrame], columns: list[str], *, title: str,
+                  empty: str, key: str, lang: str) -> pd.DataFrame | None:
+    """A table of changes (batches or the audit log) under ``title``; returns what it shows,
+    or None when there is nothing (or the database cannot be read: the error is shown)."""
+    st.subheader(t(title, lang))
     try:
-        batches = ingest.list_batches(db)
+        table = load()
     except GeoAppError as err:
         show_error(err)
-        return
-    if batches.empty:
-        st.caption(t("imp_no_batches", lang))
-        return
-    st.dataframe(batches[_BATCH_COLUMNS], hide_index=True, width="stretch", key="imp_batches",
+        return None
+    if table.empty:
+        st.caption(t(empty, lang))
+        return None
+    st.dataframe(table[columns], hide_index=True, width="stretch", key=key,
                  column_config={"made_by": t("imp_col_made_by", lang)})
-    if actor.is_editor:
+    return table
+
+
+def _batches(db: Path, actor: Actor, lang: str) -> None:
+    batches = _change_table(lambda: ingest.list_batches(db), _BATCH_COLUMNS, title="imp_batches",
+                            empty="imp_no_batches", key="imp_batches", lang=lang)
+    if batches is not None and actor.is_editor:
         _remove_widgets(db, batches, actor, lang)
 
 
 def _audit(db: Path, lang: str) -> None:
     """The change log: every import and removal, with who made it and when."""
-    st.subheader(t("imp_audit", lang))
-    try:
-        audit = ingest.list_audit(db)
-    except GeoAppError as err:
-        show_error(err)
-        return
-    if audit.empty:
-        st.caption(t("imp_no_audit", lang))
-        return
-    st.dataframe(audit[_AUDIT_COLUMNS], hide_index=True, width="stretch", key="imp_audit",
-                 column_config={"made_by": t("imp_col_made_by", lang)})
+    _change_table(lambda: ingest.list_audit(db), _AUDIT_COLUMNS, title="imp_audit",
+                  empty="imp_no_audit", key="imp_audit", lang=lang)
 
 
 def _remove_widgets(db: Path, batches: pd.DataFrame, actor: Actor, lang: str) -> None:
