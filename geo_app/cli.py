@@ -258,8 +258,8 @@ def _cmd_info() -> int:
         print(f"\nentities by {title}:")
         for v, n in store.entity_counts(db, column):
             print(f"  {v:<32} {n:>5}")
-    located = store.query_sql(db, "SELECT count(*) FILTER (WHERE lon IS NOT NULL), count(*) FROM entities")
-    print(f"\nwith a point: {located.iloc[0, 0]} of {located.iloc[0, 1]}")
+    located, total = store.located_counts(db)
+    print(f"\nwith a point: {located} of {total}")
     stacks = store.shared_points(db)
     print("\nlargest stacks (entities sharing one point):" if len(stacks) else
           "\nlargest stacks: none (every point holds one entity)")

@@ -771,6 +771,14 @@ def entity_counts(path: Path, column: str) -> list[tuple[str, int]]:
         return [(str(v), int(n)) for v, n in con.execute(sql).fetchall()]
 
 
+def located_counts(path: Path) -> tuple[int, int]:
+    """``(entities with a point, all entities)`` in the database."""
+    sql = "SELECT count(*) FILTER (WHERE lon IS NOT NULL), count(*) FROM entities"
+    with connect(path) as con:
+        row = con.execute(sql).fetchone()
+    return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
 def shared_points(path: Path, *, limit: int = 5) -> pd.DataFrame:
     """The largest groups of entities that share one coordinate, largest first.
 
