@@ -151,9 +151,9 @@ def _choropleth(data: districts.CompareData, metric: districts.Metric, values: p
 
 
 def _small_multiples(table: pd.DataFrame, boards: list[str], lang: str) -> None:
-    """One bar chart per metric, 板块 in the chosen order; year and source on hover."""
-    m, b, v, u, y, s = (districts.header(c, lang)
-                        for c in ("metric", "board", "value", "unit", "year", "source"))
+    """One bar chart per metric, 板块 in the chosen order; qualified value, year, source on hover."""
+    m, b, v, u, y, s, c = (districts.header(k, lang) for k in
+                           ("metric", "board", "value", "unit", "year", "source", "comparator"))
     shown = districts.header("board_en", lang) if lang == "en" else b
     order = [label(BOARDS, x, lang) for x in boards]
     names = list(dict.fromkeys(table[m]))
@@ -161,7 +161,8 @@ def _small_multiples(table: pd.DataFrame, boards: list[str], lang: str) -> None:
     for i, name in enumerate(names):
         part = table[(table[m] == name)]
         known = part[part[v].notna()].assign(value_text=lambda f: [
-            districts.format_number(x, unit, lang=lang) for x, unit in zip(f[v], f[u], strict=True)])
+            districts.format_number(x, unit, comparator=cmp or "=", lang=lang)
+            for x, unit, cmp in zip(f[v], f[u], f[c], strict=True)])
         chart = alt.Chart(known).mark_bar().encode(
             x=alt.X(f"{shown}:N", sort=order, title=t("cmp_chart_board", lang),
                     axis=alt.Axis(labelAngle=-30)),
