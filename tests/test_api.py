@@ -215,7 +215,7 @@ def test_schema_page_in_html_and_errors(client: TestClient) -> None:
     assert client.get("/collections/entities/feature-schema?limit=3").status_code == 400
     evil = api.CollectionInfo(id="x<b>", title="<script>alert(1)</script>", description="",
                               source="layers")
-    html = api._html_schema("http://h", api.feature_schema(evil), evil, [])
+    html = api.html._html_schema("http://h", api.feature_schema(evil), evil, [])
     assert "x&lt;b&gt;: feature schema" in html  # the id, shown as text
     assert "<script>" not in html and "<b>" not in html
 
@@ -275,7 +275,7 @@ def test_default_limit_is_10_and_a_larger_limit_is_lowered_to_1000(client: TestC
 ])
 def test_a_limit_above_the_maximum_serves_the_maximum(client: TestClient, limit: str,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(api, "MAX_LIMIT", 7)  # the registry has fewer than 1000 entities
+    monkeypatch.setattr(api.core, "MAX_LIMIT", 7)  # the registry has fewer than 1000 entities
     body = get_json(client, f"/collections/entities/items?limit={limit}")
     assert body["numberReturned"] == len(body["features"]) == 7 < body["numberMatched"]
     for rel in ("self", "next"):  # the links say which limit was served
