@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 
 from geo_app import build, store
 from geo_app.settings import PROJECT_ROOT, Settings
+from tests import pgcluster
 
 DATA_DIR = PROJECT_ROOT / "data"
 LAYERS_DIR = PROJECT_ROOT / "layers"
@@ -75,3 +77,29 @@ def static(db: Path) -> dict[str, Any]:
         "water": store.read_geo_table(db, "water"),
         "boards": store.read_table(db, "boards"),
     }
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[pgcluster.Cluster]:
+    """One throwaway PostgreSQL 15 + PostGIS server for the whole session (tests/pgcluster.py).
+
+    Fails (never skips) when PostgreSQL or PostGIS is missing, naming what to install.
+    """
+    try:
+        cluster = pgcluster.start_cluster()
+    except pgcluster.ClusterError as err:
+        pytest.fail(str(err), pytrace=False)
+    try:
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+@pytest.fixture()
+def pg_url(pg_cluster: pgcluster.Cluster) -> Iterator[str]:
+    """The URL of a new empty PostGIS database of its own on the session's server."""
+    url = pg_cluster.create_database()
+    try:
+        yield url
+    finally:
+        pg_cluster.drop_database(url)
