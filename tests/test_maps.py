@@ -556,13 +556,13 @@ def test_amap_overlays_are_shifted_once_per_preparation(static: dict[str, Any],
     with pytest.raises(ValueError, match="prepared for gcj02"):
         maps.display_inputs(prepared, "wgs84")
     calls: list[int] = []
-    real = maps.wgs84_to_gcj02
+    real = maps.payload.wgs84_to_gcj02  # where to_display_datum looks it up
 
     def counting(x: Any, y: Any) -> Any:
         calls.append(len(x))
         return real(x, y)
 
-    monkeypatch.setattr(maps, "wgs84_to_gcj02", counting)
+    monkeypatch.setattr(maps.payload, "wgs84_to_gcj02", counting)
     for _ in range(3):  # three drawings (reruns) of the same data: no vertex shifted again
         page = maps.render_html(maps.build_map(prepared, basemap="amap"))
         assert _without_ids(page) == expected
