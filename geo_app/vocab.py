@@ -65,6 +65,8 @@ BOARDS: Labels = MappingProxyType({
     "苏州工业园区": ("苏州工业园区", "Suzhou Industrial Park"),
     "苏州高新区": ("苏州高新区", "Suzhou New District"),
 })
+#: The 板块 column's value of a figure for the whole city rather than one of the ten.
+CITY = "全市"
 
 DATUMS: Labels = MappingProxyType({
     "WGS84": ("WGS-84", "WGS-84"),

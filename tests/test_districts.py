@@ -624,17 +624,29 @@ def test_cli_warns_when_ranked_figures_come_from_different_years(
 
 
 # ----------------------------------------------------------------------------- hostile figures
-# The indicator import decodes and checks text exactly as the entity import does: one
-# decoder (ingest.decode_text), one text rule (ingest.text_problem).
+# The indicator import (geo_app.ingest.indicators) decodes, checks text and reads numbers
+# exactly as the entity import does: one decoder (ingest.decode_text), one text rule
+# (ingest.text_problem), one number rule (numbers.is_decimal).
 
 
-def test_both_imports_share_one_decoder_and_one_text_rule() -> None:
+def test_both_imports_share_one_decoder_one_text_rule_and_one_number_rule() -> None:
     import inspect
 
-    source = inspect.getsource(districts)
-    assert "ingest.decode_text(" in source and "ingest.text_problem(" in source
-    for private_copy in ("def decode_upload", "def _nfkc", "unicodedata"):
-        assert private_copy not in source, f"districts keeps its own {private_copy}"
+    from geo_app.ingest import indicators
+
+    source = inspect.getsource(indicators)
+    for shared in ("decode_text(", "text_problem(", "normalise(", "is_decimal("):
+        assert shared in source, f"the indicator import does not use {shared}"
+    package = Path(districts.__file__).parent
+    for path in sorted(package.rglob("*.py")):
+        text, name = path.read_text(encoding="utf-8"), path.relative_to(package).as_posix()
+        assert "def _nfkc" not in text and "def decode_upload" not in text, name
+        if name != "ingest/text.py":
+            assert 'normalize("NFKC"' not in text, f"{name} keeps its own normaliser"
+        if name != "ingest/decoding.py":
+            assert '"gb18030"' not in text, f"{name} keeps its own decoder"
+        if name.startswith(("ingest/", "districts")):
+            assert "[eE][+-]?" not in text, f"{name} keeps its own number pattern"
 
 
 @pytest.mark.parametrize(("column", "text", "fragment"), [

@@ -24,6 +24,7 @@ from geo_app.auth import local_actor
 from geo_app.errors import ImportValidationError
 from geo_app.settings import PROJECT_ROOT, Settings
 from geo_app.vocab import BOARDS, KINDS, LEVELS, PRECISIONS, REGISTRY_COLUMNS, STATUSES
+from tests.helpers import query_sql
 from tests.hostile_inputs import Hostile, hostile_files, workbook
 from tests.hostile_inputs import row as hostile_row
 
@@ -347,13 +348,13 @@ def test_zip_bomb_guard(monkeypatch: pytest.MonkeyPatch) -> None:
     wb.active.append(HEADER)
     buf = io.BytesIO()
     wb.save(buf)
-    monkeypatch.setattr(ingest, "MAX_UNPACKED_BYTES", 1000)
+    monkeypatch.setattr(ingest.sniff, "MAX_UNPACKED_BYTES", 1000)
     report = ingest.read_upload(buf.getvalue(), "a.xlsx")
     assert "unpacks to" in report.errors[0].en
 
 
 def test_problem_list_is_capped(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ingest, "MAX_PROBLEMS", 10)
+    monkeypatch.setattr(ingest.report, "MAX_PROBLEMS", 10)
     rows = [_row(id=f"u-{i}", kind="nope") for i in range(25)]
     report = ingest.read_upload(_csv(rows).encode(), "a.csv")
     assert len(report.problems) == 11 and "15 more problems" in report.problems[-1].en
@@ -420,9 +421,9 @@ def test_import_writes_rows_batch_and_memberships(user_db: Path) -> None:
     assert batches.iloc[0][["batch_id", "file_name", "target", "row_count", "source_datum",
                             "rows_present"]].tolist() == [batch, "mine.csv", "entities", 2,
                                                           "GCJ02", 2]
-    members = store.query_sql(db, "SELECT * FROM layer_members ORDER BY ALL")
+    members = query_sql(db, "SELECT * FROM layer_members ORDER BY ALL")
     layers.refresh_membership(db)  # the full recomputation agrees with the incremental one
-    assert store.query_sql(db, "SELECT * FROM layer_members ORDER BY ALL").equals(members)
+    assert query_sql(db, "SELECT * FROM layer_members ORDER BY ALL").equals(members)
 
 
 def test_user_rows_survive_a_rebuild(writable_settings: Settings) -> None:
@@ -458,9 +459,9 @@ def test_remove_batch_removes_rows_and_memberships(user_db: Path) -> None:
 
 
 def _digest_rows(db: Path) -> tuple[int, int, int, str]:
-    r = store.query_sql(db, "SELECT (SELECT count(*) FROM entities), (SELECT count(*) FROM "
-                            "layer_members), (SELECT count(*) FROM import_batches), "
-                            "(SELECT md5(string_agg(id || layers, ',' ORDER BY id)) FROM entities)")
+    r = query_sql(db, "SELECT (SELECT count(*) FROM entities), (SELECT count(*) FROM "
+                      "layer_members), (SELECT count(*) FROM import_batches), "
+                      "(SELECT md5(string_agg(id || layers, ',' ORDER BY id)) FROM entities)")
     return tuple(r.iloc[0])  # type: ignore[return-value]
 
 
@@ -628,14 +629,14 @@ def test_huge_dimension_reads_only_the_cells_present(monkeypatch: pytest.MonkeyP
     rows = [HEADER, *(hostile_row(id=f"u-{i}") for i in range(2000))]
     data = workbook(rows, dimension="A1:XFD1048576")
     seen = 0
-    read_cell = ingest._xlsx_text
+    read_cell = ingest.readers._xlsx_text
 
     def counting(*args: object) -> str:
         nonlocal seen
         seen += 1
         return read_cell(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(ingest, "_xlsx_text", counting)
+    monkeypatch.setattr(ingest.readers, "_xlsx_text", counting)
     start = time.perf_counter()
     report = ingest.read_upload(data, "claims_a_million_rows.xlsx")
     assert report.ok, [p.en for p in report.errors]
