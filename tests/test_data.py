@@ -155,6 +155,31 @@ def test_no_point_is_shared_by_more_than_three_entities_unless_one_site() -> Non
             assert len({r["location_source"] for r in rows}) == 1, point
 
 
+#: Kinds whose entity is an area covering (much of) a district: only these may have a
+#: ``district`` stand-in point (data/SOURCES.md, "Stand-in points or the stack rule").
+AREA_KINDS = frozenset({"high_tech_zone", "international_cooperation", "core_area"})
+
+
+def test_district_stand_in_points_only_for_areas() -> None:
+    """A single site without a published coordinate or a town gets no point, never the
+    district's stand-in: the stand-in would put it kilometres from where it is."""
+    rows = _rows("registry.csv")
+    district = [r for r in rows if r["location_precision"] == "district"]
+    assert district  # the zones still have their stand-ins
+    for r in district:
+        assert r["kind"] in AREA_KINDS, f"{r['id']} ({r['kind']}) is a site on a district stand-in"
+
+
+def test_rows_with_a_board_but_no_point_say_why() -> None:
+    """An operating entity whose 板块 is known but that has no point says so in its notes."""
+    rows = [r for r in _rows("registry.csv")
+            if r["board"] and not r["lon"] and r["status"] != "planned"]
+    assert len(rows) >= 10
+    for r in rows:
+        assert r["location_precision"] == "unknown", r["id"]
+        assert "no point" in r["notes"], f"{r['id']}: notes do not say why it has no point"
+
+
 @pytest.mark.parametrize(("entity_id", "column", "bad"), [
     ("tic-advanced-functional-fiber", "kind", "technology_innovation_center"),  # a 制造业创新中心
     ("oic-cast-overseas-talent-base", "kind", "offshore_innovation_center"),  # a base inside SIP
