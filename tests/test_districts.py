@@ -343,7 +343,7 @@ def test_a_board_given_a_polygon_of_its_own_is_painted(data: districts.CompareDa
     ({"name_zh": "苏州工业园区", "polygon_status": np.nan}, False),             # no status, other name
 ])
 def test_which_board_owns_a_polygon(row: dict[str, object], owns: bool) -> None:
-    assert districts._owns_polygon(row, "吴中区") is owns  # noqa: SLF001
+    assert districts.choropleth._owns_polygon(row, "吴中区") is owns  # noqa: SLF001
 
 
 def test_choropleth_labels_follow_the_language(data: districts.CompareData) -> None:
