@@ -16,24 +16,10 @@ from pathlib import Path
 
 from geo_app import build, export, store
 from geo_app.auth import local_actor
-from geo_app.errors import ExportError, GeoAppError, ImportValidationError
-from geo_app.filters import make_filter
+from geo_app.errors import ExportError, FilterError, GeoAppError, ImportValidationError
+from geo_app.filters import add_filter_options, filter_args, filter_from_args, parse_values
 from geo_app.settings import load_settings
-from geo_app.vocab import BOARDS, KINDS, LEVELS, STATUSES
-
-
-def _add_filters(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--kind", action="append", default=[], choices=list(KINDS),
-                   help="keep this kind (repeatable)")
-    p.add_argument("--level", action="append", default=[], choices=list(LEVELS),
-                   help="keep this level (repeatable)")
-    p.add_argument("--status", action="append", default=[], choices=list(STATUSES),
-                   help="keep this status (repeatable)")
-    p.add_argument("--board", action="append", default=[], metavar="板块",
-                   help=f"keep this 板块 (repeatable): {', '.join(BOARDS)}")
-    p.add_argument("--layer", action="append", default=[], metavar="ID",
-                   help="keep entities inside this strategy layer (repeatable)")
-    p.add_argument("--search", "-q", default="", help="name contains this text (zh or en)")
+from geo_app.vocab import BOARDS
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -51,7 +37,7 @@ def make_parser() -> argparse.ArgumentParser:
     ex.add_argument("--format", "-f", choices=list(export.FORMATS), default=None,
                     help="default: from the --output extension (.geojson/.json, .csv, .xlsx, "
                          ".gpkg), else geojson")
-    _add_filters(ex)
+    add_filter_options(ex)
     _add_compare_parsers(sub)
     _add_import_parsers(sub)
     _add_api_parser(sub)
@@ -170,8 +156,9 @@ def _cmd_remove_batch(args: argparse.Namespace) -> int:
 def _add_compare_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     cmp = sub.add_parser("compare", help="compare the ten 板块 on one or more metrics "
                          "(the same table as the comparison page)")
-    cmp.add_argument("--boards", nargs="+", default=[], metavar="板块",
-                     help=f"keep these 板块 (ranks stay among all ten): {', '.join(BOARDS)}")
+    cmp.add_argument("--boards", nargs="+", action="extend", default=[], metavar="板块",
+                     help="keep these 板块 (ranks stay among all ten; space- or comma-separated, "
+                          f"repeatable): {', '.join(BOARDS)}")
     cmp.add_argument("--metric", action="append", default=[], metavar="KEY",
                      help="metric key (repeatable; default: the best-covered published figure, 'ind:gdp'); see --list-metrics")
     cmp.add_argument("--year", default=None, help="year of public figures (default: latest per 板块)")
@@ -194,12 +181,15 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         return 2
     # checked before any work: never the database, never a folder
     out = None if args.output == "-" else export.check_output_path(args.output, db)
+    boards, rejected = parse_values("board", args.boards)  # comma lists too, as in ?cmp=
+    if rejected:
+        raise FilterError(rejected[0].message)
     data = districts.load_compare_data(db)
     if args.list_metrics:
         for m in districts.list_metrics(data):
             print(f"{m.key:<44} {m.label(args.lang)}")
         return 0
-    table = districts.comparison_table(data, args.metric, boards=args.boards, year=args.year,
+    table = districts.comparison_table(data, args.metric, boards=boards, year=args.year,
                                        lang=args.lang)
     years = districts.mixed_years(table, args.lang)
     if years:
@@ -290,10 +280,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
     db = build.ensure_database(settings)
     flt = None
     if args.collection == "entities":
-        flt = make_filter(kinds=args.kind, levels=args.level, statuses=args.status,
-                          boards=args.board, layers=args.layer, search=args.search,
-                          known_layers=store.layer_ids(db))
-    elif any((args.kind, args.level, args.status, args.board, args.layer, args.search)):
+        flt = filter_from_args(args, known_layers=store.layer_ids(db))
+    elif any(filter_args(args).values()):
         print("geo-app: filters apply to 'export entities' only", file=sys.stderr)
         return 2
     fmt = args.format or export.format_from_path(args.output) or "geojson"

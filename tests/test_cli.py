@@ -84,12 +84,35 @@ def test_exported_points_lie_in_their_boards_county(
     (["--board", "苏州工业园区"], "board", {"苏州工业园区"}),
     (["--level", "national"], "level", {"national"}),
     (["--status", "planned"], "status", {"planned"}),
+    # comma lists, as in the map's URL and the API (geo_app.filters.add_filter_options)
+    (["--kind", "laboratory,incubator"], "kind", {"laboratory", "incubator"}),
+    (["--board", "苏州工业园区,昆山市", "--board", "太仓市"], "board", {"苏州工业园区", "昆山市", "太仓市"}),
 ])
 def test_export_filters(env_settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str],
                         args: list[str], column: str, allowed: set[str]) -> None:
     doc = export(tmp_path, capsys, "entities", *args)
     values = {f["properties"][column] for f in doc["features"]}
     assert values and values <= allowed
+
+
+def test_search_is_q_as_in_the_url(env_settings: Settings, tmp_path: Path,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    ids = [{f["id"] for f in export(tmp_path, capsys, "entities", *args)["features"]}
+           for args in (["--search", "大学"], ["--q", "大学"], ["-q", "大学"])]
+    assert ids[0] and ids[0] == ids[1] == ids[2]
+    everything = export(tmp_path, capsys, "entities")["features"]
+    assert len(ids[0]) < len(everything)
+
+
+def test_compare_boards_take_a_comma_list(env_settings: Settings,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    outputs = []
+    for boards in (["姑苏区", "昆山市"], ["姑苏区,昆山市"], ["姑苏区", "--boards", "昆山市"]):
+        code, out, err = run(["compare", "--format", "csv", "--boards", *boards], capsys)
+        assert code == 0, err
+        outputs.append(out)
+    assert outputs[0] == outputs[1] == outputs[2]
+    assert "姑苏区" in outputs[0] and "昆山市" in outputs[0] and "太仓市" not in outputs[0]
 
 
 def test_export_by_layer_membership(env_settings: Settings, tmp_path: Path,
@@ -217,7 +240,11 @@ def test_cli_bad_output_is_one_line(env_settings: Settings, tmp_path: Path,
 @pytest.mark.parametrize(("args", "message"), [
     (["export", "entities", "--board", "北京市", "-o", "{tmp}/x.csv"], "Unknown board"),
     (["export", "entities", "--layer", "nope", "-o", "{tmp}/x.csv"], "Unknown layer"),
-    (["compare", "--boards", "北京市"], "Unknown 板块"),
+    # the filter's own message, as the export and the API give it (geo_app.filters)
+    (["compare", "--boards", "北京市"], "Unknown board (板块) '北京市'"),
+    (["compare", "--boards", "昆山市,北京市"], "Unknown board (板块) '北京市'"),
+    # a bad kind is one line too, like a bad 板块 (it was argparse's usage message)
+    (["export", "entities", "--kind", "bogus", "-o", "{tmp}/x.csv"], "Unknown kind 'bogus'"),
     (["compare", "--metric", "nope"], "Unknown metric"),
     (["import-indicators", "{tmp}/missing.csv"], "no such file"),
     (["remove-batch", "nope"], "No import batch"),

@@ -176,6 +176,20 @@ def test_side_by_side_shows_only_the_chosen_boards(env_settings: Settings) -> No
     assert any("至少选择两个" in i.value for i in at.info)
 
 
+@pytest.mark.parametrize(("cmp", "chosen"), [
+    # geo_app.filters.parse_values, as the map's board key: spaces ignored, unknown dropped
+    (" 昆山市, 太仓市 ,北京市", ["昆山市", "太仓市"]),
+    ("昆山市,昆山市,太仓市", ["昆山市", "太仓市"]),            # a repeat counts once
+    ("张家港市,常熟市,太仓市,昆山市,吴江区", ["张家港市", "常熟市", "太仓市", "昆山市"]),  # four at most
+    ("北京市", ["苏州工业园区", "苏州高新区", "昆山市"]),        # nothing valid: the defaults
+])
+def test_side_by_side_reads_its_boards_from_the_url(env_settings: Settings, cmp: str,
+                                                    chosen: list[str]) -> None:
+    at = _run(cmp=cmp)
+    assert at.multiselect(key="cmp_side_boards").value == chosen
+    assert at.query_params["cmp"] == ",".join(chosen)
+
+
 def test_plan_tab_shows_every_target_with_progress_where_possible(
         env_settings: Settings, data: districts.CompareData, built_settings: Settings) -> None:
     at = _run("en")

@@ -158,6 +158,23 @@ def test_invalid_url_values_are_dropped_with_a_warning(env_settings: Settings, d
     assert drawn_markers(at) == expected(db, kinds=["laboratory"])[1]
 
 
+def test_url_lists_are_read_as_the_api_reads_them(env_settings: Settings, db: Path) -> None:
+    # geo_app.filters.parse_filter: spaces and empty parts ignored, a repeat counts once, and
+    # the URL written back is the normalised one (one value per key entry)
+    at = run_app({"kind": [" laboratory , ,university", "laboratory"], "layer": "nope"})
+    assert at.sidebar.multiselect(key="f_kind").value == ["laboratory", "university"]
+    assert params_of(at)["kind"] == ["laboratory", "university"]
+    assert "layer=nope" in at.sidebar.warning[0].value
+    assert drawn_markers(at) == expected(db, kinds=["laboratory", "university"])[1]
+
+
+def test_a_search_longer_than_the_box_is_cut_and_said_so(env_settings: Settings) -> None:
+    at = run_app({"q": "苏" * 250})
+    assert at.sidebar.text_input(key="f_q").value == "苏" * 200
+    warning = at.sidebar.warning[0].value
+    assert "q=" in warning and "苏" * 81 not in warning  # the value is quoted cut, not whole
+
+
 def test_english_labels_everywhere(env_settings: Settings) -> None:
     at = run_app({"lang": "en"})
     assert at.title[0].value == "Suzhou Innovation Map"

@@ -26,7 +26,13 @@ import geopandas as gpd
 
 from geo_app import export, store
 from geo_app.errors import APIError, DatabaseBusyError, DataError, FilterError
-from geo_app.filters import EntityFilter, filter_from_query, filter_to_query
+from geo_app.filters import (
+    FILTER_KEYS,
+    EntityFilter,
+    filter_from_query,
+    filter_to_query,
+    split_values,
+)
 
 LOGGER = logging.getLogger(__name__)
 
@@ -55,8 +61,8 @@ MAX_ECHO = 200
 #: No error description is longer than this (a last guard on messages built elsewhere).
 MAX_DESCRIPTION = 1000
 LAYER_PREFIX = "layer-"
-#: Entity filters (query keys of :mod:`geo_app.filters`); all but ``q`` may repeat.
-ENTITY_FILTERS = ("kind", "level", "status", "board", "layer", "q")
+#: Entity filters (:data:`geo_app.filters.FILTER_KEYS`); all but the search ``q`` may repeat.
+ENTITY_FILTERS = tuple(FILTER_KEYS)
 
 Response = tuple[dict[str, str], int, str]
 
@@ -414,12 +420,12 @@ def _parse_filter(req: APIRequest, info: CollectionInfo, catalog: Catalog) -> En
 def _check_filter_lengths(params: Mapping[str, Sequence[str]]) -> None:
     """Refuse a filter value longer than any valid one, so no error quotes it whole.
 
-    (:func:`~geo_app.filters.make_filter` names the first unknown value in full.)
+    (:func:`~geo_app.filters.filter_from_query` names the first unknown value in full.)
     """
     for key, values in params.items():
-        if key == "q":
-            continue  # the search text: limited to 200 characters, never quoted
-        for part in (p.strip() for value in values for p in value.split(",")):
+        if FILTER_KEYS[key].text:
+            continue  # the search text: limited in length, never quoted
+        for part in split_values(values):
             if len(part) > MAX_ECHO:
                 msg = f"Parameter {key!r}: {shown(part)} is not a valid value (far too long)"
                 raise APIError(msg)
@@ -430,9 +436,8 @@ def _link_params(req: APIRequest, info: CollectionInfo, flt: EntityFilter | None
     """The normalised filter and bbox parameters, repeated in the paging links."""
     out: dict[str, str] = {}
     if flt is not None:
-        for key, values in filter_to_query(flt).items():
-            if key in info.filters:
-                out[key] = ",".join(values)
+        out.update((key, ",".join(values))
+                   for key, values in filter_to_query(flt, info.filters).items())
     if bbox is not None:
         out["bbox"] = ",".join(format(v, "g") for v in bbox)
     return out

@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import quote
 
 from geo_app.api.core import OPENAPI, APIRequest, Catalog, CollectionInfo, _self_links
-from geo_app.vocab import BOARDS, KINDS, LEVELS, STATUSES
+from geo_app.filters import FILTER_KEYS
 
 _STYLE = ("body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:72em;padding:0 1em;"
           "color:#222}table{border-collapse:collapse;font-size:.9em}td,th{border:1px solid #ccc;"
@@ -70,9 +70,8 @@ def _html_collection(base: str, body: Mapping[str, Any], info: CollectionInfo, c
     parts = [f"<p><code>{_e(info.id)}</code> – {_e(info.description)}</p>",
              f"<p>Extent (CRS84): {_e(_extent_text(body))}</p>", _link_list(body["links"])]
     if info.filters:
-        values = {"kind": list(KINDS), "level": list(LEVELS), "status": list(STATUSES),
-                  "board": list(BOARDS), "layer": list(catalog.layer_ids),
-                  "q": ["text (name contains)"]}
+        values = {k: FILTER_KEYS[k].choices(catalog.layer_ids) or ("text (name contains)",)
+                  for k in info.filters}
         rows = "".join(f"<tr><td><code>{_e(k)}</code></td><td>{_e(', '.join(values[k]))}</td></tr>"
                        for k in info.filters)
         parts.append(f"<h2>Filters</h2><table>{rows}</table>")

@@ -21,8 +21,8 @@ from geo_app.api.core import (
     Catalog,
     CollectionInfo,
 )
+from geo_app.filters import FILTER_KEYS, MAX_SEARCH
 from geo_app.settings import PROJECT_ROOT
-from geo_app.vocab import BOARDS, KINDS, LEVELS, STATUSES
 
 
 def _ref(kind: str, name: str) -> dict[str, str]:
@@ -60,18 +60,16 @@ def _enum_list(name: str, values: Iterable[str], description: str) -> dict[str, 
 
 def _filter_parameters(info: CollectionInfo, layer_ids: Sequence[str]) -> list[dict[str, Any]]:
     any_of = "Keep entities with any of these values (comma-separated, or repeat the parameter)."
-    params = {
-        "kind": _enum_list("kind", KINDS, f"Entity kind. {any_of}"),
-        "level": _enum_list("level", LEVELS, f"Level (national, provincial...). {any_of}"),
-        "status": _enum_list("status", STATUSES, f"Status. {any_of}"),
-        "board": _enum_list("board", BOARDS, f"板块 (district), by its Chinese name. {any_of}"),
-        "layer": _enum_list("layer", layer_ids, f"Strategy layer the entity lies in. {any_of}"),
-        "q": {"name": "q", "in": "query", "required": False,
-              "description": "Name (Chinese or English, case-insensitive) contains this text, "
-                             "or the id equals it.",
-              "schema": {"type": "string", "maxLength": 200}},
-    }
-    return [params[k] for k in info.filters]
+    params = []
+    for key in info.filters:
+        spec = FILTER_KEYS[key]
+        if spec.text:
+            params.append({"name": key, "in": "query", "required": False,
+                           "description": spec.about,
+                           "schema": {"type": "string", "maxLength": MAX_SEARCH}})
+        else:
+            params.append(_enum_list(key, spec.choices(layer_ids), f"{spec.about} {any_of}"))
+    return params
 
 
 def build_openapi(catalog: Catalog, base_url: str) -> dict[str, Any]:

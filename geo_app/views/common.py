@@ -24,16 +24,20 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from geo_app import build, store
 from geo_app.errors import GeoAppError
-from geo_app.filters import EntityFilter, filter_from_query, filter_to_query
+from geo_app.filters import (
+    FILTER_KEYS,
+    MAX_SEARCH,
+    EntityFilter,
+    filter_to_query,
+    parse_filter,
+    split_values,
+)
 from geo_app.i18n import LANGS, t
 from geo_app.settings import Settings, load_settings
 from geo_app.vocab import BOARDS, KINDS, LEVELS, PRECISIONS, STATUSES, label
 
-#: URL key -> session-state key of its sidebar widget.
-FILTER_WIDGETS: Mapping[str, str] = {
-    "kind": "f_kind", "level": "f_level", "status": "f_status", "board": "f_board",
-    "layer": "f_layer", "q": "f_q",
-}
+#: URL key (:data:`geo_app.filters.FILTER_KEYS`) -> session-state key of its sidebar widget.
+FILTER_WIDGETS: Mapping[str, str] = {key: f"f_{key}" for key in FILTER_KEYS}
 _LANG_WIDGET = "lang_radio"
 
 # ----------------------------------------------------------------------------- database
@@ -201,36 +205,15 @@ def language_switch() -> str:
 
 
 def _url_filter_values() -> dict[str, list[str]]:
+    """The filter values in the URL, as this page writes them (lists split, text stripped)."""
     out: dict[str, list[str]] = {}
-    for key in FILTER_WIDGETS:
+    for key, spec in FILTER_KEYS.items():
         raw = st.query_params.get_all(key)
-        if key == "q":
+        if spec.text:
             out[key] = [raw[0].strip()] if raw and raw[0].strip() else []
         else:
-            out[key] = [p.strip() for v in raw for p in v.split(",") if p.strip()]
+            out[key] = split_values(raw)
     return out
-
-
-def _split_valid(values: dict[str, list[str]],
-                 known_layers: Sequence[str]) -> tuple[dict[str, list[str]], list[str]]:
-    vocab: dict[str, Any] = {"kind": KINDS, "level": LEVELS, "status": STATUSES,
-                             "board": BOARDS, "layer": set(known_layers)}
-    clean: dict[str, list[str]] = {}
-    bad: list[str] = []
-    for key, vals in values.items():
-        if key == "q":
-            clean[key] = [vals[0][:200]] if vals else []
-            continue
-        ok = list(dict.fromkeys(v for v in vals if v in vocab[key]))
-        bad += [f"{key}={v}" for v in vals if v not in vocab[key]]
-        clean[key] = ok
-    return clean, bad
-
-
-def url_filter(known_layers: list[str]) -> EntityFilter:
-    """Read the entity filter from the URL alone; invalid values are dropped."""
-    clean, _bad = _split_valid(_url_filter_values(), known_layers)
-    return filter_from_query(clean, known_layers=known_layers)
 
 
 def _seed_filter_widgets(known_layers: Sequence[str]) -> list[str]:
@@ -240,19 +223,22 @@ def _seed_filter_widgets(known_layers: Sequence[str]) -> list[str]:
     bad: list[str] = []
     changed = _url_changed("filter", url)
     if changed:
-        clean, bad = _split_valid(url, known_layers)
-        ss["_filter"] = clean
+        flt, rejected = parse_filter(url, known_layers=known_layers)
+        ss["_filter"] = filter_to_query(flt)
+        bad = [str(r) for r in rejected]
     remembered: dict[str, list[str]] = ss.get("_filter", {})
-    for key, widget in FILTER_WIDGETS.items():
+    for key, spec in FILTER_KEYS.items():
+        widget = FILTER_WIDGETS[key]
         # re-assigned every run (see language_switch): the same key on another page
         # is another widget and would start empty
         if not changed and widget in ss:
             continue_with = ss[widget]
         else:
             vals = remembered.get(key, [])
-            continue_with = (vals[0] if vals else "") if key == "q" else list(vals)
-        if key == "layer":
-            continue_with = [v for v in continue_with if v in known_layers]
+            continue_with = (vals[0] if vals else "") if spec.text else list(vals)
+        if not spec.text:  # e.g. a layer that a rebuild removed
+            options = spec.choices(known_layers)
+            continue_with = [v for v in continue_with if v in options]
         ss[widget] = continue_with
     return bad
 
@@ -264,23 +250,27 @@ def sidebar_filter(lang: str, known_layers: list[str], layer_names: dict[str, st
     sb.header(t("filters", lang))
     if bad:
         sb.warning(t("map_invalid_url", lang, values=md_escape(", ".join(bad))))
-    fmt: dict[str, Callable[[str], str]] = {
-        "kind": lambda v: label(KINDS, v, lang), "level": lambda v: label(LEVELS, v, lang),
-        "status": lambda v: label(STATUSES, v, lang), "board": lambda v: label(BOARDS, v, lang),
-        "layer": lambda v: layer_names.get(v, v),
-    }
-    options = {"kind": list(KINDS), "level": list(LEVELS), "status": list(STATUSES),
-               "board": list(BOARDS), "layer": list(known_layers)}
     chosen: dict[str, list[str]] = {}
-    for key in ("kind", "level", "status", "board", "layer"):
-        chosen[key] = sb.multiselect(t(key, lang), options[key], format_func=fmt[key],
-                                     key=FILTER_WIDGETS[key], placeholder=t("map_choose", lang))
-    search = sb.text_input(t("search", lang), key=FILTER_WIDGETS["q"], max_chars=200)
-    chosen["q"] = [search.strip()] if search and search.strip() else []
+    for key, spec in FILTER_KEYS.items():
+        if spec.text:
+            search = sb.text_input(t("search", lang), key=FILTER_WIDGETS[key], max_chars=MAX_SEARCH)
+            chosen[key] = [search.strip()] if search and search.strip() else []
+        else:
+            chosen[key] = sb.multiselect(t(key, lang), spec.choices(known_layers),
+                                         format_func=_value_label(key, lang, layer_names),
+                                         key=FILTER_WIDGETS[key], placeholder=t("map_choose", lang))
     st.session_state["_filter"] = chosen
-    flt = filter_from_query(chosen, known_layers=known_layers)
+    flt, _ = parse_filter(chosen, known_layers=known_layers)  # the widgets offer valid values only
     write_filter_to_url(flt)
     return flt
+
+
+def _value_label(key: str, lang: str, layer_names: Mapping[str, str]) -> Callable[[str], str]:
+    """How the sidebar shows a value of filter ``key``: its label, or the layer's name."""
+    vocab = FILTER_KEYS[key].vocab
+    if vocab is None:
+        return lambda v: layer_names.get(v, v)
+    return lambda v: label(vocab, v, lang)
 
 
 def write_filter_to_url(flt: EntityFilter) -> None:

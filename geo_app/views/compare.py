@@ -18,6 +18,7 @@ from streamlit_folium import st_folium
 from geo_app import assets, districts, maps
 from geo_app.auth import Actor
 from geo_app.errors import GeoAppError, ImportValidationError
+from geo_app.filters import parse_values
 from geo_app.i18n import t
 from geo_app.views.account import current_actor
 from geo_app.views.common import (
@@ -182,9 +183,8 @@ def _side_by_side(data: districts.CompareData, lang: str) -> None:
     metrics = districts.list_metrics(data)
     labels = {mt.key: mt.label(lang) for mt in metrics}
     if "cmp_side_boards" not in st.session_state:
-        from_url = [p for v in st.query_params.get_all("cmp") for p in v.split(",") if p in BOARDS]
-        st.session_state["cmp_side_boards"] = list(dict.fromkeys(from_url))[:4] or list(
-            _SIDE_DEFAULT_BOARDS)
+        from_url, _ = parse_values("board", st.query_params.get_all("cmp"))  # unknown: dropped
+        st.session_state["cmp_side_boards"] = list(from_url[:4] or _SIDE_DEFAULT_BOARDS)
     chosen = st.multiselect(t("cmp_boards", lang), list(BOARDS), max_selections=4,
                             format_func=lambda v: label(BOARDS, v, lang), key="cmp_side_boards")
     if st.query_params.get("cmp") != ",".join(chosen):
