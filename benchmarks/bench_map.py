@@ -112,7 +112,7 @@ def fmc_page(db: Path, static: maps.MapInputs, *, asset_base: str) -> str:
     import folium.plugins
 
     lat, lon = [], []
-    for batch in store.iter_entity_batches(db, select=["e.lat AS lat", "e.lon AS lon"],
+    for batch in store.iter_entity_batches(db, columns=["lat", "lon"],
                                            batch_size=262_144):
         lat.append(batch.column("lat").to_numpy(zero_copy_only=False))
         lon.append(batch.column("lon").to_numpy(zero_copy_only=False))

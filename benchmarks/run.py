@@ -25,6 +25,7 @@ from benchmarks.synthetic import write_synthetic_data_dir
 from geo_app import build, layers, store
 from geo_app.filters import make_filter
 from geo_app.settings import PROJECT_ROOT, Settings
+from tests.helpers import query_sql
 
 
 @dataclass
@@ -75,7 +76,7 @@ def bench_filter(n: int, db: Path) -> list[Row]:
     the first query after the file changed (a new reader, cold caches) and a kind filter,
     whose rows are spread over the whole file instead of grouped like a 板块's.
     """
-    counts = store.query_sql(db, "SELECT board, count(*) AS c FROM entities GROUP BY 1")
+    counts = query_sql(db, "SELECT board, count(*) AS c FROM entities GROUP BY 1")
     target = max(n // 100, 1)
     board = counts.iloc[(counts["c"] - target).abs().argsort().iloc[0]]["board"]
     flt = make_filter(boards=[board])
@@ -85,7 +86,7 @@ def bench_filter(n: int, db: Path) -> list[Row]:
     cold = time.perf_counter() - t0
     secs, gdf = timed(lambda: store.query_entities(db, flt), repeat=5)
     rows = len(gdf)  # type: ignore[arg-type]
-    kinds = store.query_sql(db, "SELECT kind, count(*) AS c FROM entities GROUP BY 1 ORDER BY 2, 1")
+    kinds = query_sql(db, "SELECT kind, count(*) AS c FROM entities GROUP BY 1 ORDER BY 2, 1")
     kind_flt = make_filter(kinds=[str(kinds["kind"].iloc[0])])
     kind_secs, kind_gdf = timed(lambda: store.query_entities(db, kind_flt), repeat=5)
     at_1m = n >= 1_000_000

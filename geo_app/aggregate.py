@@ -42,8 +42,8 @@ would cost more arithmetic for no visible gain; and over a cluster tree (supercl
 because a tree must be rebuilt for every filter, while a grid needs no index.
 
 This module is pure (numpy, no folium, no I/O): :mod:`geo_app.views.map` feeds it the
-points of the current filter (read with :data:`POINT_SELECT` through
-:func:`geo_app.store.iter_entity_batches`) and the bounds and zoom ``st_folium``
+points of the current filter (read with :func:`geo_app.store.iter_point_batches`, the
+:data:`NO_POINT_COLUMNS` as ``unlocated``) and the bounds and zoom ``st_folium``
 returns, and :mod:`geo_app.maps` draws the result.
 """
 
@@ -81,26 +81,9 @@ KIND_ORDER: tuple[str, ...] = (*KINDS, "other")
 #: Mercator latitude limit (as in Leaflet).
 MAX_LAT = 85.0511287798
 
-_NO_POINT_COLUMNS = ("id", "name_zh", "name_en", "kind", "status", "board")
-
-
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-#: Select items for :func:`geo_app.store.iter_entity_batches` (package SQL over constants,
-#: never user input): coordinates, a kind code, the exact/approximate flag, and the
-#: table columns of entities without a point (NULL for located rows, so they cost little).
-POINT_SELECT: tuple[str, ...] = (
-    "e.lon AS lon",
-    "e.lat AS lat",
-    "(CASE e.kind " + " ".join(f"WHEN {_sql_str(k)} THEN {i}" for i, k in enumerate(KINDS))
-    + f" ELSE {len(KINDS)} END)::UTINYINT AS kind_code",
-    "(e.location_precision IN (" + ", ".join(_sql_str(p) for p in sorted(EXACT_PRECISIONS))
-    + ")) AS exact",
-    *(f"CASE WHEN e.lon IS NULL OR e.lat IS NULL THEN e.{c} END AS np_{c}"
-      for c in _NO_POINT_COLUMNS),
-)
+#: Columns of the table of entities without a point (read as ``np_<column>`` with
+#: :func:`geo_app.store.iter_point_batches`).
+NO_POINT_COLUMNS = ("id", "name_zh", "name_en", "kind", "status", "board")
 
 
 # ----------------------------------------------------------------------------- points
@@ -210,7 +193,8 @@ class PointSummary:
 
 
 def points_from_batches(batches: Iterable[Any], *, no_point_rows: int = NO_POINT_ROWS) -> PointSummary:
-    """Collect Arrow record batches selected with :data:`POINT_SELECT` into a summary."""
+    """Collect the record batches of :func:`geo_app.store.iter_point_batches` (with
+    :data:`NO_POINT_COLUMNS` as ``unlocated``) into a summary."""
     lons: list[np.ndarray] = []
     lats: list[np.ndarray] = []
     kinds: list[np.ndarray] = []
@@ -231,7 +215,7 @@ def points_from_batches(batches: Iterable[Any], *, no_point_rows: int = NO_POINT
         n_no_point += missing
         if missing and kept < no_point_rows:
             idx = np.flatnonzero(~ok)[: no_point_rows - kept]
-            part = batch.select([f"np_{c}" for c in _NO_POINT_COLUMNS]).take(idx).to_pandas()
+            part = batch.select([f"np_{c}" for c in NO_POINT_COLUMNS]).take(idx).to_pandas()
             frames.append(part.rename(columns=lambda c: c.removeprefix("np_")))
             kept += len(idx)
     # rounded as :func:`geo_app.maps.to_display_datum` rounds the drawn markers, so a
@@ -244,7 +228,7 @@ def points_from_batches(batches: Iterable[Any], *, no_point_rows: int = NO_POINT
     )
     no_point = (pd.concat(frames, ignore_index=True).sort_values("id", kind="stable")
                 .reset_index(drop=True) if frames
-                else pd.DataFrame({c: pd.Series(dtype=object) for c in _NO_POINT_COLUMNS}))
+                else pd.DataFrame({c: pd.Series(dtype=object) for c in NO_POINT_COLUMNS}))
     return PointSummary(points=points, n_total=n_total, no_point=no_point, n_no_point=n_no_point)
 
 

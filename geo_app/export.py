@@ -14,9 +14,10 @@ disk (:func:`prepare_download`).
   numbers stay numbers. Polygon collections carry a label point (``label_lon``/``label_lat``).
 - **GeoPackage**: every feature, including entities without a point (null geometry).
 
-Entities are streamed from DuckDB in batches (:func:`geo_app.store.iter_entity_batches`):
-DuckDB renders each GeoJSON feature and the writer copies the text buffers straight to
-the output, so a million entities export without building the document in memory.
+Entities are streamed from the store in batches (:func:`geo_app.store.iter_entity_rows`,
+:func:`geo_app.store.iter_entity_geojson`): the database renders each GeoJSON feature and
+the writer copies the text buffers straight to the output, so a million entities export
+without building the document in memory.
 The property schema is documented in ``docs/export.md`` and
 ``schemas/entities.schema.json``.
 """
@@ -286,11 +287,8 @@ def count_features(db_path: Path, collection: str,
                    flt: EntityFilter | None = None) -> tuple[int, int]:
     """How many features an export of ``collection`` holds, and how many have no geometry."""
     if check_collection(collection) == "entities":
-        select = ["count(*) AS n", "count(*) FILTER (WHERE NOT coalesce(isfinite(e.lon) AND "
-                  "isfinite(e.lat), false)) AS no_point"]
-        for batch in store.iter_entity_batches(db_path, flt, select=select):
-            return int(batch.column("n")[0].as_py()), int(batch.column("no_point")[0].as_py())
-        return 0, 0
+        located, n = store.located_counts(db_path, flt)
+        return n, n - located
     gdf = collection_gdf(db_path, collection)
     return len(gdf), int(gdf.geometry.isna().sum() + gdf.geometry.is_empty.sum())
 
@@ -331,18 +329,6 @@ class _Rows:
         return len(self.geometry)
 
 
-def _entity_select() -> list[str]:
-    items = []
-    for name, kind in PROPERTIES["entities"].items():
-        if name in _COORDINATE_PROPERTIES:
-            items.append(f"CASE WHEN isfinite(e.{name}) THEN round(e.{name}, {DECIMALS}) END AS {name}")
-        elif kind == _FLOAT:
-            items.append(f"CASE WHEN isfinite(e.{name}) THEN e.{name} END AS {name}")
-        else:
-            items.append(f"e.{name}")
-    return items
-
-
 def _object_array(items: list[Any]) -> np.ndarray:
     out = np.empty(len(items), dtype=object)
     out[:] = items
@@ -357,8 +343,8 @@ def _points(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
 
 
 def _entity_rows(db_path: Path, flt: EntityFilter | None, batch_size: int) -> Iterator[_Rows]:
-    for batch in store.iter_entity_batches(db_path, flt, batch_size=batch_size,
-                                           select=_entity_select()):
+    for batch in store.iter_entity_rows(db_path, flt, columns=list(PROPERTIES["entities"]),
+                                        decimals=DECIMALS, batch_size=batch_size):
         columns = {name: batch.column(name).to_pylist() for name in PROPERTIES["entities"]}
         lon = batch.column("lon").to_numpy(zero_copy_only=False).astype(float)
         lat = batch.column("lat").to_numpy(zero_copy_only=False).astype(float)
@@ -429,30 +415,6 @@ def _grow(bounds: list[float] | None, other: list[float] | None) -> list[float] 
             max(bounds[2], other[2]), max(bounds[3], other[3])]
 
 
-def _json_text_sql(name: str, kind: str) -> str:
-    column = f"e.{name}"
-    if name in _COORDINATE_PROPERTIES:
-        return f"CASE WHEN isfinite({column}) THEN round({column}, {DECIMALS})::VARCHAR ELSE 'null' END"
-    if kind == _FLOAT:
-        return f"CASE WHEN isfinite({column}) THEN {column}::VARCHAR ELSE 'null' END"
-    return f"coalesce(to_json({column}), 'null')"
-
-
-def _entity_feature_sql() -> str:
-    """SQL rendering one entity as ``,\\n`` + its GeoJSON Feature (DuckDB escapes the text)."""
-    parts = ["',', chr(10)", "'{\"type\": \"Feature\", \"id\": '", _json_text_sql("id", _STR),
-             "', \"properties\": {'"]
-    for i, (name, kind) in enumerate(PROPERTIES["entities"].items()):
-        parts.append(f"'{', ' if i else ''}\"{name}\": '")
-        parts.append(_json_text_sql(name, kind))
-    lon, lat = (f"round(e.{c}, {DECIMALS})::VARCHAR" for c in ("lon", "lat"))
-    parts += ["'}, \"geometry\": '",
-              "CASE WHEN isfinite(e.lon) AND isfinite(e.lat) THEN concat("
-              f"'{{\"type\": \"Point\", \"coordinates\": [', {lon}, ', ', {lat}, ']}}') "
-              "ELSE 'null' END", "'}'"]
-    return f"concat({', '.join(parts)}) AS feature"
-
-
 def _utf8(arr: pa.Array) -> bytes | memoryview:
     """The concatenated UTF-8 bytes of a string array (zero-copy for Arrow strings)."""
     if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
@@ -466,12 +428,11 @@ def _utf8(arr: pa.Array) -> bytes | memoryview:
 
 def _write_entities_geojson(db_path: Path, flt: EntityFilter | None, out: IO[bytes],
                             batch_size: int) -> int:
-    select = [f"CASE WHEN isfinite(e.lon) AND isfinite(e.lat) THEN round(e.{c}, {DECIMALS}) END AS g{c}"
-              for c in ("lon", "lat")] + [_entity_feature_sql()]
     out.write(_HEAD)
     n = 0
     bounds: list[float] | None = None
-    for batch in store.iter_entity_batches(db_path, flt, batch_size=batch_size, select=select):
+    for batch in store.iter_entity_geojson(db_path, flt, properties=list(PROPERTIES["entities"]),
+                                           decimals=DECIMALS, batch_size=batch_size):
         data = _utf8(batch.column("feature"))
         out.write(data[2:] if n == 0 else data)  # the first feature has no ",\n" before it
         n += batch.num_rows

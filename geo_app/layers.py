@@ -275,21 +275,8 @@ def refresh_membership(db_path: Path, *, in_place: bool = False) -> int:
     entities = store.query_entities(db_path)
     layers = store.read_geo_table(db_path, "layers")
     members = compute_membership(entities, layers)
-    store.execute_write(db_path, [("DELETE FROM layer_members", [])],
-                        {"layer_members": members}, after=[MEMBERSHIP_COLUMN_SQL],
-                        in_place=in_place)
+    store.replace_memberships(db_path, members, in_place=in_place)
     return len(members)
-
-
-#: Keeps the denormalised ``entities.layers`` column (comma-separated ids) in step with
-#: ``layer_members``, so reading entities never needs a join.
-MEMBERSHIP_COLUMN_SQL: tuple[str, list[object]] = (
-    "UPDATE entities SET layers = coalesce(m.ids, '') FROM (SELECT e.id, "
-    "(SELECT string_agg(layer_id, ',' ORDER BY layer_id) FROM layer_members lm "
-    "WHERE lm.entity_id = e.id) AS ids FROM entities e) m WHERE entities.id = m.id "
-    "AND entities.layers IS DISTINCT FROM coalesce(m.ids, '')",
-    [],
-)
 
 
 def layer_stats(db_path: Path) -> dict[str, pd.DataFrame]:

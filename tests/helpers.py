@@ -1,15 +1,17 @@
-"""Small helpers shared by tests (and the benchmarks): synthetic import files, process stop."""
+"""Small helpers shared by tests (and the benchmarks): synthetic import files, process stop,
+SQL of the tests' own on a database file (the package's SQL lives in :mod:`geo_app.store`)."""
 
 from __future__ import annotations
 
 import csv
 import random
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import pandas as pd
     from streamlit.testing.v1 import AppTest
 
 IMPORT_HEADER = ["id", "name_zh", "kind", "level", "status", "location_precision", "source",
@@ -51,3 +53,21 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def query_sql(path: Path, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
+    """Run a test's read query on the database file ``path`` (through the store's reader)."""
+    from geo_app import store
+
+    with store.reader(path) as cur:
+        return cur.execute(sql, list(params)).df()
+
+
+def execute_sql(path: Path, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
+    """Run a test's write statements on the database file ``path`` as one change, through
+    the store's writer protocol (copy, write, swap: readers see all of it or none)."""
+    from geo_app import store
+
+    with store.rewrite(path) as con:
+        for sql, params in statements:
+            con.execute(sql, list(params))

@@ -262,7 +262,7 @@ def test_points_from_batches_splits_located_and_unlocated() -> None:
 ])
 def test_point_select_agrees_with_query_entities(db: Path, flt) -> None:
     ents = store.query_entities(db, flt)
-    summary = agg.points_from_batches(store.iter_entity_batches(db, flt, select=agg.POINT_SELECT))
+    summary = agg.points_from_batches(store.iter_point_batches(db, flt, unlocated=agg.NO_POINT_COLUMNS))
     located = ents[ents.geometry.notna()]
     assert summary.n_total == len(ents) and len(summary.points) == len(located)
     assert summary.n_no_point == len(ents) - len(located)

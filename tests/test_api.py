@@ -24,6 +24,7 @@ from geo_app import api, asgi, build, cli, export, store
 from geo_app.asgi import create_app
 from geo_app.filters import EntityFilter, make_filter
 from geo_app.settings import PROJECT_ROOT, Settings, SettingsError, parse_hosts
+from tests.helpers import execute_sql
 
 with warnings.catch_warnings():  # starlette asks for httpx2; httpx is what the project pins
     warnings.simplefilter("ignore")
@@ -824,7 +825,7 @@ def test_streamlit_listens_on_localhost_only() -> None:
 
 def _insert_entity(db: Path, entity_id: str, name: str, lon: float | None,
                    lat: float | None) -> None:
-    store.execute_write(db, [(
+    execute_sql(db, [(
         "INSERT INTO entities (id, name_zh, name_en, kind, level, status, lon, lat, "
         "location_precision, source, origin) VALUES (?, ?, ?, 'laboratory', 'unknown', "
         "'unknown', ?, ?, 'site', 'test', 'user')",
@@ -882,7 +883,7 @@ def test_query_entities_page_without_paging_equals_query_entities(db: Path) -> N
 
 def test_query_entities_page_keeps_the_exports_storage_order(db: Path) -> None:
     page, _ = store.query_entities_page(db)
-    streamed = [i for batch in store.iter_entity_batches(db, select=["e.id"])
+    streamed = [i for batch in store.iter_entity_batches(db, columns=["id"])
                 for i in batch.column("id").to_pylist()]
     assert page["id"].tolist() == streamed
     assert streamed != sorted(streamed)  # the registry's order, not the id order

@@ -12,6 +12,7 @@ from geo_app import auth, build, districts, ingest, store
 from geo_app.auth import Actor, Editors
 from geo_app.errors import NotAuthorisedError
 from geo_app.settings import Settings, SettingsError
+from tests.helpers import execute_sql
 
 EDITORS = auth.parse_editors({"emails": ["Editor@Example.org"], "subjects": ["kc-42"]})
 EDITOR = Actor(subject="ed-1", email="editor@example.org", name="Ed", is_editor=True)
@@ -138,9 +139,9 @@ def test_a_schema_3_database_keeps_its_batches_unattributed(writable_settings: S
     db = writable_settings.db_path
     report = ingest.check_upload(CSV.encode(), "old.csv", db)
     batch = ingest.import_report(report, db, actor=auth.local_actor("admin"))
-    store.execute_write(db, [("DROP TABLE audit", []),
-                             ("ALTER TABLE import_batches DROP COLUMN actor_subject", []),
-                             ("UPDATE meta SET value = '3' WHERE key = 'schema_version'", [])])
+    execute_sql(db, [("DROP TABLE audit", []),
+                     ("ALTER TABLE import_batches DROP COLUMN actor_subject", []),
+                     ("UPDATE meta SET value = '3' WHERE key = 'schema_version'", [])])
     build.build_database(writable_settings)
     batches = ingest.list_batches(db)
     assert batches[["batch_id", "made_by"]].values.tolist() == [[batch, ""]]

@@ -12,6 +12,7 @@ from geo_app import build, store
 from geo_app.errors import DataError
 from geo_app.settings import Settings
 from tests.conftest import copy_sources
+from tests.helpers import execute_sql, query_sql
 
 
 def test_first_start_builds_then_reuses(tmp_path: Path) -> None:
@@ -43,7 +44,7 @@ def test_changed_data_file_triggers_rebuild(tmp_path: Path) -> None:
 def test_user_rows_survive_a_rebuild(tmp_path: Path) -> None:
     settings = copy_sources(tmp_path)
     build.build_database(settings)
-    store.execute_write(settings.db_path, [
+    execute_sql(settings.db_path, [
         ("INSERT INTO import_batches (batch_id, file_name, imported_at, target, row_count, "
          "source_datum) VALUES (?, ?, now(), 'entities', 1, 'WGS84')", ["b1", "mine.csv"]),
         ("INSERT INTO entities (id, name_zh, kind, level, status, location_precision, source, origin, "
@@ -51,7 +52,7 @@ def test_user_rows_survive_a_rebuild(tmp_path: Path) -> None:
          "'user', 'b1', 120.6, 31.3, ST_Point(120.6, 31.3))", ["u-1", "用户孵化器", "user file"]),
     ])
     build.build_database(settings)  # an explicit rebuild, as after an upgrade
-    df = store.query_sql(settings.db_path, "SELECT id, origin, batch_id FROM entities WHERE origin = 'user'")
+    df = query_sql(settings.db_path, "SELECT id, origin, batch_id FROM entities WHERE origin = 'user'")
     assert df.to_dict("records") == [{"id": "u-1", "origin": "user", "batch_id": "b1"}]
     assert store.read_table(settings.db_path, "import_batches")["batch_id"].tolist() == ["b1"]
 
@@ -93,7 +94,7 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
 def test_user_row_whose_id_becomes_shipped_is_kept_under_a_new_id(tmp_path: Path) -> None:
     settings = copy_sources(tmp_path)
     build.build_database(settings)
-    store.execute_write(settings.db_path, [
+    execute_sql(settings.db_path, [
         ("INSERT INTO import_batches (batch_id, file_name, imported_at, target, row_count, "
          "source_datum) VALUES (?, ?, now(), 'entities', 1, 'WGS84')", ["b7", "mine.csv"]),
         ("INSERT INTO entities (id, name_zh, kind, level, status, location_precision, source, origin, "
@@ -105,7 +106,7 @@ def test_user_row_whose_id_becomes_shipped_is_kept_under_a_new_id(tmp_path: Path
         "later-shipped,后来内置,Shipped later,incubator,municipal,operating,,,,unknown,,,seed,\n"),
         encoding="utf-8")
     build.ensure_database(settings)
-    rows = store.query_sql(settings.db_path, "SELECT id, name_zh, origin, notes FROM entities "
+    rows = query_sql(settings.db_path, "SELECT id, name_zh, origin, notes FROM entities "
                            "WHERE id LIKE 'later-shipped%' ORDER BY id").to_dict("records")
     assert [(r["id"], r["name_zh"], r["origin"]) for r in rows] == [
         ("later-shipped", "后来内置", "shipped"), ("later-shipped@b7", "用户的行", "user")]

@@ -15,6 +15,7 @@ import shapely
 
 from geo_app import cli
 from geo_app.settings import PROJECT_ROOT, Settings
+from tests.helpers import execute_sql
 
 
 def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -194,9 +195,7 @@ def one_line_error(code: int, err: str) -> str:
 
 def add_user_batch(db: Path) -> None:
     """One user import batch (what the bug destroyed), written through the store."""
-    from geo_app import store
-
-    store.execute_write(db, [
+    execute_sql(db, [
         ("INSERT INTO import_batches (batch_id, file_name, imported_at, target, row_count, "
          "source_datum) VALUES ('imp-mine', 'mine.csv', now()::TIMESTAMP, 'entities', 1, "
          "'WGS84')", []),

@@ -29,6 +29,7 @@ from geo_app.errors import ExportError
 from geo_app.filters import EntityFilter, make_filter
 from geo_app.settings import PROJECT_ROOT, Settings
 from tests.conftest import copy_sources
+from tests.helpers import execute_sql, query_sql
 
 geojson_validator.configure_logging(enabled=False)
 
@@ -133,7 +134,7 @@ def awkward_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 f"test fixture {name}", name])
     build.build_database(settings)
     # a NaN that slipped into the database must still come out as strict JSON (null)
-    store.execute_write(settings.db_path, [
+    execute_sql(settings.db_path, [
         ("UPDATE entities SET source_lon = 'NaN'::DOUBLE, source_lat = 'Infinity'::DOUBLE "
          "WHERE id = ?", ["awk-00"])])
     return settings.db_path
@@ -185,7 +186,7 @@ def test_water_has_holes_that_run_clockwise(db: Path) -> None:
 
 def test_entities_without_a_point_have_null_geometry_and_unknown_coordinates(db: Path) -> None:
     doc = strict_json(export.export_bytes(db, "entities", "geojson"))
-    located = store.query_sql(db, "SELECT id, lon, lat FROM entities")
+    located = query_sql(db, "SELECT id, lon, lat FROM entities")
     unknown = set(located.loc[located["lon"].isna(), "id"])
     assert unknown, "the shipped registry has entities without coordinates"
     for f in doc["features"]:
@@ -417,7 +418,7 @@ def first_rows(db: Path, flt: EntityFilter | None) -> str:
 def filter_starting_with(db: Path, case: str) -> EntityFilter:
     """A one-value filter (a kind, status, level or 板块) whose export starts as ``case`` says,
     found in the data, so the case holds whatever the registry holds."""
-    values = store.query_sql(db, "SELECT DISTINCT kind, status, level, board FROM entities")
+    values = query_sql(db, "SELECT DISTINCT kind, status, level, board FROM entities")
     options = {"kind": "kinds", "status": "statuses", "level": "levels", "board": "boards"}
     for column, option in options.items():
         for value in sorted(v for v in set(values[column]) if isinstance(v, str) and v):
@@ -547,7 +548,7 @@ def imported_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A database holding the shipped data and one user import batch (copied per test)."""
     settings = copy_sources(tmp_path_factory.mktemp("imported"))
     build.build_database(settings)
-    store.execute_write(settings.db_path, [
+    execute_sql(settings.db_path, [
         ("INSERT INTO import_batches (batch_id, file_name, imported_at, target, row_count, "
          "source_datum) VALUES ('imp-mine', 'mine.csv', now()::TIMESTAMP, 'entities', 1, "
          "'WGS84')", []),
@@ -567,7 +568,7 @@ def user_db(imported_source: Path, tmp_path: Path) -> Path:
 
 
 def batches_of(db: Path) -> int:
-    return int(store.query_sql(db, "SELECT count(*) FROM import_batches").iloc[0, 0])
+    return int(query_sql(db, "SELECT count(*) FROM import_batches").iloc[0, 0])
 
 
 DATABASE_TARGETS = [

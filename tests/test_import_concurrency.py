@@ -24,7 +24,7 @@ from geo_app.auth import local_actor
 from geo_app.errors import DatabaseBusyError
 from geo_app.settings import Settings
 from tests import slow_import
-from tests.helpers import write_import_csv
+from tests.helpers import query_sql, write_import_csv
 
 READERS = 3
 ROWS = 2000
@@ -86,7 +86,7 @@ def test_readers_see_old_or_new_never_partial(writable_settings: Settings, tmp_p
             assert ready.acquire(timeout=120), "a reader never managed a first read"
         # keep the transaction open a while, so readers really meet the writer's lock
         opened: list[float] = []
-        monkeypatch.setattr(store, "insert_frame", store.insert_frame)  # restored afterwards
+        monkeypatch.setattr(slow_import.WRITER, "insert_frame", slow_import.WRITER.insert_frame)  # restored afterwards
         slow_import.pause_inside_imports(0.4, lambda stage: opened.append(time.monotonic()))
         report, batch = ingest.import_file(file, db, actor=local_actor())
         committed = time.monotonic()
@@ -99,7 +99,7 @@ def test_readers_see_old_or_new_never_partial(writable_settings: Settings, tmp_p
             p.join(timeout=60)
             if p.is_alive():
                 p.kill()
-    in_layers = int(store.query_sql(db, "SELECT count(*) FROM entities WHERE origin = 'user' "
+    in_layers = int(query_sql(db, "SELECT count(*) FROM entities WHERE origin = 'user' "
                                         "AND layers <> ''").iloc[0, 0])
     assert 0 < in_layers <= ROWS
     allowed = {(old_total, 0, 0), (new_total, ROWS, in_layers)}

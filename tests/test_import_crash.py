@@ -21,7 +21,7 @@ import pytest
 from geo_app import ingest, store
 from geo_app.auth import local_actor
 from geo_app.settings import Settings
-from tests.helpers import write_import_csv
+from tests.helpers import execute_sql, query_sql, write_import_csv
 
 ROWS = 5000
 PAUSE = "0.6"
@@ -55,7 +55,7 @@ def _wait_for(log: Path, text: str, proc: subprocess.Popen[bytes], timeout: floa
 
 def _state(db: Path) -> tuple[int, int, int]:
     """(user rows, import batches, memberships of user rows) — the database must open."""
-    r = store.query_sql(db, (
+    r = query_sql(db, (
         "SELECT (SELECT count(*) FROM entities WHERE origin = 'user'), "
         "(SELECT count(*) FROM import_batches), (SELECT count(*) FROM layer_members "
         "WHERE entity_id IN (SELECT id FROM entities WHERE origin = 'user'))"))
@@ -118,7 +118,7 @@ def test_a_live_writers_copy_survives_and_a_killed_ones_is_removed(
     try:
         running = Path(f"{os.path.realpath(db)}.write-{runner.pid}-1")
         running.write_bytes(b"a copy being written")
-        store.execute_write(db, [("DELETE FROM import_batches WHERE false", [])])
+        execute_sql(db, [("DELETE FROM import_batches WHERE false", [])])
         assert [p for p in killed if p.exists()] == []
         assert running.read_bytes() == b"a copy being written"
     finally:

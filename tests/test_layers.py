@@ -13,6 +13,7 @@ from geo_app import build, layers, store
 from geo_app.errors import LayerSpecError
 from geo_app.filters import make_filter
 from tests.conftest import copy_sources
+from tests.helpers import query_sql
 
 # --------------------------------------------------------------- rules on synthetic geometry
 
@@ -120,7 +121,7 @@ def test_anchored_parts_keeps_only_parts_holding_an_anchor() -> None:
 
 
 def test_layer_filter_matches_membership_table(db: Path) -> None:
-    members = store.query_sql(db, "SELECT entity_id FROM layer_members WHERE layer_id = ?",
+    members = query_sql(db, "SELECT entity_id FROM layer_members WHERE layer_id = ?",
                               ["taihu_science_city"])
     gdf = store.query_entities(db, make_filter(layers=["taihu_science_city"]))
     assert sorted(gdf["id"]) == sorted(members["entity_id"]) and len(gdf) > 0

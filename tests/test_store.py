@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,6 +15,8 @@ import pytest
 from geo_app import store
 from geo_app.errors import DatabaseBusyError, DataError
 from geo_app.filters import make_filter
+from geo_app.store import duckdb_connect
+from tests.helpers import execute_sql, query_sql
 
 
 def test_spatial_extension_loads_from_the_wheel_without_network(tmp_path: Path) -> None:
@@ -22,7 +25,7 @@ def test_spatial_extension_loads_from_the_wheel_without_network(tmp_path: Path) 
         settings = dict(con.execute(
             "SELECT name, value FROM duckdb_settings() WHERE name LIKE 'auto%_known_extensions'").fetchall())
     assert settings == {"autoinstall_known_extensions": "false", "autoload_known_extensions": "false"}
-    assert "site-packages" in str(store._spatial_extension_path())
+    assert "site-packages" in str(duckdb_connect._spatial_extension_path())
 
 
 def test_query_entities_returns_points_and_unknowns(db: Path) -> None:
@@ -72,17 +75,17 @@ def _table_db(path: Path, value: int) -> Path:
 
 
 def _v(path: Path) -> int:
-    return int(store.query_sql(path, "SELECT v FROM t").iloc[0, 0])
+    return int(query_sql(path, "SELECT v FROM t").iloc[0, 0])
 
 
 def test_reader_is_kept_and_follows_a_replaced_file(tmp_path: Path) -> None:
     path = _table_db(tmp_path / "x.duckdb", 1)
     assert _v(path) == 1
-    first = store._reader_instance(path, 0, 0.01)
-    assert _v(path) == 1 and store._reader_instance(path, 0, 0.01) is first  # kept, not reopened
+    first = duckdb_connect._reader_instance(path, 0, 0.01)
+    assert _v(path) == 1 and duckdb_connect._reader_instance(path, 0, 0.01) is first  # kept, not reopened
     _table_db(path, 2)  # a writer swaps a new file in (os.replace)
     assert _v(path) == 2  # duckdb.connect(path) would still serve the old file here
-    assert store._reader_instance(path, 0, 0.01) is not first
+    assert duckdb_connect._reader_instance(path, 0, 0.01) is not first
 
 
 def test_a_read_in_progress_keeps_its_snapshot(tmp_path: Path) -> None:
@@ -97,7 +100,7 @@ def test_readers_never_block_writers(writable_settings) -> None:  # type: ignore
     live = writable_settings.db_path
     before = store.count_entities(live)
     with store.reader(live) as cur:  # a read is open in this process while the write runs
-        store.execute_write(live, [("DELETE FROM entities WHERE id = (SELECT min(id) FROM "
+        execute_sql(live, [("DELETE FROM entities WHERE id = (SELECT min(id) FROM "
                                     "entities)", [])])
         assert cur.execute("SELECT count(*) FROM entities").fetchone() == (before,)
     assert store.count_entities(live) == before - 1
@@ -108,7 +111,7 @@ def test_failed_write_leaves_the_live_file_byte_identical(writable_settings) -> 
     live = writable_settings.db_path
     before = live.read_bytes()
     with pytest.raises(duckdb.Error):
-        store.execute_write(live, [("DELETE FROM entities", []), ("SELECT no_such_column", [])])
+        execute_sql(live, [("DELETE FROM entities", []), ("SELECT no_such_column", [])])
     assert live.read_bytes() == before
     assert not list(live.parent.glob(live.name + ".write-*"))
 
@@ -116,7 +119,7 @@ def test_failed_write_leaves_the_live_file_byte_identical(writable_settings) -> 
 def test_readers_are_bounded(tmp_path: Path) -> None:
     paths = [_table_db(tmp_path / f"db{i}.duckdb", i) for i in range(store.MAX_OPEN_READERS + 3)]
     assert [_v(p) for p in paths] == list(range(len(paths)))
-    assert len(store._READERS) <= store.MAX_OPEN_READERS
+    assert len(duckdb_connect._READERS) <= store.MAX_OPEN_READERS
 
 
 def test_writer_lock_is_reentrant_and_excludes_other_threads(tmp_path: Path) -> None:
@@ -156,7 +159,7 @@ def test_leftovers_of_killed_writers_are_cleared(writable_settings) -> None:  # 
     live = writable_settings.db_path
     dead = live.with_name(live.name + ".write-999999-1")
     dead.write_bytes(b"half a copy")
-    store.execute_write(live, [("DELETE FROM import_batches WHERE false", [])])
+    execute_sql(live, [("DELETE FROM import_batches WHERE false", [])])
     assert not dead.exists() and live.exists()
 
 
@@ -175,11 +178,11 @@ def test_only_leftovers_of_gone_processes_are_cleared(tmp_path: Path, live_pid: 
     spill.mkdir()
     mine = tmp_path / "x.duckdb.tmp-notes.txt"  # a user's file that merely starts alike
     mine.write_text("keep me")
-    store.execute_write(path, [("INSERT INTO t VALUES (2)", [])])
+    execute_sql(path, [("INSERT INTO t VALUES (2)", [])])
     assert [p for p in stale if p.exists()] == []
     assert [p for p in running if not p.exists()] == [], "a live process's copy was deleted"
     assert spill.is_dir() and mine.read_text() == "keep me"
-    assert store.query_sql(path, "SELECT count(*) FROM t").iloc[0, 0] == 2
+    assert query_sql(path, "SELECT count(*) FROM t").iloc[0, 0] == 2
 
 
 @pytest.mark.parametrize(("name", "refused"), [
@@ -269,15 +272,47 @@ def test_wal_left_by_an_outside_writer_is_folded_in_once(tmp_path: Path) -> None
     subprocess.run([sys.executable, "-c", code, str(path)], check=False)
     assert Path(f"{path}.wal").exists()
     values = "SELECT list(v ORDER BY v) FROM t"
-    assert store.query_sql(path, values).iloc[0, 0].tolist() == [1, 2]
-    store.execute_write(path, [("INSERT INTO t VALUES (3)", [])])
+    assert query_sql(path, values).iloc[0, 0].tolist() == [1, 2]
+    execute_sql(path, [("INSERT INTO t VALUES (3)", [])])
     assert not Path(f"{path}.wal").exists()  # else readers would replay it onto the new file
-    assert store.query_sql(path, values).iloc[0, 0].tolist() == [1, 2, 3]
+    assert query_sql(path, values).iloc[0, 0].tolist() == [1, 2, 3]
 
 
 def test_a_symlinked_database_is_written_through_the_link(tmp_path: Path) -> None:
     real = _table_db(tmp_path / "real.duckdb", 1)
     link = tmp_path / "link.duckdb"
     link.symlink_to(real)
-    store.execute_write(link, [("UPDATE t SET v = 5", [])])
+    execute_sql(link, [("UPDATE t SET v = 5", [])])
     assert link.is_symlink() and _v(real) == 5 and _v(link) == 5
+
+
+# ----------------------------------------------------------------------------- one place for SQL
+
+_PACKAGE = Path(store.__file__).parent.parent
+_SQL_WORD = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP)\b")
+_DUCKDB_IMPORT = re.compile(r"^\s*(import duckdb|from duckdb\b)", re.MULTILINE)
+
+
+def _outside_store() -> list[Path]:
+    files = sorted(p for p in _PACKAGE.rglob("*.py") if "store" not in p.relative_to(_PACKAGE).parts)
+    assert len(files) > 10, files  # the package was found
+    return files
+
+
+def test_sql_and_duckdb_live_only_in_the_store() -> None:
+    """Every SQL statement is behind a named function of ``geo_app.store`` and only the
+    store imports duckdb (what lets a second database backend exist)."""
+    found = [f"{p.relative_to(_PACKAGE)}:{i}: {line.strip()}"
+             for p in _outside_store()
+             for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+             if _SQL_WORD.search(line) or _DUCKDB_IMPORT.match(line)]
+    assert found == []
+    inside = list((_PACKAGE / "store").glob("*.py"))
+    assert any(_DUCKDB_IMPORT.search(p.read_text(encoding="utf-8")) for p in inside)
+    assert any(_SQL_WORD.search(p.read_text(encoding="utf-8")) for p in inside)
+
+
+@pytest.mark.parametrize("line", ['sql = "SELECT id FROM entities"', "import duckdb",
+                                  "  from duckdb import Error"])
+def test_the_sql_check_finds_sql(line: str) -> None:
+    assert _SQL_WORD.search(line) or _DUCKDB_IMPORT.match(line)

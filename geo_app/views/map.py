@@ -93,8 +93,8 @@ def _static(path: str, version: str) -> _Static:
 
 def load_summary(path: str, version: str, flt: EntityFilter) -> aggregate.PointSummary:
     """Coordinates, kind and precision of every match (~18 bytes each), not the rows."""
-    return aggregate.points_from_batches(store.iter_entity_batches(
-        Path(path), flt, select=aggregate.POINT_SELECT, batch_size=262_144))
+    return aggregate.points_from_batches(store.iter_point_batches(
+        Path(path), flt, unlocated=aggregate.NO_POINT_COLUMNS, batch_size=262_144))
 
 
 def load_located(path: str, version: str, flt: EntityFilter) -> gpd.GeoDataFrame:

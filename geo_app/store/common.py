@@ -1,0 +1,72 @@
+"""What every backend of the store shares: the tables and columns, the version of the
+schema, and the conversions between entity rows and GeoDataFrames (no database here)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+#: The version of the tables' layout (kept in ``meta``; part of the build's source hash).
+SCHEMA_VERSION = "4"
+
+#: Tables that hold user data which must survive every rebuild of the shipped data
+#: (``audit`` is append-only: no function of this package updates or deletes a row of it).
+USER_TABLES = ("import_batches", "audit")
+
+#: The columns of an entity row (``entities`` also holds ``layers`` and the point ``geom``).
+ENTITY_COLUMNS = (
+    "id", "name_zh", "name_en", "kind", "level", "status", "board", "lon", "lat",
+    "location_precision", "location_source", "source_datum", "source_lon", "source_lat",
+    "conversion", "source", "notes", "origin", "batch_id",
+)
+
+#: Every table of the schema (names the store accepts from its callers).
+_TABLES = frozenset({
+    "meta", "boards", "boundaries", "water", "import_batches", "entities", "indicators",
+    "board_indicators", "layers", "layer_members", "audit",
+})
+
+#: The columns of ``import_batches`` and ``audit`` that say who acted.
+ACTOR_COLUMNS = ("actor_subject", "actor_email", "actor_name", "actor_kind")
+
+
+def utc_now() -> Any:
+    """The current time in UTC without a time zone, as every TIMESTAMP column holds it."""
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def entities_to_gdf(df: pd.DataFrame) -> gpd.GeoDataFrame:
+    """Turn entity rows with ``lon``/``lat`` into a GeoDataFrame (None where unknown)."""
+    lon = pd.to_numeric(df["lon"], errors="coerce").to_numpy(dtype=float)
+    lat = pd.to_numeric(df["lat"], errors="coerce").to_numpy(dtype=float)
+    ok = np.isfinite(lon) & np.isfinite(lat)
+    geoms = np.full(len(df), None, dtype=object)
+    geoms[ok] = shapely.points(lon[ok], lat[ok])
+    return gpd.GeoDataFrame(df, geometry=gpd.array.from_shapely(geoms, crs="EPSG:4326"),
+                            copy=False)
+
+
+def _by_board(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows grouped by 板块, in their own order within each (a stable sort); rows without
+    a 板块 (mostly without a point either) last, so a table's first rows have coordinates
+    (GDAL guesses column types and spreadsheet headers from the first rows)."""
+    if "board" not in frame.columns or len(frame) < 2:
+        return frame
+    board = frame["board"].fillna("").astype(str)
+    key = np.where(board == "", "\uffff", board.to_numpy())
+    return frame.iloc[np.argsort(key, kind="stable")]
+
+
+def _geoms_to_wkb(geoms: Sequence[Any] | gpd.GeoSeries) -> list[bytes | None]:
+    arr = np.asarray(geoms, dtype=object)
+    out: list[bytes | None] = []
+    for g in arr:
+        out.append(None if g is None or shapely.is_empty(g) else shapely.to_wkb(g))
+    return out
