@@ -19,7 +19,7 @@ import streamlit as st
 
 from geo_app import assets, export
 from geo_app.errors import GeoAppError
-from geo_app.filters import EntityFilter
+from geo_app.filters import EntityFilter, filter_to_args
 from geo_app.i18n import t
 from geo_app.views.common import (
     data_version,
@@ -47,15 +47,7 @@ def cli_command(collection: str, fmt: str, flt: EntityFilter | None) -> str:
     >>> cli_command("entities", "csv", EntityFilter(kinds=("laboratory",), search="a b"))
     "geo-app export entities --kind laboratory --search 'a b' -o suzhou-entities.csv"
     """
-    args = ["geo-app", "export", collection]
-    if flt is not None:
-        for option, values in (("--kind", flt.kinds), ("--level", flt.levels),
-                               ("--status", flt.statuses), ("--board", flt.boards),
-                               ("--layer", flt.layers)):
-            for value in values:
-                args += [option, value]
-        if flt.search:
-            args += ["--search", flt.search]
+    args = ["geo-app", "export", collection, *(filter_to_args(flt) if flt is not None else ())]
     args += ["-o", export.file_name(collection, fmt)]
     return shlex.join(args)
 
