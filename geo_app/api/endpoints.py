@@ -53,7 +53,7 @@ from geo_app.api.html import (
 )
 from geo_app.api.openapi import build_openapi, feature_schema
 from geo_app.errors import APIError
-from geo_app.filters import EntityFilter
+from geo_app.filters import FILTER_KEYS, EntityFilter
 
 
 @_handled
@@ -205,7 +205,7 @@ def get_items(db_path: Path, req: APIRequest, collection_id: str) -> Response:
     catalog = load_catalog(db_path)
     info = _collection(catalog, collection_id)
     _check_params(req, {"f", "limit", "offset", "bbox", *info.filters},
-                  repeatable=[k for k in info.filters if k != "q"])
+                  repeatable=[k for k in info.filters if not FILTER_KEYS[k].text])
     fmt = _format(req)
     limit, offset = _parse_limit(req), _parse_offset(req)
     raw_bbox = _one(req, "bbox")
