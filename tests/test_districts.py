@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 import shapely
 
-from geo_app import build, cli, districts, maps, store
+import geo_app
+from geo_app import build, cli, districts, ingest, maps, store
 from geo_app.auth import local_actor
 from geo_app.errors import FilterError, ImportValidationError
 from geo_app.layers import METRIC_CRS
@@ -484,7 +485,7 @@ def test_csv_and_xlsx_neutralise_formulas_and_keep_numbers() -> None:
 
 
 def _parse(text: str, existing: pd.DataFrame | None = None, enc: str = "utf-8") -> pd.DataFrame:
-    return districts.parse_user_indicators(text.encode(enc), existing)
+    return ingest.parse_user_indicators(text.encode(enc), existing)
 
 
 def test_parse_accepts_full_width_and_aliases() -> None:
@@ -547,14 +548,14 @@ def test_import_is_all_or_nothing_and_survives_a_rebuild(writable_settings: Sett
     before = store.read_table(db, "board_indicators")
     bad = (HEAD + "吴江区,gdp,2022,2500,亿元,my survey,\n吴江区,gdp,2021,oops,亿元,x,\n").encode()
     with pytest.raises(ImportValidationError):
-        districts.import_user_indicators(db, bad, "bad.csv", actor=local_actor())
+        ingest.import_user_indicators(db, bad, "bad.csv", actor=local_actor())
     assert len(store.read_table(db, "board_indicators")) == len(before)
     assert store.read_table(db, "import_batches").empty
     good = (HEAD + "吴江区,gdp,2022,2500,亿元,my survey,est.\n"
             "太仓市,gdp,2022,1700,亿元,=HYPERLINK(\"x\"),\n").encode()
-    _rows, none = districts.import_user_indicators(db, good, "good.csv", actor=local_actor(), dry_run=True)
+    _rows, none = ingest.import_user_indicators(db, good, "good.csv", actor=local_actor(), dry_run=True)
     assert none is None and len(store.read_table(db, "board_indicators")) == len(before)
-    rows, batch = districts.import_user_indicators(db, good, "good.csv", actor=local_actor())
+    rows, batch = ingest.import_user_indicators(db, good, "good.csv", actor=local_actor())
     batches = store.read_table(db, "import_batches")
     assert batches[["batch_id", "file_name", "target", "row_count"]].values.tolist() == [
         [batch, "good.csv", "board_indicators", 2]]
@@ -637,7 +638,9 @@ def test_both_imports_share_one_decoder_one_text_rule_and_one_number_rule() -> N
     source = inspect.getsource(indicators)
     for shared in ("decode_text(", "text_problem(", "normalise(", "is_decimal("):
         assert shared in source, f"the indicator import does not use {shared}"
-    package = Path(districts.__file__).parent
+    package = Path(geo_app.__file__).parent
+    names = {path.relative_to(package).as_posix() for path in package.rglob("*.py")}
+    assert {"ingest/text.py", "ingest/decoding.py", "ingest/indicators.py", "numbers.py"} <= names
     for path in sorted(package.rglob("*.py")):
         text, name = path.read_text(encoding="utf-8"), path.relative_to(package).as_posix()
         assert "def _nfkc" not in text and "def decode_upload" not in text, name
@@ -662,8 +665,6 @@ def test_both_imports_share_one_decoder_one_text_rule_and_one_number_rule() -> N
 ])
 def test_text_the_entity_import_refuses_is_refused_here_too(column: str, text: str,
                                                             fragment: str) -> None:
-    from geo_app import ingest
-
     assert ingest.text_problem(text, multiline=column in ("source", "notes")) is not None
     cells = {"board": "太仓市", "indicator": "gdp", "year": "2023", "value": "1", "unit": "亿元",
              "source": "s", "notes": "", column: text}
@@ -686,7 +687,7 @@ def test_undecodable_text_is_refused_never_guessed() -> None:
     # a cp1252 cell in a UTF-8 file decodes as GB18030 garbage; the shared decoder refuses it
     raw = (HEAD + "太仓市,gdp,2023,1,亿元,").encode() + "Zürich café".encode("cp1252") + b",\n"
     with pytest.raises(ImportValidationError, match="UTF-8"):
-        districts.parse_user_indicators(raw)
+        ingest.parse_user_indicators(raw)
 
 
 def test_cr_only_line_ends_import_the_right_rows() -> None:

@@ -150,6 +150,28 @@ def test_full_width_digits_and_punctuation_are_normalised() -> None:
     assert (row["lon"], row["lat"], row["id"]) == (120.95, 31.38, "u-001")
 
 
+@pytest.mark.parametrize(("text", "is_number"), [
+    ("120.95", True),
+    ("１２０．９５", True),  # full-width: folded by NFKC before the rule applies
+    ("+1.2095e2", True),
+    ("١٢٠.٩٥", False),  # Arabic-Indic digits: float() reads them, the number rule does not
+    ("1_20.95", False),  # float() reads the underscore too
+    ("nan", False),
+])
+def test_both_imports_read_a_number_by_one_rule(text: str, is_number: bool) -> None:
+    # a coordinate of the entity import and a value of the indicator import: one rule
+    # (geo_app.numbers.is_decimal), where each import had its own pattern before
+    entity = ingest.read_upload(_csv([_row(lon=text)]).encode(), "a.csv")
+    figure = f"板块,indicator,year,value,unit,source\n太仓市,gdp,2023,{text},亿元,s\n".encode()
+    if is_number:
+        assert entity.ok and entity.rows.iloc[0]["lon"] == 120.95, [p.en for p in entity.errors]
+        assert ingest.parse_user_indicators(figure)["value"].tolist() == [120.95]
+    else:
+        assert [p.column for p in entity.errors] == ["lon"]
+        with pytest.raises(ImportValidationError, match="value"):
+            ingest.parse_user_indicators(figure)
+
+
 @pytest.mark.parametrize(("column", "given", "stored"), [
     ("kind", "实验室", "laboratory"),  # the zh label
     ("kind", "Laboratory", "laboratory"),  # the en label, any case
