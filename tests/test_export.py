@@ -371,7 +371,8 @@ def test_excel_cells_hold_no_formula(awkward_db: Path) -> None:
 
 def test_excel_row_limit_is_a_clear_error_and_leaves_no_file(
         db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(export, "XLSX_MAX_ROWS", 3)
+    for module in (export, export.files, export.writers):  # where the limit is read
+        monkeypatch.setattr(module, "XLSX_MAX_ROWS", 3)
     out = tmp_path / "too-many.xlsx"
     with pytest.raises(ExportError, match="CSV or GeoPackage"):
         export.export_file(db, "entities", "xlsx", out)
@@ -697,7 +698,7 @@ def test_a_failed_download_leaves_no_folder(db: Path, tmp_path: Path,
 
     with pytest.raises(ExportError, match="Unknown export format"):
         export.prepare_download(db, "entities", "pdf", root)
-    monkeypatch.setattr(export, "export_file", full_disk)
+    monkeypatch.setattr(export.downloads, "export_file", full_disk)
     with pytest.raises(ExportError, match="No space left"):
         export.prepare_download(db, "entities", "csv", root)
     assert list(root.iterdir()) == []
