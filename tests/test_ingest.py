@@ -651,14 +651,14 @@ def test_huge_dimension_reads_only_the_cells_present(monkeypatch: pytest.MonkeyP
     rows = [HEADER, *(hostile_row(id=f"u-{i}") for i in range(2000))]
     data = workbook(rows, dimension="A1:XFD1048576")
     seen = 0
-    read_cell = ingest.readers._xlsx_text
+    read_cell = ingest._readers._xlsx_text
 
     def counting(*args: object) -> str:
         nonlocal seen
         seen += 1
         return read_cell(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(ingest.readers, "_xlsx_text", counting)
+    monkeypatch.setattr(ingest._readers, "_xlsx_text", counting)
     start = time.perf_counter()
     report = ingest.read_upload(data, "claims_a_million_rows.xlsx")
     assert report.ok, [p.en for p in report.errors]

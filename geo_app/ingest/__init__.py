@@ -18,8 +18,8 @@ Modules, in the order a file passes through them:
 - :mod:`~geo_app.ingest.report`: :class:`Problem` and :class:`ImportReport`;
 - :mod:`~geo_app.ingest.sniff`: the format from the extension and the first bytes;
 - :mod:`~geo_app.ingest.decoding`: the one text decoder (:func:`decode_text`);
-- :mod:`~geo_app.ingest.readers`: CSV, .xlsx and GeoJSON into a header and text rows;
-- :mod:`~geo_app.ingest.checks`: cells, rows, coordinates, ids;
+- :mod:`~geo_app.ingest._readers`: CSV, .xlsx and GeoJSON into a header and text rows;
+- :mod:`~geo_app.ingest._checks`: cells, rows, coordinates, ids;
 - :mod:`~geo_app.ingest.upload`: :func:`read_upload`, :func:`read_file`, :func:`check_upload`;
 - :mod:`~geo_app.ingest.batches`: :func:`import_report`, :func:`remove_batch`, the lists;
 - :mod:`~geo_app.ingest.indicators`: the user-indicator CSV (docs/indicators.md).
@@ -27,6 +27,7 @@ Modules, in the order a file passes through them:
 
 from __future__ import annotations
 
+from geo_app.ingest._checks import parse_datum
 from geo_app.ingest.batches import (
     import_file,
     import_report,
@@ -34,7 +35,6 @@ from geo_app.ingest.batches import (
     list_batches,
     remove_batch,
 )
-from geo_app.ingest.checks import parse_datum
 from geo_app.ingest.decoding import decode_text
 from geo_app.ingest.indicators import (
     USER_COLUMNS,

@@ -13,7 +13,7 @@ import geopandas as gpd
 import pandas as pd
 
 from geo_app import store
-from geo_app.ingest.checks import (
+from geo_app.ingest._checks import (
     _cell,
     _check_ids,
     _check_row,
@@ -21,7 +21,7 @@ from geo_app.ingest.checks import (
     _convert,
     parse_datum,
 )
-from geo_app.ingest.readers import _map_columns, _Raw, _read_delimited, _read_geojson, _read_xlsx
+from geo_app.ingest._readers import _map_columns, _Raw, _read_delimited, _read_geojson, _read_xlsx
 from geo_app.ingest.report import ImportReport, Problem, _Problems, _Rejected
 from geo_app.ingest.schema import DERIVED_COLUMNS, MAX_ROWS, MAX_UPLOAD_BYTES, DatumKey
 from geo_app.ingest.sniff import sniff_format

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import shapely
 
-from geo_app.ingest.checks import _parse_number
+from geo_app.ingest._checks import _parse_number
 from geo_app.ingest.decoding import decode_text
 from geo_app.ingest.report import Problem, _Problems, _Rejected
 from geo_app.ingest.schema import (
