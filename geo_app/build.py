@@ -279,7 +279,7 @@ def ensure_database(settings: Settings | None = None, *,
     """
     settings = settings or load_settings()
     check_db_path(settings.db_path)
-    if settings.db_path.exists():
+    if store.database_exists(settings.db_path):
         try:
             current = store.read_meta(settings.db_path).get("source_hash")
         except DataError:  # an unreadable or foreign file is rebuilt
@@ -288,7 +288,7 @@ def ensure_database(settings: Settings | None = None, *,
             return settings.db_path
     with store.writer_lock(settings.db_path):
         # another process may have built it while we waited for the lock
-        if settings.db_path.exists():
+        if store.database_exists(settings.db_path):
             try:
                 if store.read_meta(settings.db_path).get("source_hash") == source_hash(settings):
                     return settings.db_path

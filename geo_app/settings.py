@@ -12,6 +12,14 @@ from geo_app.errors import GeoAppError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
+#: The environment variable that moves the store onto PostgreSQL/PostGIS: a ``postgresql://``
+#: URL of the primary (docs/deploy.md). Unset, the store is the DuckDB file (``GEO_APP_DB``).
+DATABASE_URL_VAR = "GEO_APP_DATABASE_URL"
+#: The environment variable naming the server readers use, e.g. a streaming-replication
+#: standby (default: the primary of :data:`DATABASE_URL_VAR`).
+READ_URL_VAR = "GEO_APP_READ_URL"
+_PG_SCHEMES = ("postgresql://", "postgres://")
+
 #: The environment variable naming the hosts ``geo-app api`` answers to (comma-separated).
 API_HOSTS_VAR = "GEO_APP_API_HOSTS"
 #: The hosts ``geo-app api`` answers to when :data:`API_HOSTS_VAR` is unset or blank.
@@ -51,6 +59,41 @@ def load_settings() -> Settings:
         data_dir=data_dir,
         layers_dir=Path(os.environ.get("GEO_APP_LAYERS_DIR", PROJECT_ROOT / "layers")),
     )
+
+
+def database_url() -> str | None:
+    """``GEO_APP_DATABASE_URL`` (the PostGIS primary), or None when the store is the DuckDB file.
+
+    Read at each call (cheap; tests change it).
+
+    Raises
+    ------
+    SettingsError
+        If it is set but is not a ``postgresql://`` URL.
+    """
+    return _pg_url(DATABASE_URL_VAR)
+
+
+def read_url() -> str | None:
+    """``GEO_APP_READ_URL`` (the server readers use), else :func:`database_url`.
+
+    Raises
+    ------
+    SettingsError
+        If it is set but is not a ``postgresql://`` URL.
+    """
+    return _pg_url(READ_URL_VAR) or database_url()
+
+
+def _pg_url(var: str) -> str | None:
+    url = os.environ.get(var, "").strip()
+    if not url:
+        return None
+    if not url.startswith(_PG_SCHEMES):
+        msg = (f"{var} must be a PostgreSQL URL such as postgresql://user@host:5432/dbname "
+               f"(got {url.split('://')[0][:20]!r}...); unset it to use the DuckDB file")
+        raise SettingsError(msg)
+    return url
 
 
 def load_api_hosts() -> tuple[str, ...]:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from geo_app import build, store
-from geo_app.settings import PROJECT_ROOT, Settings
+from geo_app.settings import DATABASE_URL_VAR, PROJECT_ROOT, READ_URL_VAR, Settings
 from tests import pgcluster
 
 DATA_DIR = PROJECT_ROOT / "data"
@@ -102,4 +103,69 @@ def pg_url(pg_cluster: pgcluster.Cluster) -> Iterator[str]:
     try:
         yield url
     finally:
+        from geo_app.store import postgis
+
+        postgis.close_pools()  # the pools of a dropped database would retry forever
         pg_cluster.drop_database(url)
+
+
+@dataclass(frozen=True)
+class PgDatabase:
+    """A PostGIS database on the session's server and the settings of its sources."""
+
+    settings: Settings
+    url: str
+
+
+def use_postgis(url: str, monkeypatch: pytest.MonkeyPatch, read_url: str | None = None) -> None:
+    """Move the store onto the PostGIS database ``url`` (readers on ``read_url`` if given)."""
+    monkeypatch.setenv(DATABASE_URL_VAR, url)
+    if read_url:
+        monkeypatch.setenv(READ_URL_VAR, read_url)
+    else:
+        monkeypatch.delenv(READ_URL_VAR, raising=False)
+
+
+@pytest.fixture(scope="session")
+def pg_built(pg_cluster: pgcluster.Cluster, built_settings: Settings,
+             tmp_path_factory: pytest.TempPathFactory) -> PgDatabase:
+    """A PostGIS database built once per session from the source files of
+    :func:`built_settings` (the same data as the session's DuckDB file). Tests must treat
+    it as read-only."""
+    url = pg_cluster.create_database()
+    shipped = built_settings  # the same source files, so layer specs name the same paths
+    settings = Settings(db_path=tmp_path_factory.mktemp("pg-shipped") / "geo_app.duckdb",
+                        data_dir=shipped.data_dir, layers_dir=shipped.layers_dir)
+    with pytest.MonkeyPatch.context() as mp:
+        use_postgis(url, mp)
+        build.build_database(settings)
+    return PgDatabase(settings, url)
+
+
+@pytest.fixture()
+def pg_settings(pg_built: PgDatabase, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The store on the session's PostGIS database, the GEO_APP_* variables pointing at it."""
+    use_postgis(pg_built.url, monkeypatch)
+    return point_env_at(pg_built.settings, monkeypatch)
+
+
+@pytest.fixture()
+def pg_writable(pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> PgDatabase:
+    """A fresh PostGIS database of its own, built from copies, the environment pointing at it."""
+    settings = point_env_at(copy_sources(tmp_path), monkeypatch)
+    use_postgis(pg_url, monkeypatch)
+    build.build_database(settings)
+    return PgDatabase(settings, pg_url)
+
+
+@pytest.fixture(params=["duckdb", "postgis"])
+def any_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The session's read-only database on each backend in turn (the environment pointing
+    at it): the DuckDB file, then the same data on PostGIS."""
+    if request.param == "duckdb":
+        monkeypatch.delenv(DATABASE_URL_VAR, raising=False)
+        monkeypatch.delenv(READ_URL_VAR, raising=False)
+        return point_env_at(request.getfixturevalue("built_settings"), monkeypatch)
+    pg: PgDatabase = request.getfixturevalue("pg_built")
+    use_postgis(pg.url, monkeypatch)
+    return point_env_at(pg.settings, monkeypatch)

@@ -15,11 +15,19 @@ module                      what it holds
 ``duckdb_read``             tables, entities by filter, pages, batches and the audit trail
 ``duckdb_stream``           entities as Arrow record batches (exports, the map)
 ``duckdb_write``            memberships, user imports, removals (each one transaction)
+``backend``                 the switch: ``GEO_APP_DATABASE_URL`` sends every call to PostGIS
+``postgis``                 the PostgreSQL 15 + PostGIS 3 backend (``postgis_connect``: pools,
+                            locks; ``postgis_schema``: tables, build, swap; ``postgis_read``,
+                            ``postgis_stream``, ``postgis_write``: as their DuckDB namesakes)
 ==========================  =====================================================================
+
+With ``GEO_APP_DATABASE_URL=postgresql://…`` set, every function that reads or writes the
+database runs on PostgreSQL/PostGIS instead (docs/deploy.md); unset, on the DuckDB file.
 """
 
 from __future__ import annotations
 
+from geo_app.store.backend import database_exists, on_postgis, postgis_active
 from geo_app.store.common import (
     ACTOR_COLUMNS,
     ENTITY_COLUMNS,
@@ -77,7 +85,38 @@ from geo_app.store.duckdb_write import (
     replace_memberships,
 )
 
+# GEO_APP_DATABASE_URL moves every function below onto PostgreSQL/PostGIS (store/postgis.py);
+# unset, they run on the DuckDB file exactly as imported above (store/backend.py).
+clear_leftovers = on_postgis(clear_leftovers)
+copy_user_data = on_postgis(copy_user_data)
+count_entities = on_postgis(count_entities)
+database_version = on_postgis(database_version)
+delete_batch = on_postgis(delete_batch)
+entity_counts = on_postgis(entity_counts)
+entity_ids = on_postgis(entity_ids)
+import_board_indicators = on_postgis(import_board_indicators)
+import_entities = on_postgis(import_entities)
+iter_entity_batches = on_postgis(iter_entity_batches)
+iter_entity_geojson = on_postgis(iter_entity_geojson)
+iter_entity_rows = on_postgis(iter_entity_rows)
+iter_point_batches = on_postgis(iter_point_batches)
+layer_ids = on_postgis(layer_ids)
+list_audit = on_postgis(list_audit)
+list_batches = on_postgis(list_batches)
+located_counts = on_postgis(located_counts)
+query_entities = on_postgis(query_entities)
+query_entities_page = on_postgis(query_entities_page)
+read_geo_table = on_postgis(read_geo_table)
+read_meta = on_postgis(read_meta)
+read_table = on_postgis(read_table)
+replace_memberships = on_postgis(replace_memberships)
+shared_points = on_postgis(shared_points)
+swap_in = on_postgis(swap_in)
+write_database = on_postgis(write_database)
+writer_lock = on_postgis(writer_lock)
+
 __all__ = [
+    "database_exists", "on_postgis", "postgis_active",
     "ACTOR_COLUMNS", "ENTITY_COLUMNS", "MAX_OPEN_READERS", "SCHEMA", "SCHEMA_VERSION", "SIDECARS",
     "USER_TABLES", "Version", "clear_leftovers", "connect", "copy_user_data", "count_entities",
     "database_files", "database_version", "delete_batch", "entities_to_gdf", "entity_counts",

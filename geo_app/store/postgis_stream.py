@@ -1,0 +1,176 @@
+"""PostGIS streams: entities as Arrow record batches with the DuckDB backend's columns and types,
+and GeoJSON features rendered by the server byte for byte as DuckDB renders them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from geo_app.filters import EntityFilter
+from geo_app.store.common import (
+    ENTITY_COLUMNS,
+)
+from geo_app.store.postgis_connect import (
+    _read,
+)
+from geo_app.store.postgis_read import _ENTITY_SCHEMA, _arrow_batch, _entity_where, _finite
+from geo_app.vocab import EXACT_PRECISIONS, KINDS
+
+# ----------------------------------------------------------------------------- streams
+
+_STREAM_COLUMNS = frozenset({*ENTITY_COLUMNS, "layers"})
+_DOUBLE_COLUMNS = frozenset({"lon", "lat", "source_lon", "source_lat"})
+_COORDINATE_COLUMNS = frozenset({"lon", "lat"})
+
+
+def _checked_columns(columns: Sequence[str]) -> list[str]:
+    unknown = [c for c in columns if c not in _STREAM_COLUMNS]
+    if unknown:
+        msg = f"Not entity columns: {unknown}"
+        raise ValueError(msg)
+    return list(columns)
+
+
+def _stream(path: Path | str, flt: EntityFilter | None, items: Sequence[str],
+            types: Sequence[tuple[str, pa.DataType]], batch_size: int) -> Iterator[Any]:
+    """Stream ``SELECT items FROM entities e`` (this module's select items) for ``flt`` in
+    storage order, as Arrow record batches of ``types``, through a server-side cursor."""
+    where, params = _entity_where(flt or EntityFilter())
+    query = f"SELECT {', '.join(items)} FROM entities e{where} ORDER BY e.rowid"  # noqa: S608 (module SQL, placeholders only)
+    size = max(int(batch_size), 1)
+    names = [n for n, _ in types]
+    arrow_types = [t for _, t in types]
+    with _read(path, snapshot=True) as con, \
+            con.cursor(name=f"geo_app_stream_{uuid.uuid4().hex[:8]}") as cur:
+        cur.itersize = size
+        cur.execute(query, params)
+        while True:
+            rows = cur.fetchmany(size)
+            if not rows:
+                return
+            yield _arrow_batch(names, arrow_types, rows)
+
+
+def iter_entity_batches(path: Path | str, flt: EntityFilter | None = None, *,
+                        batch_size: int = 10_000,
+                        columns: Sequence[str] | None = None) -> Iterator[Any]:
+    """Stream the entities matching ``flt`` as Arrow record batches (as on DuckDB)."""
+    names = _checked_columns(columns) if columns else [*ENTITY_COLUMNS, "layers"]
+    yield from _stream(path, flt, [f"e.{c}" for c in names],
+                       [(c, _ENTITY_SCHEMA.field(c).type) for c in names], batch_size)
+
+
+def _round_sql(column: str, decimals: int) -> str:
+    """DuckDB's ``round(double, n)``: ``std::round(x * 10^n) / 10^n`` (halves away from
+    zero, in double arithmetic), which PostgreSQL's ``round`` (halves to even for a
+    double; exact decimal for numeric) is not."""
+    m = f"1e{int(decimals)}::float8"
+    scaled = f"({column} * {m})"
+    return (f"((CASE WHEN abs({scaled} - trunc({scaled})) >= 0.5 "
+            f"THEN trunc({scaled}) + sign({scaled}) ELSE trunc({scaled}) END) / {m})")
+
+
+def iter_entity_rows(path: Path | str, flt: EntityFilter | None, *, columns: Sequence[str],
+                     decimals: int, batch_size: int = 10_000) -> Iterator[Any]:
+    """As :func:`iter_entity_batches`, ``lon``/``lat`` rounded, non-finite numbers NULL."""
+    items = []
+    for name in _checked_columns(columns):
+        col = f"e.{name}"
+        if name in _COORDINATE_COLUMNS:
+            items.append(f"CASE WHEN {_finite(col)} THEN {_round_sql(col, decimals)} END AS {name}")
+        elif name in _DOUBLE_COLUMNS:
+            items.append(f"CASE WHEN {_finite(col)} THEN {col} END AS {name}")
+        else:
+            items.append(col)
+    types = [(c, _ENTITY_SCHEMA.field(c).type) for c in columns]
+    yield from _stream(path, flt, items, types, batch_size)
+
+
+def _double_text(expr: str) -> str:
+    """A double as DuckDB's ``::VARCHAR`` writes it: the shortest exact digits, as
+    PostgreSQL's ``::text`` does, but ``121.0`` where PostgreSQL writes ``121``."""
+    return f"regexp_replace(({expr})::text, '^(-?[0-9]+)$', '\\1.0')"
+
+
+#: Control characters DuckDB's ``to_json`` escapes with upper-case hex (``\\u001F``) where
+#: PostgreSQL's writes lower case.
+_UPPER_HEX_CONTROLS = "[\\x0b\\x0e\\x0f\\x1a-\\x1f]"
+
+
+def _json_string_sql(col: str) -> str:
+    """``col`` as a JSON string exactly as DuckDB's ``to_json`` writes it. The rare text
+    holding one of :data:`_UPPER_HEX_CONTROLS` is escaped character by character."""
+    by_char = (
+        "(SELECT '\"' || string_agg(CASE WHEN ch ~ '" + _UPPER_HEX_CONTROLS + "' THEN "  # noqa: S608 (constants)
+        "'\\u' || lpad(upper(to_hex(ascii(ch))), 4, '0') ELSE "
+        "substr(to_json(ch)::text, 2, length(to_json(ch)::text) - 2) END, '' ORDER BY i) "
+        f"|| '\"' FROM regexp_split_to_table({col}, '') WITH ORDINALITY AS c(ch, i))")
+    return (f"CASE WHEN {col} ~ '{_UPPER_HEX_CONTROLS}' THEN {by_char} "
+            f"ELSE to_json({col})::text END")
+
+
+def _json_text_sql(name: str, decimals: int) -> str:
+    col = f"e.{name}"
+    if name in _COORDINATE_COLUMNS:
+        return (f"CASE WHEN {_finite(col)} THEN {_double_text(_round_sql(col, decimals))} "
+                "ELSE 'null' END")
+    if name in _DOUBLE_COLUMNS:
+        return f"CASE WHEN {_finite(col)} THEN {_double_text(col)} ELSE 'null' END"
+    return f"coalesce({_json_string_sql(col)}, 'null')"
+
+
+def _entity_feature_sql(properties: Sequence[str], decimals: int) -> str:
+    parts = ["',' || chr(10)", "'{\"type\": \"Feature\", \"id\": '", _json_text_sql("id", decimals),
+             "', \"properties\": {'"]
+    for i, name in enumerate(properties):
+        parts.append(f"'{', ' if i else ''}\"{name}\": '")
+        parts.append(_json_text_sql(name, decimals))
+    lon, lat = (_double_text(_round_sql(f"e.{c}", decimals)) for c in ("lon", "lat"))
+    parts += ["'}, \"geometry\": '",
+              f"CASE WHEN {_finite('e.lon')} AND {_finite('e.lat')} THEN concat("
+              f"'{{\"type\": \"Point\", \"coordinates\": [', {lon}, ', ', {lat}, ']}}') "
+              "ELSE 'null' END", "'}'"]
+    return f"concat({', '.join(parts)}) AS feature"
+
+
+def iter_entity_geojson(path: Path | str, flt: EntityFilter | None, *,
+                        properties: Sequence[str], decimals: int,
+                        batch_size: int = 10_000) -> Iterator[Any]:
+    """Stream GeoJSON Feature text rendered by the server (columns ``glon``, ``glat``,
+    ``feature``, as on DuckDB)."""
+    decimals = int(decimals)
+    names = _checked_columns(properties)
+    items = [f"CASE WHEN {_finite('e.lon')} AND {_finite('e.lat')} THEN "
+             f"{_round_sql(f'e.{c}', decimals)} END AS g{c}" for c in ("lon", "lat")]
+    items.append(_entity_feature_sql(names, decimals))
+    types = [("glon", pa.float64()), ("glat", pa.float64()), ("feature", pa.string())]
+    yield from _stream(path, flt, items, types, batch_size)
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+_POINT_ITEMS: tuple[str, ...] = (
+    "e.lon AS lon",
+    "e.lat AS lat",
+    "(CASE e.kind " + " ".join(f"WHEN {_sql_text(k)} THEN {i}" for i, k in enumerate(KINDS))
+    + f" ELSE {len(KINDS)} END)::smallint AS kind_code",
+    "(e.location_precision IN (" + ", ".join(_sql_text(p) for p in sorted(EXACT_PRECISIONS))
+    + ")) AS exact",
+)
+
+
+def iter_point_batches(path: Path | str, flt: EntityFilter | None = None, *,
+                       unlocated: Sequence[str] = (), batch_size: int = 10_000) -> Iterator[Any]:
+    """Stream what a map needs of each entity (columns as on DuckDB; ``kind_code`` uint8)."""
+    names = _checked_columns(unlocated)
+    items = [*_POINT_ITEMS, *(f"CASE WHEN e.lon IS NULL OR e.lat IS NULL THEN e.{c} END AS np_{c}"
+                              for c in names)]
+    types = [("lon", pa.float64()), ("lat", pa.float64()), ("kind_code", pa.uint8()),
+             ("exact", pa.bool_()), *((f"np_{c}", _ENTITY_SCHEMA.field(c).type) for c in names)]
+    yield from _stream(path, flt, items, types, batch_size)
