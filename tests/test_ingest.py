@@ -15,10 +15,12 @@ import tomllib
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import copy_sources
 from openpyxl import Workbook
 
+import geo_app
 from geo_app import build, datum, ingest, layers, store
 from geo_app.auth import local_actor
 from geo_app.errors import ImportValidationError
@@ -792,3 +794,155 @@ def test_a_file_growing_past_the_limit_is_read_no_further(tmp_path: Path,
     with pytest.raises(ImportValidationError, match="the limit is"):
         ingest.read_file(path, limit=1000)
     assert ingest.read_file(path, limit=10_000) == path.read_bytes()
+
+
+# ----------------------------------------------------------------------------- user indicators
+# The per-板块 figures a user brings (geo_app.ingest.indicators, docs/indicators.md).
+
+HEAD = "板块,indicator,year,value,unit,source,notes\n"
+
+
+def _parse(text: str, existing: pd.DataFrame | None = None, enc: str = "utf-8") -> pd.DataFrame:
+    return ingest.parse_user_indicators(text.encode(enc), existing)
+
+
+def test_parse_accepts_full_width_and_aliases() -> None:
+    df = _parse("板块,指标,年份,数值,单位,来源\n吴江区,gdp,２０２２,\"２，５００.５\",亿元,my source\n"
+                "全市,new_thing,2023,-1e3,个,s\n")
+    assert df.to_dict("records") == [
+        {"board": "吴江区", "indicator": "gdp", "year": "2022", "value": 2500.5, "unit": "亿元",
+         "source": "my source", "notes": None},
+        {"board": "全市", "indicator": "new_thing", "year": "2023", "value": -1000.0, "unit": "个",
+         "source": "s", "notes": None}]
+
+
+@pytest.mark.parametrize("enc", ["utf-8-sig", "gb18030", "utf-16"])
+def test_parse_reads_common_excel_encodings(enc: str) -> None:
+    df = _parse(HEAD + "姑苏区,gdp,2022,1,亿元,来源甲,\n", enc=enc)
+    assert df["board"].tolist() == ["姑苏区"] and df["source"].tolist() == ["来源甲"]
+
+
+@pytest.mark.parametrize(("row", "column", "fragment"), [
+    ("花园区,gdp,2022,1,亿元,s,", "板块", "is not 全市"),
+    ("吴中区,gdp,22,1,亿元,s,", "year", "four-digit"),
+    ("吴中区,gdp,2201,1,亿元,s,", "year", "four-digit"),
+    ("吴中区,gdp,2022,,亿元,s,", "value", "gap is not a zero"),         # empty is not zero
+    ("吴中区,gdp,2022,３．４５％,亿元,s,", "value", "not a number"),     # % goes in unit
+    ("吴中区,gdp,2022,nan,亿元,s,", "value", "not a number"),
+    ("吴中区,gdp,2022,1e400,亿元,s,", "value", "out of range"),
+    ("吴中区,gdp,2022,1,亿元,  ,", "source", "every figure needs its source"),
+    ("吴中区,gdp,2022,1,,s,", "unit", "empty"),
+    ("吴中区,gdp,2022,1,万元,s,", "unit", "differs from the unit '亿元'"),
+    ("吴中区,,2022,1,亿元,s,", "indicator", "empty"),
+    ("吴中区,gdp,2022,1,亿元", "", "5 cells, the header has 7"),
+])
+def test_parse_rejects_bad_rows_with_row_numbers(row: str, column: str, fragment: str) -> None:
+    existing = pd.DataFrame({"indicator": ["gdp"], "unit": ["亿元"]})
+    text = HEAD + "太仓市,gdp,2023,1,亿元,s,\n\n" + row + "\n"   # a blank line before the bad row
+    with pytest.raises(ImportValidationError) as info:
+        _parse(text, existing)
+    assert info.value.problems == [{"row": "4", "column": column,
+                                    "problem": info.value.problems[0]["problem"]}]
+    assert fragment in info.value.problems[0]["problem"]
+    assert "row 4" in info.value.user_message
+
+
+def test_parse_rejects_duplicates_header_and_empty_files() -> None:
+    with pytest.raises(ImportValidationError) as info:
+        _parse(HEAD + "太仓市,gdp,2023,1,亿元,s,\n太仓市,gdp,2023,2,亿元,t,\n")
+    assert info.value.problems[0]["row"] == "3" and "row 2" in info.value.problems[0]["problem"]
+    with pytest.raises(ImportValidationError, match="header"):
+        _parse("board,indicator,yr,value,unit,source\n太仓市,gdp,2023,1,亿元,s\n")
+    with pytest.raises(ImportValidationError, match="empty"):
+        _parse("")
+    with pytest.raises(ImportValidationError, match="no rows"):
+        _parse(HEAD)
+    with pytest.raises(ImportValidationError):  # a unit must stay consistent inside the file too
+        _parse(HEAD + "太仓市,x,2023,1,亿元,s,\n昆山市,x,2023,1,万元,s,\n")
+
+
+# ----------------------------------------------------------------------------- hostile figures
+# The indicator import (geo_app.ingest.indicators) decodes, checks text and reads numbers
+# exactly as the entity import does: one decoder (ingest.decode_text), one text rule
+# (ingest.text_problem), one number rule (numbers.is_decimal).
+
+
+def test_both_imports_share_one_decoder_one_text_rule_and_one_number_rule() -> None:
+    import inspect
+
+    from geo_app.ingest import indicators
+
+    source = inspect.getsource(indicators)
+    for shared in ("decode_text(", "text_problem(", "normalise(", "is_decimal("):
+        assert shared in source, f"the indicator import does not use {shared}"
+    package = Path(geo_app.__file__).parent
+    names = {path.relative_to(package).as_posix() for path in package.rglob("*.py")}
+    assert {"ingest/text.py", "ingest/decoding.py", "ingest/indicators.py", "numbers.py"} <= names
+    for path in sorted(package.rglob("*.py")):
+        text, name = path.read_text(encoding="utf-8"), path.relative_to(package).as_posix()
+        assert "def _nfkc" not in text and "def decode_upload" not in text, name
+        if name != "ingest/text.py":
+            assert 'normalize("NFKC"' not in text, f"{name} keeps its own normaliser"
+        if name != "ingest/decoding.py":
+            assert '"gb18030"' not in text, f"{name} keeps its own decoder"
+        if name.startswith(("ingest/", "districts")):
+            assert "[eE][+-]?" not in text, f"{name} keeps its own number pattern"
+
+
+@pytest.mark.parametrize(("column", "text", "fragment"), [
+    ("source", "list\u202egpj.exe", "U+202E"),   # right-to-left override (spoofing)
+    ("notes", "a\u0085b", "U+0085"),             # C1 NEL
+    ("notes", "see \u009b31m", "U+009B"),        # C1 CSI (a terminal escape)
+    ("source", "a\u2028b", "U+2028"),            # line separator
+    ("notes", "\u3164", "U+3164"),               # HANGUL FILLER: looks empty
+    ("source", "\u2800", "U+2800"),              # BRAILLE PATTERN BLANK
+    ("unit", "亿\u200b元", "U+200B"),             # zero-width space in a one-line field
+    ("notes", "\u200b\u200c", "no visible character"),
+    ("indicator", "gdp\x07", "U+0007"),
+])
+def test_text_the_entity_import_refuses_is_refused_here_too(column: str, text: str,
+                                                            fragment: str) -> None:
+    assert ingest.text_problem(text, multiline=column in ("source", "notes")) is not None
+    cells = {"board": "太仓市", "indicator": "gdp", "year": "2023", "value": "1", "unit": "亿元",
+             "source": "s", "notes": "", column: text}
+    line = ",".join(cells[c] for c in ("board", "indicator", "year", "value", "unit", "source",
+                                       "notes"))
+    with pytest.raises(ImportValidationError) as info:
+        _parse(HEAD + line + "\n")
+    assert [(p["row"], p["column"]) for p in info.value.problems] == [("2", column)]
+    assert fragment in info.value.problems[0]["problem"]
+    assert text not in info.value.user_message, "the bad characters are shown escaped"
+
+
+def test_nul_bytes_are_refused_with_their_line() -> None:
+    with pytest.raises(ImportValidationError, match="NUL bytes") as info:
+        _parse(HEAD + "太仓市,gdp,2023,1,亿元,s\x00x,\n")
+    assert "line 2" in info.value.user_message
+
+
+def test_undecodable_text_is_refused_never_guessed() -> None:
+    # a cp1252 cell in a UTF-8 file decodes as GB18030 garbage; the shared decoder refuses it
+    raw = (HEAD + "太仓市,gdp,2023,1,亿元,").encode() + "Zürich café".encode("cp1252") + b",\n"
+    with pytest.raises(ImportValidationError, match="UTF-8"):
+        ingest.parse_user_indicators(raw)
+
+
+def test_cr_only_line_ends_import_the_right_figures() -> None:
+    text = (HEAD + "太仓市,gdp,2023,1,亿元,s,first\n昆山市,gdp,2023,2,亿元,t,second\n").replace("\n", "\r")
+    df = _parse(text)
+    assert df[["board", "value", "notes"]].values.tolist() == [["太仓市", 1.0, "first"],
+                                                              ["昆山市", 2.0, "second"]]
+
+
+def test_messages_stay_bounded() -> None:
+    with pytest.raises(ImportValidationError) as info:
+        _parse(HEAD.rstrip("\n") + "".join(f",extra{i}" for i in range(20_000)) + "\n")
+    assert "and 19,995 more" in info.value.user_message
+    assert len(info.value.user_message) < 1000
+    rows = "".join(f"太仓市,gdp,{1900 + i % 200},{'v' * 90},亿元,{'s' * 300},\n" for i in range(4000))
+    with pytest.raises(ImportValidationError) as info:
+        _parse(HEAD + rows)
+    problems = info.value.problems
+    assert len(problems) == 101 and problems[-1]["problem"] == "and 3,900 more problems are not listed"
+    assert all(len(p["problem"]) < 200 for p in problems)
+    assert len(info.value.user_message) < 1500
