@@ -186,7 +186,9 @@ def _entity_where(flt: EntityFilter) -> tuple[str, list[Any]]:
     if flt.layers:
         clauses.append("e.id IN (SELECT entity_id FROM layer_members WHERE layer_id = ANY(%s))")
         params.append(list(flt.layers))
-    if flt.search:
+    if flt.search and "\x00" in flt.search:
+        clauses.append("FALSE")  # PostgreSQL text holds no NUL: nothing matches, as on DuckDB
+    elif flt.search:
         clauses.append("(strpos(lower(e.name_zh), lower(%s)) > 0 OR "
                        "strpos(lower(coalesce(e.name_en, '')), lower(%s)) > 0 OR e.id = %s)")
         params.extend([flt.search, flt.search, flt.search])
@@ -319,7 +321,9 @@ def query_entities_page(
         joint = "AND" if min_lon <= max_lon else "OR"
         clauses.append(f"(e.lon >= %s {joint} e.lon <= %s) AND e.lat >= %s AND e.lat <= %s")
         params += [float(min_lon), float(max_lon), float(min_lat), float(max_lat)]
-    if entity_id is not None:
+    if entity_id is not None and "\x00" in entity_id:
+        clauses.append("FALSE")  # no id holds a NUL (PostgreSQL text cannot)
+    elif entity_id is not None:
         clauses.append("e.id = %s")
         params.append(entity_id)
     where_sql = (" WHERE " + " AND ".join(clauses)) if clauses else ""
