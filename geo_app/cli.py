@@ -211,7 +211,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_import_indicators(args: argparse.Namespace) -> int:
-    from geo_app import districts
+    from geo_app import ingest
 
     path = Path(args.file)
     if not path.is_file():
@@ -219,8 +219,8 @@ def _cmd_import_indicators(args: argparse.Namespace) -> int:
         return 1
     db = build.ensure_database(load_settings())
     try:
-        rows, batch = districts.import_user_indicators(db, path.read_bytes(), path.name,
-                                                       actor=local_actor(), dry_run=args.dry_run)
+        rows, batch = ingest.import_user_indicators(db, path.read_bytes(), path.name,
+                                                    actor=local_actor(), dry_run=args.dry_run)
     except ImportValidationError as err:
         print(f"geo-app: error: {err.user_message}", file=sys.stderr)
         for p in err.problems:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from geo_app import auth, build, districts, ingest, store
+from geo_app import auth, build, ingest, store
 from geo_app.auth import Actor, Editors
 from geo_app.errors import NotAuthorisedError
 from geo_app.settings import Settings, SettingsError
@@ -84,7 +84,7 @@ def test_core_refuses_a_viewer_and_leaves_the_file_unchanged(writable_settings: 
         "ingest.import_report": lambda: ingest.import_report(report, db, actor=actor),
         "ingest.import_file": lambda: ingest.import_file(source, db, actor=actor),
         "ingest.remove_batch": lambda: ingest.remove_batch(db, batch, actor=actor),
-        "districts.import_user_indicators": lambda: districts.import_user_indicators(
+        "ingest.import_user_indicators": lambda: ingest.import_user_indicators(
             db, INDICATORS.encode(), "mine.csv", actor=actor),
         "store.import_entities": lambda: store.import_entities(
             db, frame, {"batch_id": "b-x", "file_name": "x.csv", "imported_at": None,
@@ -93,7 +93,7 @@ def test_core_refuses_a_viewer_and_leaves_the_file_unchanged(writable_settings: 
             actor=actor),
         "store.delete_batch": lambda: store.delete_batch(db, batch, actor=actor),
         "store.import_board_indicators": lambda: store.import_board_indicators(
-            db, districts.parse_user_indicators(INDICATORS.encode()), file_name="x.csv",
+            db, ingest.parse_user_indicators(INDICATORS.encode()), file_name="x.csv",
             actor=actor),
     }
     for name, write in writes.items():
@@ -114,8 +114,8 @@ def test_batches_and_audit_say_who_and_when_and_survive_a_rebuild(
     assert store.list_audit(db).empty
     report = ingest.check_upload(CSV.encode(), "mine.csv", db)
     batch = ingest.import_report(report, db, actor=EDITOR)
-    _rows, ind = districts.import_user_indicators(db, INDICATORS.encode(), "ind.csv",
-                                                  actor=auth.local_actor("admin"))
+    _rows, ind = ingest.import_user_indicators(db, INDICATORS.encode(), "ind.csv",
+                                               actor=auth.local_actor("admin"))
     batches = ingest.list_batches(db).set_index("batch_id")
     assert batches.loc[batch, ["made_by", "actor_subject", "actor_email", "actor_kind"]].tolist() \
         == ["editor@example.org", "ed-1", "editor@example.org", "oidc"]

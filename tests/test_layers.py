@@ -10,6 +10,7 @@ import shapely
 from shapely.geometry import LineString, Point, box
 
 from geo_app import build, layers, store
+from geo_app.datum import METRIC_CRS
 from geo_app.errors import LayerSpecError
 from geo_app.filters import make_filter
 from tests.conftest import copy_sources
@@ -66,16 +67,16 @@ def test_shipped_layers_are_schematic_and_sized(db: Path) -> None:
     # 240 km² planned; only ≈224 km² of 虎丘区 land exists, within the spec's ±10 %
     assert lyr.loc["taihu_science_city", "area_km2"] == pytest.approx(240, rel=0.10)
     assert lyr.loc["taihu_new_town", "area_km2"] == pytest.approx(60, rel=0.10)
-    metric = lyr.to_crs(layers.METRIC_CRS)
+    metric = lyr.to_crs(METRIC_CRS)
     for lid, row in metric.iterrows():  # the stored area is the geometry's own
         assert row.geometry.area / 1e6 == pytest.approx(lyr.loc[lid, "area_km2"], rel=0.01)
         assert row.geometry.is_valid
 
 
 def test_ring_excludes_the_lake_and_touches_lake_side_counties_only(db: Path) -> None:
-    lyr = store.read_geo_table(db, "layers").set_index("id").to_crs(layers.METRIC_CRS)
-    water = store.read_geo_table(db, "water").set_index("id").to_crs(layers.METRIC_CRS)
-    bounds = store.read_geo_table(db, "boundaries").to_crs(layers.METRIC_CRS)
+    lyr = store.read_geo_table(db, "layers").set_index("id").to_crs(METRIC_CRS)
+    water = store.read_geo_table(db, "water").set_index("id").to_crs(METRIC_CRS)
+    bounds = store.read_geo_table(db, "boundaries").to_crs(METRIC_CRS)
     # the counties (the schematic 板块 polygons are cut from the lake-side ones)
     bounds = bounds[bounds["level"] != "board"].set_index("adcode")
     ring = lyr.loc["taihu_ring"].geometry

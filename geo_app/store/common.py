@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from geo_app.filters import FILTER_KEYS
+
 #: The version of the tables' layout (kept in ``meta``; part of the build's source hash).
 SCHEMA_VERSION = "4"
 
@@ -24,6 +26,12 @@ ENTITY_COLUMNS = (
     "location_precision", "location_source", "source_datum", "source_lon", "source_lat",
     "conversion", "source", "notes", "origin", "batch_id",
 )
+
+#: The filter's keys that have a vocabulary (kind, level, status, board), each with the
+#: :class:`~geo_app.filters.EntityFilter` field it fills; the key is also the name of the
+#: entity column it matches (the layer and the search text have clauses of their own).
+FILTER_COLUMNS: tuple[tuple[str, str], ...] = tuple(
+    (spec.key, spec.field) for spec in FILTER_KEYS.values() if spec.vocab is not None)
 
 #: Every table of the schema (names the store accepts from its callers).
 _TABLES = frozenset({

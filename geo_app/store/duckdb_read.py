@@ -14,7 +14,7 @@ import shapely
 
 from geo_app.errors import DatabaseBusyError, DataError
 from geo_app.filters import EntityFilter
-from geo_app.store.common import _TABLES, ENTITY_COLUMNS, entities_to_gdf
+from geo_app.store.common import _TABLES, ENTITY_COLUMNS, FILTER_COLUMNS, entities_to_gdf
 from geo_app.store.duckdb_connect import _scalar, connect
 
 
@@ -79,8 +79,8 @@ def read_geo_table(path: Path, table: str) -> gpd.GeoDataFrame:
 def _entity_where(flt: EntityFilter) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
-    for column, values in (("kind", flt.kinds), ("level", flt.levels),
-                           ("status", flt.statuses), ("board", flt.boards)):
+    for column, field in FILTER_COLUMNS:
+        values = getattr(flt, field)
         if values:
             clauses.append(f"e.{column} IN ({', '.join('?' * len(values))})")
             params.extend(values)

@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from geo_app import assets, districts, maps
+from geo_app import assets, districts, ingest, maps
 from geo_app.auth import Actor
 from geo_app.errors import GeoAppError, ImportValidationError
 from geo_app.filters import parse_values
@@ -267,7 +267,7 @@ def _figures(data: districts.CompareData, lang: str, path: Path) -> None:
     _downloads(figures, "board-indicators", lang, "cmp_figs")
     st.subheader(t("cmp_import", lang))
     st.markdown(t("cmp_import_help", lang))
-    st.download_button(t("cmp_template", lang), districts.USER_TEMPLATE.encode("utf-8"),
+    st.download_button(t("cmp_template", lang), ingest.USER_TEMPLATE.encode("utf-8"),
                        file_name="indicators-template.csv", mime="text/csv", key="cmp_template")
     try:
         actor = current_actor()
@@ -294,7 +294,7 @@ def _importer(data: districts.CompareData, lang: str, path: Path, actor: Actor) 
         st.info(t("cmp_already", lang, batch=done[digest]))
         return
     try:
-        frame = districts.parse_user_indicators(raw, data.board_indicators)
+        frame = ingest.parse_user_indicators(raw, data.board_indicators)
     except ImportValidationError as err:
         show_error(err)
         if err.problems:
@@ -305,7 +305,7 @@ def _importer(data: districts.CompareData, lang: str, path: Path, actor: Actor) 
     st.dataframe(frame, hide_index=True, key="cmp_preview")
     if st.button(t("cmp_do_import", lang, n=len(frame)), key="cmp_do_import", type="primary"):
         try:
-            rows, batch = districts.import_user_indicators(path, raw, upload.name, actor=actor)
+            rows, batch = ingest.import_user_indicators(path, raw, upload.name, actor=actor)
         except GeoAppError as err:
             show_error(err)
             return
