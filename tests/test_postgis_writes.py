@@ -25,6 +25,7 @@ from geo_app.auth import local_actor
 from geo_app.errors import ImportValidationError
 from geo_app.settings import DATABASE_URL_VAR
 from geo_app.store import postgis_schema, postgis_write
+from tests import pgcluster
 from tests.conftest import PgDatabase
 from tests.helpers import write_import_csv
 
@@ -161,6 +162,25 @@ def test_cli_runs_on_postgis(pg_writable: PgDatabase, tmp_path: Path,
     assert "a.csv" in out
     assert cli.main(["info"]) == 0
     assert not pg_writable.settings.db_path.exists()
+
+
+def test_a_read_only_role_reads_every_rebuild_as_docs_deploy_says(
+        pg_cluster: pgcluster.Cluster, pg_writable: PgDatabase) -> None:
+    """docs/deploy.md: default privileges let a read-only role (QGIS) read what each rebuild
+    creates, and nothing more."""
+    dbname = pg_writable.url.rsplit("/", 1)[1]
+    reader = f"reader_{dbname}"
+    pg_cluster.psql(f'CREATE ROLE "{reader}" LOGIN')
+    for grant in ("USAGE ON SCHEMAS", "SELECT ON TABLES"):
+        pg_cluster.psql(f'ALTER DEFAULT PRIVILEGES FOR ROLE {pgcluster.SUPERUSER} GRANT {grant} '
+                        f'TO "{reader}"', dbname=dbname)
+    build.build_database(pg_writable.settings)
+    url = pg_writable.url.replace(f"{pgcluster.SUPERUSER}@", f"{reader}@")
+    with psycopg.connect(url) as con:
+        row = con.execute("SELECT count(*), count(geom) FROM geo_app.entities").fetchone()
+        assert row is not None and row[0] > 50 and row[1] > 0
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            con.execute("DELETE FROM geo_app.entities")
 
 
 # ----------------------------------------------------------------------------- kill -9
