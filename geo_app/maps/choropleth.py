@@ -14,7 +14,7 @@ from branca.element import Element, Figure
 
 from geo_app.assets import VENDOR_URL, asset_urls
 from geo_app.i18n import t
-from geo_app.maps.elements import _CSS, _Bind, _Legend
+from geo_app.maps.elements import _CSS, _add_shape, _Legend
 from geo_app.maps.legend import _swatch
 from geo_app.maps.payload import simplify_for_display, to_display_datum
 from geo_app.maps.style import _BOUNDARY_COLOR, _WATER_COLOR
@@ -138,15 +138,6 @@ def choropleth_tooltip(row: Mapping[str, Any], *, title: str, lang: str) -> str:
 def _for_display(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Simplified (:data:`DISPLAY_TOLERANCE`) and rounded to 5 decimals (about 1 m)."""
     return to_display_datum(simplify_for_display(gdf), "wgs84", decimals=5)
-
-
-def _add_shape(group: folium.FeatureGroup, geom: Any, style: Mapping[str, Any],
-               tooltip: str | None) -> None:
-    feature = {"type": "Feature", "properties": {}, "geometry": shapely.geometry.mapping(geom)}
-    layer = folium.GeoJson(feature, style_function=lambda _f, s=dict(style): s)
-    if tooltip:
-        layer.add_child(_Bind(tooltip=tooltip, sticky=True))
-    group.add_child(layer)
 
 
 def _add_context(m: folium.Map, gdf: gpd.GeoDataFrame | None, lang: str, *, water: bool) -> None:

@@ -3,9 +3,11 @@ subclasses with constant templates; every value reaches them escaped) and the pa
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import folium
+import shapely
 from branca.element import MacroElement
 from jinja2 import Template
 
@@ -36,6 +38,17 @@ class _Bind(MacroElement):
         self.popup = popup
         self.tooltip = tooltip
         self.sticky = sticky
+
+
+def _add_shape(group: folium.FeatureGroup, geom: Any, style: Mapping[str, Any],
+               tooltip: str | None) -> None:
+    """Add one outline or area (a shapely geometry) to ``group`` in a fixed ``style``,
+    with a sticky ``tooltip`` (escaped HTML) when one is given."""
+    feature = {"type": "Feature", "properties": {}, "geometry": shapely.geometry.mapping(geom)}
+    layer = folium.GeoJson(feature, style_function=lambda _f, s=dict(style): s)
+    if tooltip:
+        layer.add_child(_Bind(tooltip=tooltip, sticky=True))
+    group.add_child(layer)
 
 
 class _Legend(MacroElement):

@@ -17,7 +17,15 @@ from branca.element import Element, Figure
 from geo_app.aggregate import Points, ViewPlan
 from geo_app.assets import VENDOR_URL, asset_urls
 from geo_app.i18n import t
-from geo_app.maps.elements import _CELL_CSS, _CSS, _Bind, _Cells, _CompactMarkers, _Legend
+from geo_app.maps.elements import (
+    _CELL_CSS,
+    _CSS,
+    _add_shape,
+    _Bind,
+    _Cells,
+    _CompactMarkers,
+    _Legend,
+)
 from geo_app.maps.legend import _safe_color, legend_html
 from geo_app.maps.payload import (
     MapInputs,
@@ -96,14 +104,6 @@ def _schematic_boards(boards: pd.DataFrame) -> set[str]:
     return {str(c) for c in boards.loc[status == "schematic", "county_adcode"] if isinstance(c, str) and c}
 
 
-def _add_polygon(group: folium.FeatureGroup, geom: Any, style: dict[str, Any],
-                 tooltip: str) -> None:
-    feature = {"type": "Feature", "properties": {}, "geometry": shapely.geometry.mapping(geom)}
-    layer = folium.GeoJson(feature, style_function=lambda _f, s=style: s)
-    layer.add_child(_Bind(tooltip=tooltip, sticky=True))
-    group.add_child(layer)
-
-
 def _add_boundaries(m: folium.Map, inputs: MapInputs, lang: str, datum: str) -> None:
     gdf = inputs.boundaries  # prepared for the display datum (display_inputs)
     group = folium.FeatureGroup(name=escape_html(t("map_boundaries_group", lang)), show=True)
@@ -120,7 +120,7 @@ def _add_boundaries(m: folium.Map, inputs: MapInputs, lang: str, datum: str) -> 
                + ("" if city else f"<br>{escape_html(text)}"))
         style = {"color": _CITY_COLOR if city else _BOUNDARY_COLOR, "weight": 2.5 if city else 1.2,
                  "fill": not city, "fillColor": "#ffffff", "fillOpacity": 0.0, "opacity": 0.8}
-        _add_polygon(group, row.geometry, style, tip)
+        _add_shape(group, row.geometry, style, tip)
     for _, row in gdf[gdf["adcode"].astype(str).isin(schematic)].iterrows():
         if row.geometry is None or row.geometry.is_empty:
             continue
@@ -128,7 +128,7 @@ def _add_boundaries(m: folium.Map, inputs: MapInputs, lang: str, datum: str) -> 
                f"<br>{escape_html(t('board_schematic', lang))}")
         style = {"color": _BOUNDARY_COLOR, "weight": 1.8, "dashArray": "6 4", "fill": True,
                  "fillColor": "#ffffff", "fillOpacity": 0.0, "opacity": 0.9}
-        _add_polygon(group, row.geometry, style, tip)
+        _add_shape(group, row.geometry, style, tip)
     group.add_to(m)
 
 
@@ -144,7 +144,7 @@ def _add_water(m: folium.Map, inputs: MapInputs, lang: str, datum: str) -> None:
                  "fillOpacity": 0.45, "opacity": 0.9}
         kind = t("map_river" if river else "map_lake", lang)
         tip = f"<b>{escape_html(row.get(name_col) or row.get('name_zh'))}</b><br>{escape_html(kind)}"
-        _add_polygon(group, row.geometry, style, tip)
+        _add_shape(group, row.geometry, style, tip)
     group.add_to(m)
 
 
@@ -163,7 +163,7 @@ def _add_layers(m: folium.Map, inputs: MapInputs, lang: str, datum: str) -> list
                  "fillOpacity": 0.12, "opacity": 0.9}
         tip = (f"<b>{escape_html(name)}</b><br>{escape_html(t('schematic', lang))}"
                f"<br>{escape_html(row.get('method') or '')}")
-        _add_polygon(group, row.geometry, style, tip)
+        _add_shape(group, row.geometry, style, tip)
         group.add_to(m)
         drawn.append((name, color))
     return drawn
