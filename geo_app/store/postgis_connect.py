@@ -89,7 +89,9 @@ def _pool(url: str, schema: str) -> ConnectionPool[psycopg.Connection[Any]]:
             pool = ConnectionPool(
                 url, min_size=1 if schema == SCHEMA_NAME else 0,
                 max_size=POOL_MAX if schema == SCHEMA_NAME else 2,
-                kwargs={"options": f"-c search_path={schema},public",
+                # jit off: compiling the long GeoJSON expressions took ~3 s a query, for
+                # queries that run in milliseconds
+                kwargs={"options": f"-c search_path={schema},public -c jit=off",
                         "application_name": "geo-app"},
                 name=f"geo-app {describe(url)} {schema}", open=False, timeout=30,
                 check=ConnectionPool.check_connection)
