@@ -118,7 +118,7 @@ def import_rate(n: int, db: Path, work: Path) -> float:
 
     rows = min(n, ingest.MAX_ROWS)
     df = synthetic_registry(rows, seed=1)
-    df["id"] = f"imp{random.randrange(10**6)}-" + df["id"]
+    df["id"] = "imp-" + df["id"]
     path = work / "import.csv"
     df.to_csv(path, index=False)
     t0 = time.perf_counter()

@@ -138,6 +138,21 @@ _INDICATORS = ("板块,indicator,year,value,unit,source,notes\n"
                "太仓市,gdp,2031,1653.57,亿元,postgis test,\n")
 
 
+def test_two_rebuilds_at_once_both_finish_and_keep_imports(pg_writable: PgDatabase,
+                                                          tmp_path: Path) -> None:
+    db = pg_writable.settings.db_path
+    _, batch = ingest.import_file(_csv(tmp_path, "a.csv", "twice", 40), db, actor=local_actor())
+    assert batch is not None
+    before = _state(pg_writable.url)
+    procs = [subprocess.Popen([sys.executable, "-m", "geo_app.cli", "build"], env={**os.environ},
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    assert _state(pg_writable.url) == before
+    assert store.count_entities(db) == len(store.query_entities(db)) > 40
+
+
 def test_ensure_database_builds_once_then_reads(pg_url: str, tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.conftest import copy_sources, point_env_at, use_postgis

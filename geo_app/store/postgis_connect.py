@@ -187,13 +187,19 @@ def writer_lock(path: Path | str) -> Iterator[None]:
         try:
             yield
         finally:
-            _LOCAL.depth, _LOCAL.con = 0, None
+            _LOCAL.depth, _LOCAL.con, _LOCAL.exclusive = 0, None, False
     finally:
         con.close()  # ends the session: every advisory lock it holds is released
 
 
 def _exclusive_lock() -> None:
-    """Turn this thread's writer lock exclusive (a rebuild); no-op outside :func:`writer_lock`."""
+    """Turn this thread's writer lock exclusive (a rebuild); no-op outside :func:`writer_lock`.
+
+    The shared lock is let go first: two rebuilds that each held it shared and waited for
+    the other to let go would deadlock. Then the rebuild waits for every import under way.
+    """
     con = getattr(_LOCAL, "con", None)
-    if con is not None:
+    if con is not None and not getattr(_LOCAL, "exclusive", False):
+        con.execute("SELECT pg_advisory_unlock_shared(%s)", [LOCK_KEY])
         con.execute("SELECT pg_advisory_lock(%s)", [LOCK_KEY])
+        _LOCAL.exclusive = True

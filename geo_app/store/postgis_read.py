@@ -99,7 +99,9 @@ def _frame(path: Path | str, query: Any, params: Sequence[Any] = ()) -> pd.DataF
 
 
 def read_meta(path: Path | str) -> dict[str, str]:
-    """The key/value metadata of the database (data hash, build time…).
+    """The key/value metadata of the database (data hash, build time…), read on the primary:
+    whether to rebuild is decided on it (a standby that has not replayed the last rebuild
+    yet would start another).
 
     Raises
     ------
@@ -107,10 +109,10 @@ def read_meta(path: Path | str) -> dict[str, str]:
         When the server has no database of this app yet, or cannot be reached.
     """
     try:
-        with _read(path) as con:
+        with _pool(_primary_url(), schema_for(path)).connection() as con:
             rows = con.execute("SELECT key, value FROM meta").fetchall()
     except psycopg.errors.UndefinedTable as err:
-        msg = f"{describe(read_url())} holds no geo-app database yet; it will be built."
+        msg = f"{describe(_primary_url())} holds no geo-app database yet; it will be built."
         raise DataError(msg) from err
     return {str(k): str(v) for k, v in rows}
 
