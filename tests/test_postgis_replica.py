@@ -24,7 +24,7 @@ from geo_app.auth import local_actor
 from geo_app.errors import GeoAppError
 from geo_app.settings import DATABASE_URL_VAR, READ_URL_VAR, load_settings
 from geo_app.store import postgis_connect
-from tests import pgcluster
+from tests import pgcluster, test_views_map
 from tests.conftest import PgDatabase
 from tests.helpers import write_import_csv
 
@@ -70,6 +70,12 @@ def test_an_import_on_the_primary_appears_on_a_map_reading_the_standby(
     pg_cluster.wait_replayed(standby)
     assert store.count_entities(db) == before + 120  # this process reads the standby too
     assert store.database_version(db) != version
+    # and the map page itself (Streamlit, in this process, reading the standby) draws them
+    at = test_views_map.run_app()
+    n, on_map = test_views_map.expected(db)
+    assert n == before + 120
+    assert test_views_map.counts_text(at).startswith(f"地图上 {on_map} 个")
+    assert f"共 {n} 个符合筛选" in test_views_map.counts_text(at)
 
 
 def test_the_standby_refuses_writes_with_a_clear_error(

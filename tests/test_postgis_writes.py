@@ -93,6 +93,13 @@ def test_an_id_already_there_refuses_the_whole_file(pg_writable: PgDatabase,
         store.import_entities(db, frame, batch_row, frame[["id"]].assign(layer_id="x")
                               .rename(columns={"id": "entity_id"}), actor=local_actor())
     assert _state(pg_writable.url) == before
+    # a batch id drawn twice (two processes in the same second) refuses the second import
+    frame = store.query_entities(db).iloc[[0]].copy()
+    frame["id"], frame["origin"], frame["batch_id"] = "dup-new-row", "user", first
+    with pytest.raises(ImportValidationError, match="batch id"):
+        store.import_entities(db, frame, {**batch_row, "batch_id": first}, frame[["id"]].assign(
+            layer_id="x").rename(columns={"id": "entity_id"}), actor=local_actor())
+    assert _state(pg_writable.url) == before
 
 
 def test_a_failure_inside_the_import_writes_nothing(pg_writable: PgDatabase, tmp_path: Path,

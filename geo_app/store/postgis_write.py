@@ -92,8 +92,14 @@ def import_entities(path: Path | str, frame: gpd.GeoDataFrame, batch: Mapping[st
             n = insert_frame(con, "entities", _by_board(frame))
             insert_frame(con, "layer_members", members)
     except psycopg.errors.UniqueViolation as err:
-        msg = (f"An id of this file is already in the database ({err.diag.message_detail}); "
-               "nothing was imported. / 文件中的编号已存在于数据库中，未导入任何数据。")
+        if err.diag.table_name == "import_batches":  # another import drew the same batch id
+            msg = (f"Another import took the batch id {batch['batch_id']} at the same moment; "
+                   "nothing was imported: import the file again. / 批次编号冲突，未导入任何数据，"
+                   "请重新导入。")
+        else:
+            msg = (f"An id of this file is already in the database "
+                   f"({err.diag.message_detail}); nothing was imported. / "
+                   "文件中的编号已存在于数据库中，未导入任何数据。")
         raise ImportValidationError(msg) from err
     except psycopg.errors.LockNotAvailable as err:
         msg = "The database is busy (a rebuild is running). Try again in a moment. / 数据库正忙，请稍后重试。"
