@@ -110,30 +110,32 @@ _GEO_TABLES = frozenset({"boundaries", "water", "layers", "entities"})
 def _ewkb(geoms: Any) -> list[str | None]:
     """Hex EWKB (SRID 4326) of each geometry; None for a missing or empty one."""
     arr = np.asarray(geoms, dtype=object)
-    out: list[str | None] = []
-    for g in arr:
-        if g is None or shapely.is_empty(g):
-            out.append(None)
-        else:
-            out.append(shapely.to_wkb(shapely.set_srid(g, 4326), hex=True, include_srid=True))
-    return out
+    missing = np.array([g is None for g in arr], dtype=bool)
+    present = arr[~missing]
+    missing[~missing] = shapely.is_empty(present)
+    out = np.full(len(arr), None, dtype=object)
+    keep = arr[~missing]
+    if len(keep):
+        out[~missing] = shapely.to_wkb(shapely.set_srid(keep, 4326), hex=True, include_srid=True)
+    return list(out)
 
 
 def _python(value: Any) -> Any:
-    """A cell as psycopg adapts it: NaN/NA → None, numpy scalars → Python."""
-    if value is None:
-        return None
-    if isinstance(value, float) and value != value:
-        return None
-    if value is pd.NA or value is pd.NaT:
+    """A single value as psycopg adapts it: NaN/NA → None, numpy scalars → Python."""
+    if value is None or value is pd.NA or value is pd.NaT:
         return None
     if isinstance(value, np.generic):
         value = value.item()
-        if isinstance(value, float) and value != value:
-            return None
-    if isinstance(value, pd.Timestamp):
-        return value.to_pydatetime()
+    if isinstance(value, float) and value != value:
+        return None
     return value
+
+
+def _cells(series: pd.Series) -> list[Any]:
+    """A column as Python values for COPY: NaN, NA and NaT → None (whole column at once)."""
+    values = series.astype(object).where(series.notna(), None).tolist()
+    return [v.to_pydatetime() if isinstance(v, pd.Timestamp) else v for v in values] \
+        if pd.api.types.is_datetime64_any_dtype(series) else values
 
 
 def insert_frame(con: psycopg.Connection[Any], table: str, frame: pd.DataFrame) -> int:
@@ -141,21 +143,20 @@ def insert_frame(con: psycopg.Connection[Any], table: str, frame: pd.DataFrame) 
     if table not in _TABLES:
         msg = f"Unknown table {table!r}"
         raise ValueError(msg)
-    df = pd.DataFrame(frame).copy()
+    df = pd.DataFrame(frame)
     cols = list(df.columns)
-    geoms: list[str | None] | None = None
+    columns: list[list[Any]] = []
     if isinstance(frame, gpd.GeoDataFrame):
         cols.remove(frame.geometry.name)
-        geoms = _ewkb(frame.geometry.values)
-    names = [*cols, "geom"] if geoms is not None else cols
+    columns = [_cells(df[c]) for c in cols]
+    names = list(cols)
+    if isinstance(frame, gpd.GeoDataFrame):
+        columns.append(_ewkb(frame.geometry.values))
+        names.append("geom")
     stmt = sql.SQL("COPY {} ({}) FROM STDIN").format(
         sql.Identifier(table), sql.SQL(", ").join(sql.Identifier(c) for c in names))
-    columns = [df[c].astype(object).to_numpy() for c in cols]
     with con.cursor() as cur, cur.copy(stmt) as copy:
-        for i in range(len(df)):
-            row = [_python(col[i]) for col in columns]
-            if geoms is not None:
-                row.append(geoms[i])
+        for row in zip(*columns, strict=True):
             copy.write_row(row)
     return len(df)
 
