@@ -1,38 +1,63 @@
-"""The existing store, export, API and comparison checks, run again on PostGIS.
+"""The existing store, export, API, import, CLI, layer and comparison checks, run again on PostGIS.
 
-Every test function of those modules whose arguments are only the session's read-only
-database (``db``), an API client on it (``client``) and a temporary folder (``tmp_path``),
-and that is not parametrised, runs here against the same data on the session's PostGIS
-server (``GEO_APP_DATABASE_URL`` set). Checks that write the DuckDB file directly (the
-tests' own SQL through ``tests.helpers``) cannot run on a server and are listed in
-:data:`DUCKDB_ONLY`.
+Every test function of :data:`MODULES` that is not parametrised and asks only for fixtures
+this module can give on PostGIS (:data:`SUPPLIED`: the session's read-only database ``db``
+and its settings ``env_settings``, an API ``client``, a fresh database of its own
+``writable_settings``, the map's ``static`` overlays, and pytest's own ``tmp_path``,
+``capsys``, ``capsysbinary``, ``monkeypatch``) runs here against the same data on the
+session's PostGIS server (``GEO_APP_DATABASE_URL`` set). Checks of the DuckDB file itself
+cannot run on a server and are listed in :data:`DUCKDB_ONLY`.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from geo_app import store
 from geo_app.settings import Settings
-from tests import test_api, test_districts, test_export, test_store
+from tests import (
+    test_api,
+    test_cli,
+    test_districts,
+    test_export,
+    test_ingest,
+    test_layers,
+    test_store,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
-MODULES = (test_store, test_export, test_api, test_districts)
-SUPPLIED = {"db", "client", "tmp_path"}
+#: The Streamlit pages' AppTest checks are left out for the suite's time (their store calls
+#: are these modules'; tests/test_postgis_replica.py runs the map page on a standby).
+MODULES = (test_store, test_export, test_api, test_districts, test_ingest, test_cli, test_layers)
+SUPPLIED = {"db", "client", "env_settings", "writable_settings", "static", "tmp_path", "capsys",
+            "capsysbinary", "monkeypatch"}
 #: Checks of the DuckDB file itself, not of the store's behaviour on any backend: a path that
 #: does not exist (on PostGIS the path names nothing), the file lock between threads (PostGIS
-#: imports share their lock and a rebuild takes it alone), the tests' own SQL on the file.
+#: imports share their lock and a rebuild takes it alone), the file protocol, and the tests'
+#: own SQL on the file. Their PostGIS counterparts are in tests/test_postgis_writes.py.
 DUCKDB_ONLY = {
     "tests.test_store.test_missing_database_has_a_clear_error",
     "tests.test_export.test_missing_database_is_a_clear_error",
     "tests.test_api.test_a_missing_database_is_503_without_the_path",
     "tests.test_store.test_writer_lock_is_reentrant_and_excludes_other_threads",
     "tests.test_export.test_entities_without_a_point_have_null_geometry_and_unknown_coordinates",
+    # DuckDB's spatial extension wheel; the file protocol: copy, write, swap; the file's
+    # bytes; leftovers of killed writers
+    "tests.test_store.test_spatial_extension_loads_from_the_wheel_without_network",
+    "tests.test_store.test_readers_never_block_writers",
+    "tests.test_store.test_failed_write_leaves_the_live_file_byte_identical",
+    "tests.test_store.test_leftovers_of_killed_writers_are_cleared",
+    "tests.test_layers.test_invalid_spec_stops_the_build_and_keeps_the_old_database",
+    "tests.test_ingest.test_cli_import_dry_run_batches_and_remove",
+    # rows written or read with the tests' own SQL on the file (tests.helpers)
+    "tests.test_api.test_html_escapes_every_value",
+    "tests.test_api.test_new_rows_are_seen_without_restart",
+    "tests.test_layers.test_layer_filter_matches_membership_table",
 }
 
 
@@ -54,15 +79,27 @@ CHECKS = _checks()
 
 
 def test_enough_checks_are_found() -> None:
-    assert len(CHECKS) >= 30, [name for name, _ in CHECKS]
+    assert len(CHECKS) >= 60, [name for name, _ in CHECKS]
 
 
 @pytest.mark.parametrize(("name", "check"), CHECKS, ids=[name for name, _ in CHECKS])
-def test_check_holds_on_postgis(name: str, check: Callable[..., Any], pg_settings: Settings,
-                                tmp_path: Path) -> None:
-    db = pg_settings.db_path
-    args: dict[str, Any] = {"db": db, "tmp_path": tmp_path}
+def test_check_holds_on_postgis(name: str, check: Callable[..., Any],
+                                request: pytest.FixtureRequest) -> None:
     params = inspect.signature(check).parameters
+    settings: Settings = request.getfixturevalue(
+        "pg_writable" if "writable_settings" in params else "pg_settings")
+    if not isinstance(settings, Settings):  # pg_writable: a PgDatabase
+        settings = settings.settings
+    db = settings.db_path
+    args: dict[str, Any] = {"db": db, "env_settings": settings, "writable_settings": settings}
     if "client" in params:
         args["client"] = test_api.make_client(db)
+    if "static" in params:
+        args["static"] = {"layers": store.read_geo_table(db, "layers"),
+                          "boundaries": store.read_geo_table(db, "boundaries"),
+                          "water": store.read_geo_table(db, "water"),
+                          "boards": store.read_table(db, "boards")}
+    for name_ in ("tmp_path", "capsys", "capsysbinary", "monkeypatch"):
+        if name_ in params:
+            args[name_] = request.getfixturevalue(name_)
     check(**{k: v for k, v in args.items() if k in params})
