@@ -1,4 +1,5 @@
-"""GeoJSON export benchmark (by hand): ``python -m benchmarks.bench_export [--sizes 10000 100000 1000000]``.
+"""GeoJSON export benchmark (by hand):
+``python -m benchmarks.bench_export [--sizes 10000 100000 1000000]``.
 
 For each N, a synthetic registry (``benchmarks/synthetic.py``) is built into a DuckDB file in
 a temporary folder; then each writer runs in a fresh subprocess, so its peak RSS is its own:
@@ -211,7 +212,8 @@ def print_table(results: dict[int, dict[str, dict]]) -> None:
             if writer not in res:
                 continue
             r = res[writer]
-            ratio = "" if writer in ("ours", "load") or ours is None else f"{r['seconds'] / ours:.2f}"
+            ratio = ("" if writer in ("ours", "load") or ours is None
+                     else f"{r['seconds'] / ours:.2f}")
             size = f"{r['bytes'] / 1e6:.1f}" if r["bytes"] else ""
             print(f"| {n:>9,} | {LABELS[writer]:<42} | {r['seconds']:>7.2f} | {ratio:>6} | "
                   f"{r['peak_mib']:>9.0f} | {size:>9} |")
@@ -229,7 +231,8 @@ def bench(n: int, settings: Settings, work: Path) -> list[Any]:
             "pyogrio Arrow write (loaded)", "≤ 1.0× pyogrio-Arrow",
             (ours["seconds"] <= base["seconds"]) if big else None),
         Row(n, "GeoJSON export peak memory", ours["peak_mib"], "MiB", base["peak_mib"],
-            "pyogrio Arrow write (loaded)", "≤ +100 MiB", (ours["peak_mib"] <= 100) if big else None),
+            "pyogrio Arrow write (loaded)", "≤ +100 MiB",
+            (ours["peak_mib"] <= 100) if big else None),
         *download_rows(n, settings.db_path, work),
     ]
 
@@ -249,7 +252,7 @@ def download_rows(n: int, db: Path, work: Path) -> list[Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--child", nargs=3, metavar=("WRITER", "DB", "OUT"), help=argparse.SUPPRESS)
     parser.add_argument("--db", type=Path, default=None,

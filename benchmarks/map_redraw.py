@@ -57,20 +57,24 @@ def _prepared_size(inputs: maps.MapInputs) -> int:
 def main(argv: list[str] | None = None) -> None:
     """Print one table row per filter."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db", type=Path, help="an existing database (default: build the shipped data)")
+    parser.add_argument("--db", type=Path,
+                        help="an existing database (default: build the shipped data)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         db = args.db
         if db is None:
-            settings = Settings(db_path=Path(tmp) / "geo_app.duckdb", data_dir=PROJECT_ROOT / "data",
+            settings = Settings(db_path=Path(tmp) / "geo_app.duckdb",
+                                data_dir=PROJECT_ROOT / "data",
                                 layers_dir=PROJECT_ROOT / "layers")
             build.build_database(settings)
             db = settings.db_path
         t0 = time.perf_counter()
         static = {"layers": store.read_geo_table(db, "layers"),
                   "boundaries": store.read_geo_table(db, "boundaries"),
-                  "water": store.read_geo_table(db, "water"), "boards": store.read_table(db, "boards")}
-        print(f"overlays read once per database version: {(time.perf_counter() - t0) * 1000:.0f} ms\n")
+                  "water": store.read_geo_table(db, "water"),
+                  "boards": store.read_table(db, "boards")}
+        print(f"overlays read once per database version: {(time.perf_counter() - t0) * 1000:.0f} "
+              "ms\n")
         print(f"{'filter':28} {'rows':>5} {'query ms':>9} {'build ms':>9} {'st_folium ms':>13} "
               f"{'total ms':>9} {'script KB':>10}")
         for name, flt in FILTERS.items():
@@ -82,7 +86,8 @@ def main(argv: list[str] | None = None) -> None:
             total = q_ms + b_ms + s_ms
             print(f"{name:28} {len(ents):>5} {q_ms:>9.0f} {b_ms:>9.0f} {s_ms:>13.0f} "  # type: ignore[arg-type]
                   f"{total:>9.0f} {int(size) / 1024:>10.0f}")  # type: ignore[call-overload]
-        print("\nA repeated filter is served from st.cache_data (no query); pans and zooms never rerun.")
+        print("\nA repeated filter is served from st.cache_data (no query); pans and zooms never "
+              "rerun.")
 
 
 if __name__ == "__main__":

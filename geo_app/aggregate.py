@@ -146,7 +146,8 @@ class Points:
             raise ValueError(msg)
         x, y = wgs84_to_gcj02(self.lon, self.lat)
         # rounded as :func:`geo_app.maps.to_display_datum` rounds the drawn markers
-        return Points(np.round(np.asarray(x, dtype=float), 6), np.round(np.asarray(y, dtype=float), 6),
+        return Points(np.round(np.asarray(x, dtype=float), 6),
+                      np.round(np.asarray(y, dtype=float), 6),
                       self.kind, self.exact, datum)
 
 
@@ -192,7 +193,8 @@ class PointSummary:
     n_no_point: int
 
 
-def points_from_batches(batches: Iterable[Any], *, no_point_rows: int = NO_POINT_ROWS) -> PointSummary:
+def points_from_batches(batches: Iterable[Any], *,
+                        no_point_rows: int = NO_POINT_ROWS) -> PointSummary:
     """Collect the record batches of :func:`geo_app.store.iter_point_batches` (with
     :data:`NO_POINT_COLUMNS` as ``unlocated``) into a summary."""
     lons: list[np.ndarray] = []

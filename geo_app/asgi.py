@@ -1,4 +1,5 @@
-"""Thin Starlette adapter over :mod:`geo_app.api`: routes, trusted hosts, CORS, JSON errors; ``serve``.
+"""Thin Starlette adapter over :mod:`geo_app.api`: routes, trusted hosts, CORS, JSON errors;
+``serve``.
 
 Each route only turns the Starlette request into an :class:`~geo_app.api.APIRequest`,
 calls the framework-free api function and wraps its ``(headers, status, content)``.

@@ -1,4 +1,5 @@
-"""Copy Leaflet and its plugins from the XStatic PyPI packages into ``static/vendor/`` (offline map).
+"""Copy Leaflet and its plugins from the XStatic PyPI packages into ``static/vendor/``
+(offline map).
 
 Streamlit serves the ``static/`` folder beside ``streamlit_app.py`` at ``/app/static/``
 (``server.enableStaticServing = true`` in ``.streamlit/config.toml``), so the map loads

@@ -161,7 +161,8 @@ def require_editor(actor: Actor, action: str) -> None:
         For an anonymous visitor or a signed-in viewer (nothing has been written).
     """
     if not isinstance(actor, Actor):
-        msg = f"{action}: no acting identity was given; nothing was changed / 未提供操作者身份，未作任何更改"
+        msg = (f"{action}: no acting identity was given; nothing was changed / "
+               "未提供操作者身份，未作任何更改")
         raise NotAuthorisedError(msg)
     if actor.is_editor:
         return

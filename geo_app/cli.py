@@ -136,8 +136,9 @@ def _cmd_audit() -> int:
         print("no changes recorded")
     for a in audit.itertuples(index=False):
         rows = "-" if a.row_count is None or a.row_count != a.row_count else f"{int(a.row_count)}"
-        print(f"{a.changed_at:%Y-%m-%d %H:%M:%S} UTC  {a.action:<7} {a.batch_id}  {_text(a.target):<16} "
-              f"{rows:>6} rows  by {_text(a.made_by):<24} {_text(a.file_name)}")
+        print(f"{a.changed_at:%Y-%m-%d %H:%M:%S} UTC  {a.action:<7} {a.batch_id}  "
+              f"{_text(a.target):<16} {rows:>6} rows  by {_text(a.made_by):<24} "
+              f"{_text(a.file_name)}")
     return 0
 
 
@@ -150,7 +151,7 @@ def _cmd_remove_batch(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- 板块 comparison and user indicators (docs/indicators.md) -------------------------------------------
+# --- 板块 comparison and user indicators (docs/indicators.md) -------------------------------------
 
 
 def _add_compare_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -160,8 +161,10 @@ def _add_compare_parsers(sub: argparse._SubParsersAction) -> None:  # type: igno
                      help="keep these 板块 (ranks stay among all ten; space- or comma-separated, "
                           f"repeatable): {', '.join(BOARDS)}")
     cmp.add_argument("--metric", action="append", default=[], metavar="KEY",
-                     help="metric key (repeatable; default: the best-covered published figure, 'ind:gdp'); see --list-metrics")
-    cmp.add_argument("--year", default=None, help="year of public figures (default: latest per 板块)")
+                     help="metric key (repeatable; default: the best-covered published figure, "
+                          "'ind:gdp'); see --list-metrics")
+    cmp.add_argument("--year", default=None,
+                     help="year of public figures (default: latest per 板块)")
     cmp.add_argument("--lang", choices=["zh", "en"], default="zh", help="column headers and labels")
     cmp.add_argument("--format", choices=["table", "csv", "xlsx"], default="table")
     cmp.add_argument("--output", "-o", default="-", help="file to write ('-' for stdout; not xlsx)")
@@ -242,7 +245,8 @@ def _cmd_build() -> int:
 def _cmd_info() -> int:
     db = build.ensure_database(load_settings())
     meta = store.read_meta(db)
-    print(f"database: {db}\nbuilt: {meta.get('built_at')}  source hash: {meta.get('source_hash', '')[:12]}")
+    print(f"database: {db}\nbuilt: {meta.get('built_at')}  source hash: "
+          f"{meta.get('source_hash', '')[:12]}")
     for title, column in (("kind", "kind"), ("板块 board", "board"),
                           ("location precision", "location_precision"), ("origin", "origin")):
         print(f"\nentities by {title}:")
@@ -270,8 +274,10 @@ def _cmd_layers() -> int:
     summary = layer_stats(db)["summary"]
     print(f"{'id':<16} {'name_zh':<10} {'area_km2':>10} {'entities':>8}  name_en")
     for row in summary.itertuples():
-        print(f"{row.id:<16} {row.name_zh:<10} {row.area_km2:>10.1f} {row.entities:>8}  {row.name_en}")
-    print("\nAll layers are schematic: built by documented rules in layers/*.toml, not official boundaries.")
+        print(f"{row.id:<16} {row.name_zh:<10} {row.area_km2:>10.1f} {row.entities:>8}  "
+              f"{row.name_en}")
+    print("\nAll layers are schematic: built by documented rules in layers/*.toml, not official "
+          "boundaries.")
     return 0
 
 

@@ -146,8 +146,8 @@ def split_values(raw: Iterable[str]) -> list[str]:
     return [p.strip() for value in raw for p in value.split(",") if p.strip()]
 
 
-def parse_values(key: str, raw: Iterable[str], *,
-                 known_layers: Iterable[str] | None = None) -> tuple[tuple[str, ...], tuple[Rejected, ...]]:
+def parse_values(key: str, raw: Iterable[str], *, known_layers: Iterable[str] | None = None
+                 ) -> tuple[tuple[str, ...], tuple[Rejected, ...]]:
     """The valid values of list key ``key`` (once each, in order) and the rejected ones.
 
     ``raw`` as in :func:`split_values`. ``layer`` values are checked only when
@@ -170,7 +170,8 @@ def parse_values(key: str, raw: Iterable[str], *,
 
 
 def parse_filter(params: Mapping[str, Sequence[str]], *,
-                 known_layers: Iterable[str] | None = None) -> tuple[EntityFilter, tuple[Rejected, ...]]:
+                 known_layers: Iterable[str] | None = None
+                 ) -> tuple[EntityFilter, tuple[Rejected, ...]]:
     """Read a filter from query parameters, leniently: the filter and what was dropped.
 
     Lists are comma-separated or repeated (``kind=a,b`` = ``kind=a&kind=b``); unknown

@@ -46,7 +46,8 @@ def _water(water: gpd.GeoDataFrame, ids: tuple[str, ...], spec: LayerSpec) -> Ba
 def _named(water: gpd.GeoDataFrame, wid: str, key: str, spec: LayerSpec) -> BaseGeometry:
     sel = water[water["id"] == wid]
     if sel.empty:
-        raise LayerSpecError(spec.path, key, f"unknown water id {wid!r}; known: {', '.join(water['id'])}")
+        raise LayerSpecError(spec.path, key,
+                             f"unknown water id {wid!r}; known: {', '.join(water['id'])}")
     return sel.geometry.iloc[0]
 
 
@@ -83,7 +84,8 @@ def anchor_area(points: list[BaseGeometry], target_m2: float, limit: BaseGeometr
     area available, and the caller reports the miss.
 
     >>> from shapely.geometry import Point, box
-    >>> geom, r = anchor_area([Point(0, 0)], 3.14159e6, box(-1e5, -1e5, 1e5, 1e5), Point(0, 0).buffer(0))
+    >>> geom, r = anchor_area([Point(0, 0)], 3.14159e6, box(-1e5, -1e5, 1e5, 1e5),
+    ...                       Point(0, 0).buffer(0))
     >>> round(r), round(geom.area / 1e6, 2)
     (1000, 3.14)
     """
@@ -297,7 +299,8 @@ def layer_stats(db_path: Path) -> dict[str, pd.DataFrame]:
     members = entities.assign(layer_id=entities["layers"].str.split(",")).explode("layer_id")
     members = members[members["layer_id"].fillna("") != ""]
     summary = layers[["id", "name_zh", "name_en", "area_km2", "color", "method"]].copy()
-    summary["entities"] = summary["id"].map(members.groupby("layer_id").size()).fillna(0).astype(int)
+    counts = members.groupby("layer_id").size()
+    summary["entities"] = summary["id"].map(counts).fillna(0).astype(int)
     by_kind = members.groupby(["layer_id", "kind"]).size().rename("count").reset_index()
     by_level = members.groupby(["layer_id", "level"]).size().rename("count").reset_index()
     lm, bm = layers.to_crs(METRIC_CRS), boundaries.to_crs(METRIC_CRS).set_index("adcode")
@@ -312,7 +315,8 @@ def layer_stats(db_path: Path) -> dict[str, pd.DataFrame]:
             rows.append({
                 "layer_id": layer.id, "board": board.name_zh,
                 "area_km2": None if area is None else round(area, 3),
-                "area_share": None if area is None else round(area / (layer.geometry.area / 1e6), 4),
+                "area_share": (None if area is None
+                               else round(area / (layer.geometry.area / 1e6), 4)),
                 "entities": n,
                 "entity_share": round(n / len(in_layer), 4) if len(in_layer) else None,
             })

@@ -115,7 +115,8 @@ def parse_spec(path: Path) -> LayerSpec:
     for code in counties:
         if code not in COUNTY_ADCODES:
             raise LayerSpecError(name, "build.counties",
-                                 f"unknown county adcode {code!r}; valid: {', '.join(COUNTY_ADCODES)}")
+                                 f"unknown county adcode {code!r}; valid: "
+                                 f"{', '.join(COUNTY_ADCODES)}")
     if not counties:
         raise LayerSpecError(name, "build.counties", "must list at least one county adcode")
     exclude = tuple(_get(build, "exclude_water", list, name, required=False, default=[],

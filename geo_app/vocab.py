@@ -76,7 +76,8 @@ DATUMS: Labels = MappingProxyType({
 
 #: Qualifiers of an indicator value (the ``comparator`` column of ``indicators.csv`` and
 #: ``board_indicators.csv``): exact, more than, about, less than, at least, at most, a range
-#: from ``value`` to ``value_max``. Source wording: 超/突破/多 → ``>``, 近/接近/约 → ``≈``, 以上 → ``>=``.
+#: from ``value`` to ``value_max``. Source wording: 超/突破/多 → ``>``, 近/接近/约 → ``≈``, 以上 →
+#: ``>=``.
 COMPARATORS: Labels = MappingProxyType({
     "=": ("等于", "exactly"),
     ">": ("超过", "more than"),

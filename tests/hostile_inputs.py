@@ -29,7 +29,8 @@ _PKG_REL = "http://schemas.openxmlformats.org/package/2006/relationships"
 _TYPES = (
     '<?xml version="1.0" encoding="UTF-8"?>'
     '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-    '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+    '<Default Extension="rels" '
+    'ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
     '<Default Extension="xml" ContentType="application/xml"/>'
     '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-'
     'officedocument.spreadsheetml.sheet.main+xml"/>'
@@ -43,9 +44,9 @@ _ROOT_RELS = (f'<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="{_PK
 _WORKBOOK = (f'<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="{_MAIN}" xmlns:r="{_REL}">'
              '<sheets><sheet name="registry" sheetId="1" r:id="rId1"/></sheets></workbook>')
 _WORKBOOK_RELS = (f'<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="{_PKG_REL}">'
-                  f'<Relationship Id="rId1" Type="{_REL}/worksheet" Target="worksheets/sheet1.xml"/>'
-                  f'<Relationship Id="rId2" Type="{_REL}/sharedStrings" Target="sharedStrings.xml"/>'
-                  '</Relationships>')
+                  f'<Relationship Id="rId1" Type="{_REL}/worksheet" '
+                  'Target="worksheets/sheet1.xml"/><Relationship Id="rId2" '
+                  f'Type="{_REL}/sharedStrings" Target="sharedStrings.xml"/></Relationships>')
 
 
 def row(**changes: str) -> list[str]:

@@ -28,7 +28,8 @@ def uniform_points(n: int, *, seed: int = 0, bounds: tuple[float, ...] = SUZHOU)
                            rng.choice(["site", "town"], size=n))
 
 
-def view_around(lon: float, lat: float, zoom: int, width: int = 1000, height: int = 700) -> agg.View:
+def view_around(lon: float, lat: float, zoom: int, width: int = 1000,
+                height: int = 700) -> agg.View:
     x, y = agg.world_px(lon, lat, zoom)
     west, north = agg.lonlat_of_px(float(x) - width / 2, float(y) - height / 2, zoom)
     east, south = agg.lonlat_of_px(float(x) + width / 2, float(y) + height / 2, zoom)
@@ -84,7 +85,8 @@ def test_view_from_state_reads_st_folium_output() -> None:
 def test_view_from_state_clamps_zoom_and_latitude() -> None:
     view = agg.view_from_state(state(-89.0, -190.0, 89.0, 190.0, 3), max_zoom=18)
     assert view is not None
-    assert (view.south, view.west, view.north, view.east) == (-agg.MAX_LAT, -180.0, agg.MAX_LAT, 180.0)
+    assert (view.south, view.west, view.north, view.east) == (-agg.MAX_LAT, -180.0,
+                                                              agg.MAX_LAT, 180.0)
     assert agg.view_from_state(state(31.2, 120.5, 31.201, 120.501, 40), max_zoom=18).zoom == 18
 
 
@@ -166,8 +168,10 @@ def test_cells_sit_on_a_world_grid_whatever_the_window() -> None:
     pts = uniform_points(5_000, seed=3)
     a = agg.aggregate(pts, agg.view_window(view_around(120.6, 31.3, 11)))
     b = agg.aggregate(pts, agg.view_window(view_around(120.75, 31.35, 11)))
-    key_a = {(round(la, 9), round(lo, 9)): c for la, lo, c in zip(a.lat, a.lon, a.count, strict=True)}
-    key_b = {(round(la, 9), round(lo, 9)): c for la, lo, c in zip(b.lat, b.lon, b.count, strict=True)}
+    key_a = {(round(la, 9), round(lo, 9)): c
+             for la, lo, c in zip(a.lat, a.lon, a.count, strict=True)}
+    key_b = {(round(la, 9), round(lo, 9)): c
+             for la, lo, c in zip(b.lat, b.lon, b.count, strict=True)}
     # cells wholly inside both windows are identical (same grid, same members)
     common = set(key_a) & set(key_b)
     assert len(common) > 10
@@ -248,7 +252,8 @@ def test_points_from_batches_splits_located_and_unlocated() -> None:
     })
     summary = agg.points_from_batches([batch, batch.slice(0, 0)])
     assert summary.n_total == 4 and summary.n_no_point == 2 and len(summary.points) == 2
-    assert summary.points.kind.tolist() == [1, 12] and summary.points.exact.tolist() == [True, False]
+    assert summary.points.kind.tolist() == [1, 12]
+    assert summary.points.exact.tolist() == [True, False]
     assert summary.no_point["id"].tolist() == ["a-id", "b-id"]  # ordered by id
     capped = agg.points_from_batches([batch], no_point_rows=1)
     assert len(capped.no_point) == 1 and capped.n_no_point == 2
@@ -262,7 +267,8 @@ def test_points_from_batches_splits_located_and_unlocated() -> None:
 ])
 def test_point_select_agrees_with_query_entities(db: Path, flt) -> None:
     ents = store.query_entities(db, flt)
-    summary = agg.points_from_batches(store.iter_point_batches(db, flt, unlocated=agg.NO_POINT_COLUMNS))
+    summary = agg.points_from_batches(store.iter_point_batches(db, flt,
+                                                               unlocated=agg.NO_POINT_COLUMNS))
     located = ents[ents.geometry.notna()]
     assert summary.n_total == len(ents) and len(summary.points) == len(located)
     assert summary.n_no_point == len(ents) - len(located)

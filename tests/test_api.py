@@ -122,7 +122,8 @@ def test_collections_are_entities_each_layer_and_the_tables(client: TestClient, 
         assert items == f"http://testserver/collections/{c['id']}/items?f=json"
 
 
-def test_every_extent_contains_every_feature_of_its_collection(client: TestClient, db: Path) -> None:
+def test_every_extent_contains_every_feature_of_its_collection(client: TestClient,
+                                                               db: Path) -> None:
     with_extent = 0
     for c in get_json(client, "/collections")["collections"]:
         features, _ = walk_items(client, f"/collections/{c['id']}/items?limit=1000")
@@ -301,8 +302,8 @@ def test_offset_past_the_end_gives_an_empty_page_with_prev(client: TestClient) -
     ("layer=taihu_science_city,wusong_belt", {"layers": ["taihu_science_city", "wusong_belt"]}),
     ("q=大学", {"search": "大学"}),
     ("q=LABORATORY", {"search": "LABORATORY"}),  # case-insensitive, like the map
-    ("kind=university&board=苏州工业园区&q=xi", {"kinds": ["university"], "boards": ["苏州工业园区"],
-                                              "search": "xi"}),
+    ("kind=university&board=苏州工业园区&q=xi",
+     {"kinds": ["university"], "boards": ["苏州工业园区"], "search": "xi"}),
     ("kind=", {}),  # an empty value is no restriction, as in the map's URL
 ])
 def test_filters_give_the_same_features_as_the_export(client: TestClient, db: Path, query: str,
@@ -329,7 +330,8 @@ def test_filters_narrow_a_layer_collection(client: TestClient, db: Path) -> None
         client, "/collections/layer-taihu_science_city/items")["numberMatched"]
 
 
-def test_bbox_keeps_the_entities_inside_the_box_edges_included(client: TestClient, db: Path) -> None:
+def test_bbox_keeps_the_entities_inside_the_box_edges_included(client: TestClient,
+                                                               db: Path) -> None:
     everything = export_features(db, "entities")
     pts = [f for f in everything if f["geometry"]]
     x0, y0 = pts[0]["geometry"]["coordinates"]  # an entity exactly on the box corner stays
@@ -388,7 +390,8 @@ def test_one_feature_equals_its_export_feature(client: TestClient, db: Path,
 
 def test_sip_board_has_its_schematic_polygon_labelled_so(client: TestClient) -> None:
     body = get_json(client, "/collections/boards/items/sip")
-    assert body["geometry"]["type"] == "MultiPolygon" and body["properties"]["name_zh"] == "苏州工业园区"
+    assert body["geometry"]["type"] == "MultiPolygon"
+    assert body["properties"]["name_zh"] == "苏州工业园区"
     assert body["properties"]["polygon_status"] == "schematic"
     assert body["properties"]["source"].startswith("schematic: ")
 
@@ -633,7 +636,8 @@ def test_every_resource_has_an_html_page(client: TestClient, url: str) -> None:
 
 def test_html_items_page_links_pages_and_features(client: TestClient) -> None:
     page = client.get("/collections/entities/items?f=html&limit=3&kind=laboratory").text
-    assert 'href="http://testserver/collections/entities/items?kind=laboratory&amp;limit=3&amp;offset=3&amp;f=html"' in page
+    assert ('href="http://testserver/collections/entities/items'
+            '?kind=laboratory&amp;limit=3&amp;offset=3&amp;f=html"') in page
     assert 'href="http://testserver/collections/entities/items/lab-gusu-materials?f=html"' in page
 
 
@@ -874,7 +878,8 @@ def test_a_rebuilt_database_is_served_without_restart(writable_settings: Setting
 
 
 def test_query_entities_page_without_paging_equals_query_entities(db: Path) -> None:
-    for flt in (None, make_filter(kinds=["university"]), make_filter(layers=["taihu_science_city"])):
+    for flt in (None, make_filter(kinds=["university"]),
+                make_filter(layers=["taihu_science_city"])):
         page, matched = store.query_entities_page(db, flt)
         by_id = page.sort_values("id").reset_index(drop=True)
         geopandas.testing.assert_geodataframe_equal(by_id, store.query_entities(db, flt))

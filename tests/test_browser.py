@@ -31,7 +31,8 @@ MAP_FRAME = 'iframe[title="streamlit_folium.st_folium"]'
 
 #: Registry rows whose names and sources try to inject markup or script.
 XSS_ROWS = [
-    {"id": "xss-img", "name_zh": "<img src=x onerror=alert(1)>", "name_en": "<script>alert(2)</script>",
+    {"id": "xss-img", "name_zh": "<img src=x onerror=alert(1)>",
+     "name_en": "<script>alert(2)</script>",
      "lon": "120.30", "lat": "31.10", "location_precision": "site"},
     {"id": "xss-template", "name_zh": "${alert(1)}", "name_en": "${alert(document.domain)}",
      "lon": "121.20", "lat": "31.70", "location_precision": "campus"},
@@ -137,7 +138,9 @@ def visit(app: App, browser: object, query: str = "") -> Visit:
 
 MARKERS_JS = """() => {
     let n = 0, groups = 0;
-    window.map.eachLayer(l => { if (l instanceof L.MarkerClusterGroup) { groups++; n += l.getLayers().length; } });
+    window.map.eachLayer(l => {
+        if (l instanceof L.MarkerClusterGroup) { groups++; n += l.getLayers().length; }
+    });
     return {markers: n, groups: groups,
             icons: document.querySelectorAll('.sim-marker, .marker-cluster').length,
             paths: document.querySelectorAll('path.leaflet-interactive').length,
@@ -243,7 +246,7 @@ def test_language_and_filters_survive_page_switches(app: App, browser: object) -
     assert app.blocked == [], f"requests outside localhost: {app.blocked}"
 
 
-# ----------------------------------------------------------------------------- large registries (issue 9)
+# ----------------------------------------------------------------------- large registries (issue 9)
 
 N_LARGE = 5_000
 

@@ -165,7 +165,8 @@ def test_editor_signs_in_imports_is_named_and_signs_out(
         shown = page.get_by_text("editor@example.org").count()
         assert shown >= 2 or any("editor@example.org" in t for t in grid_text), grid_text
         # and so does geo-app batches
-        for key, value in (("GEO_APP_DB", settings.db_path), ("GEO_APP_DATA_DIR", settings.data_dir),
+        for key, value in (("GEO_APP_DB", settings.db_path),
+                           ("GEO_APP_DATA_DIR", settings.data_dir),
                            ("GEO_APP_LAYERS_DIR", settings.layers_dir)):
             monkeypatch.setenv(key, str(value))
         assert cli.main(["batches"]) == 0

@@ -125,8 +125,8 @@ def test_compact_mode_shows_payloads_literally(app: App, browser: object) -> Non
     page, frame, errors = _visit(app, browser, "?q=模板0&lang=en")
     try:
         frame.wait_for_function("() => { let n = 0; window.map.eachLayer(l => {"
-                                " if (l instanceof L.MarkerClusterGroup) n += l.getLayers().length; });"
-                                " return n > 1000; }", timeout=30_000)
+                                " if (l instanceof L.MarkerClusterGroup) n += "
+                                "l.getLayers().length; }); return n > 1000; }", timeout=30_000)
         shown = frame.evaluate(SHOWN_JS)  # type: ignore[attr-defined]
         assert len(shown) == 2 * 10 * ROWS_PER_PAYLOAD
         for payload in TEMPLATE_PAYLOADS[:10]:

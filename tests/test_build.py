@@ -47,12 +47,14 @@ def test_user_rows_survive_a_rebuild(tmp_path: Path) -> None:
     execute_sql(settings.db_path, [
         ("INSERT INTO import_batches (batch_id, file_name, imported_at, target, row_count, "
          "source_datum) VALUES (?, ?, now(), 'entities', 1, 'WGS84')", ["b1", "mine.csv"]),
-        ("INSERT INTO entities (id, name_zh, kind, level, status, location_precision, source, origin, "
-         "batch_id, lon, lat, geom) VALUES (?, ?, 'incubator', 'provincial', 'operating', 'site', ?, "
-         "'user', 'b1', 120.6, 31.3, ST_Point(120.6, 31.3))", ["u-1", "用户孵化器", "user file"]),
+        ("INSERT INTO entities (id, name_zh, kind, level, status, location_precision, source, "
+         "origin, batch_id, lon, lat, geom) VALUES (?, ?, 'incubator', 'provincial', 'operating', "
+         "'site', ?, 'user', 'b1', 120.6, 31.3, ST_Point(120.6, 31.3))",
+         ["u-1", "用户孵化器", "user file"]),
     ])
     build.build_database(settings)  # an explicit rebuild, as after an upgrade
-    df = query_sql(settings.db_path, "SELECT id, origin, batch_id FROM entities WHERE origin = 'user'")
+    df = query_sql(settings.db_path,
+                   "SELECT id, origin, batch_id FROM entities WHERE origin = 'user'")
     assert df.to_dict("records") == [{"id": "u-1", "origin": "user", "batch_id": "b1"}]
     assert store.read_table(settings.db_path, "import_batches")["batch_id"].tolist() == ["b1"]
 
@@ -65,7 +67,8 @@ def test_invalid_registry_row_names_row_and_column_and_keeps_old_db(tmp_path: Pa
     lines = reg.read_text(encoding="utf-8").splitlines()
     lines.append("bad-1,坏,Bad,spaceport,national,operating,,,,unknown,,,seed,")
     reg.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    with pytest.raises(DataError, match=rf"row {len(lines)}, column kind: unknown value 'spaceport'"):
+    with pytest.raises(DataError,
+                       match=rf"row {len(lines)}, column kind: unknown value 'spaceport'"):
         build.build_database(settings)
     assert settings.db_path.read_bytes() == before
     assert not list(settings.data_dir.glob("*.tmp*"))
@@ -97,8 +100,9 @@ def test_user_row_whose_id_becomes_shipped_is_kept_under_a_new_id(tmp_path: Path
     execute_sql(settings.db_path, [
         ("INSERT INTO import_batches (batch_id, file_name, imported_at, target, row_count, "
          "source_datum) VALUES (?, ?, now(), 'entities', 1, 'WGS84')", ["b7", "mine.csv"]),
-        ("INSERT INTO entities (id, name_zh, kind, level, status, location_precision, source, origin, "
-         "batch_id) VALUES (?, ?, 'incubator', 'provincial', 'operating', 'unknown', ?, 'user', 'b7')",
+        ("INSERT INTO entities (id, name_zh, kind, level, status, location_precision, source, "
+         "origin, batch_id) VALUES (?, ?, 'incubator', 'provincial', 'operating', 'unknown', ?, "
+         "'user', 'b7')",
          ["later-shipped", "用户的行", "user file"]),
     ])
     reg = settings.data_dir / "registry.csv"  # an upgrade ships a row with the same id

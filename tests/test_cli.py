@@ -72,7 +72,8 @@ def test_exported_points_lie_in_their_boards_county(
         board = boards.get(f["properties"]["board"])
         if f["geometry"] is None or board is None or board["geometry"] is None:
             continue
-        assert shapely.geometry.shape(board["geometry"]).contains(shapely.geometry.shape(f["geometry"]))
+        assert shapely.geometry.shape(board["geometry"]).contains(
+            shapely.geometry.shape(f["geometry"]))
         checked += 1
     assert checked >= 15
     # SIP: its schematic polygon, labelled so (tests/test_boundaries.py), never an official one
@@ -87,7 +88,8 @@ def test_exported_points_lie_in_their_boards_county(
     (["--status", "planned"], "status", {"planned"}),
     # comma lists, as in the map's URL and the API (geo_app.filters.add_filter_options)
     (["--kind", "laboratory,incubator"], "kind", {"laboratory", "incubator"}),
-    (["--board", "苏州工业园区,昆山市", "--board", "太仓市"], "board", {"苏州工业园区", "昆山市", "太仓市"}),
+    (["--board", "苏州工业园区,昆山市", "--board", "太仓市"], "board",
+     {"苏州工业园区", "昆山市", "太仓市"}),
 ])
 def test_export_filters(env_settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str],
                         args: list[str], column: str, allowed: set[str]) -> None:
@@ -144,7 +146,8 @@ def test_export_boundaries_boards_water_layers(env_settings: Settings, tmp_path:
     boards = export(tmp_path, capsys, "boards")
     assert len(boards["features"]) == 10
     water = export(tmp_path, capsys, "water")
-    assert {f["properties"]["id"] for f in water["features"]} == {"taihu", "yangcheng", "dianshan", "wusong"}
+    assert {f["properties"]["id"] for f in water["features"]} == {"taihu", "yangcheng", "dianshan",
+                                                                  "wusong"}
     layers = export(tmp_path, capsys, "layers")
     for f in layers["features"]:
         assert {"id", "name_zh", "name_en", "area_km2"} <= set(f["properties"])
@@ -177,7 +180,7 @@ def test_console_script_builds_on_first_use(tmp_path: Path) -> None:
     assert settings.db_path.exists() and json.loads(out.read_text(encoding="utf-8"))["features"]
 
 
-# ----------------------------------------------------------------------------- errors, not tracebacks
+# --------------------------------------------------------------------------- errors, not tracebacks
 # (security: the CLI never destroys the database, never shows a traceback, and a closed
 # stdout ends it quietly)
 
@@ -264,7 +267,8 @@ def test_cli_unreadable_import_file_fails_without_traceback(
 
 
 def test_a_database_path_that_is_a_folder_is_refused_not_moved(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
     from tests.conftest import copy_sources, point_env_at
 
     settings = copy_sources(tmp_path)

@@ -43,17 +43,22 @@ SEED_ENTITIES: list[tuple[str, str]] = [
     ("自旋电子器件与技术全国重点实验室", "一.二"), ("信达生物", "一.三"), ("基石药业", "一.三"),
     ("旭创科技", "一.三"), ("盛虹", "一.三"), ("国家先进功能纤维创新中心", "一.三"),
     ("苏州市科技商学院", "一.五"), ("国家级重大人才工程创投中心", "一.五"),
-    ("苏州市高层次人才一站式服务平台", "一.五"), ("环太湖科创圈", "一.六"), ("吴淞江科创带", "一.六"),
+    ("苏州市高层次人才一站式服务平台", "一.五"), ("环太湖科创圈", "一.六"),
+    ("吴淞江科创带", "一.六"),
     ("太湖科学城", "一.六"), ("太湖新城", "一.六"), ("长三角G60科创走廊激光产业联盟", "一.六"),
     ("海外离岸创新中心（26家，名单未公开）", "一.六"), ("清华大学在苏重大布局", "一.六"),
     ("北京大学在苏重大布局", "一.六"), ("苏州大学", "二.1.二"), ("亨通海洋", "二.1.二"),
     ("长光华芯", "二.1.二"), ("中国科学院苏州纳米技术与纳米仿生研究所", "二.1.二"),
     ("国家新一代人工智能创新发展试验区（苏州）", "二.1.三"), ("纳米真空互联实验站", "二.1.四"),
-    ("全脑在体单神经元解析成像实验装置", "二.1.四"), ("苏州市科技招商中心（实体化运作）", "二.3.一"),
+    ("全脑在体单神经元解析成像实验装置", "二.1.四"),
+    ("苏州市科技招商中心（实体化运作）", "二.3.一"),
     ("苏创投", "二.3.一"), ("领军人才联合会", "二.4.四"), ("长三角科技创新共同体", "二.5.一"),
-    ("沿沪宁产业创新带", "二.5.一"), ("G60科创走廊", "二.5.一"), ("苏南国家自主创新示范区", "二.5.一"),
-    ("长三角生态绿色一体化发展示范区跨省域高新区", "二.5.一"), ("宁苏国家区域科技创新中心", "二.5.一"),
-    ("苏州卓越研究中心", "二.5.二"), ("APEC技术转移中心", "二.5.二"), ("香港应科院技术转移中心（共建）", "二.5.二"),
+    ("沿沪宁产业创新带", "二.5.一"), ("G60科创走廊", "二.5.一"),
+    ("苏南国家自主创新示范区", "二.5.一"),
+    ("长三角生态绿色一体化发展示范区跨省域高新区", "二.5.一"),
+    ("宁苏国家区域科技创新中心", "二.5.一"),
+    ("苏州卓越研究中心", "二.5.二"), ("APEC技术转移中心", "二.5.二"),
+    ("香港应科院技术转移中心（共建）", "二.5.二"),
     ("中新合作：苏州工业园区", "二.5.二"), ("C9联盟协同创新转化中心", "二.5.六"),
     ("苏州工业园区", "二.5.四"), ("苏州高新区", "二.5.四"), ("昆山高新区", "二.5.四"),
     ("常熟高新区", "二.5.四"), ("太仓高新区", "二.5.四"), ("吴江高新区（筹）", "二.5.四"),
@@ -138,7 +143,8 @@ def test_site_and_campus_points_quote_a_published_coordinate() -> None:
         quoted = _QUOTED.search(r["location_source"])
         assert quoted, f"{r['id']}: no quoted 'lat; lon' coordinate"
         lat, lon = (float(x) for x in quoted.groups())
-        convert = {"GCJ02": datum.gcj02_to_wgs84, "BD09": datum.bd09_to_wgs84}.get(r["source_datum"])
+        convert = {"GCJ02": datum.gcj02_to_wgs84,
+                   "BD09": datum.bd09_to_wgs84}.get(r["source_datum"])
         if convert is not None:
             lon, lat = (float(x) for x in convert(lon, lat))
         assert (float(r["lon"]), float(r["lat"])) == pytest.approx((lon, lat), abs=1e-6), r["id"]
@@ -268,9 +274,11 @@ def test_water_lines_up_with_converted_boundaries(counties: gpd.GeoDataFrame) ->
     city = counties[counties["adcode"] == "320500"].to_crs("EPSG:32651").geometry.iloc[0]
     wm = water.to_crs("EPSG:32651")
     # Yangcheng Lake lies wholly in Suzhou: after GCJ-02 → WGS-84 it sits inside the city
-    assert wm.loc["yangcheng"].geometry.difference(city).area / wm.loc["yangcheng"].geometry.area < 0.02
+    yangcheng = wm.loc["yangcheng"].geometry
+    assert yangcheng.difference(city).area / yangcheng.area < 0.02
     # Taihu is split with Wuxi/Huzhou; the AMap data count its Suzhou part as 吴中区 land
-    assert 0.5 < wm.loc["taihu"].geometry.intersection(city).area / wm.loc["taihu"].geometry.area < 0.9
+    taihu = wm.loc["taihu"].geometry
+    assert 0.5 < taihu.intersection(city).area / taihu.area < 0.9
     # The Wusong River runs from Taihu through Suzhou to Shanghai: most of its length inside
     inside = wm.loc["wusong"].geometry.intersection(city).length / 1000
     assert 50 < inside < 90
@@ -320,7 +328,8 @@ def test_sources_document_exists_and_names_every_source() -> None:
         assert needle in text, needle
 
 
-def test_rebuild_script_reproduces_committed_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rebuild_script_reproduces_committed_files(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("rebuild_sources", DATA / "rebuild_sources.py")
@@ -330,4 +339,5 @@ def test_rebuild_script_reproduces_committed_files(tmp_path: Path, monkeypatch: 
     monkeypatch.setattr(mod, "OUT", tmp_path)
     mod.main()
     for name in ("boundaries.geojson", "boundaries_tianditu.geojson", "water.geojson"):
-        assert (tmp_path / name).read_text(encoding="utf-8") == (DATA / name).read_text(encoding="utf-8")
+        rebuilt = (tmp_path / name).read_text(encoding="utf-8")
+        assert rebuilt == (DATA / name).read_text(encoding="utf-8")

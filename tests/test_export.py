@@ -172,7 +172,8 @@ def test_geojson_follows_rfc7946(db: Path, collection: str) -> None:
                 assert poly.exterior.is_ccw, "exterior rings counter-clockwise"
                 assert not any(r.is_ccw for r in poly.interiors), "holes clockwise"
     # the bbox is tight: each side is touched by some position
-    all_pos = np.array([p for f in doc["features"] if f["geometry"] for p in positions(f["geometry"])])
+    all_pos = np.array([p for f in doc["features"] if f["geometry"]
+                        for p in positions(f["geometry"])])
     assert doc["bbox"] == [*all_pos.min(axis=0).tolist(), *all_pos.max(axis=0).tolist()]
 
 
@@ -233,7 +234,8 @@ def test_entity_properties_follow_the_published_schema(awkward_db: Path) -> None
     assert list(schema["properties"]) == list(export.PROPERTIES["entities"])
     validator = jsonschema.Draft202012Validator(schema)
     doc = strict_json(export.export_bytes(awkward_db, "entities", "geojson"))
-    errors = [(f["id"], e.message) for f in doc["features"] for e in validator.iter_errors(f["properties"])]
+    errors = [(f["id"], e.message) for f in doc["features"]
+              for e in validator.iter_errors(f["properties"])]
     assert errors == []
     bad = dict(doc["features"][0]["properties"], kind="spaceship")
     assert list(validator.iter_errors(bad)), "the schema can fail"
@@ -257,7 +259,7 @@ def test_batches_do_not_change_the_bytes(db: Path) -> None:
         assert small.getvalue() == big.getvalue()
 
 
-# ----------------------------------------------------------------------------- GDAL reads every format
+# -------------------------------------------------------------------------- GDAL reads every format
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -358,7 +360,8 @@ def test_awkward_names_are_neutralised_in_spreadsheets(awkward_db: Path, fmt: st
             assert isinstance(lon, float) and math.isclose(lon, 120.6 + i / 1e6), "a number"
         else:
             assert row["lon"] in (None, ""), "unknown stays empty, never 0"
-    formulas = [v for r in rows for v in r.values() if isinstance(v, str) and v.startswith(export.FORMULA_START)]
+    formulas = [v for r in rows for v in r.values()
+                if isinstance(v, str) and v.startswith(export.FORMULA_START)]
     assert formulas == []
 
 
@@ -505,14 +508,16 @@ def test_cli_format_option(env_settings: Settings, tmp_path: Path, args: list[st
     out = Path(argv[argv.index("-o") + 1])
     flt = make_filter(kinds=["laboratory"])
     if fmt in ("geojson", "csv"):
-        assert out.read_bytes() == export.export_bytes(env_settings.db_path, "entities", fmt, flt=flt)
+        assert out.read_bytes() == export.export_bytes(env_settings.db_path, "entities",
+                                                       fmt, flt=flt)
     else:
         assert gdal_count(out) == export.count_features(
             env_settings.db_path, "entities", flt)[0]
     assert f"({fmt})" in capsys.readouterr().err
 
 
-def test_cli_writes_to_stdout(env_settings: Settings, capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+def test_cli_writes_to_stdout(env_settings: Settings,
+                              capsysbinary: pytest.CaptureFixture[bytes]) -> None:
     assert cli.main(["export", "water", "-o", "-", "--format", "csv"]) == 0
     out = capsysbinary.readouterr().out
     assert out == export.export_bytes(env_settings.db_path, "water", "csv")
@@ -520,7 +525,8 @@ def test_cli_writes_to_stdout(env_settings: Settings, capsysbinary: pytest.Captu
 
 def test_cli_rejects_filters_on_other_collections(env_settings: Settings, tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["export", "boards", "--kind", "laboratory", "-o", str(tmp_path / "b.csv")]) == 2
+    assert cli.main(["export", "boards", "--kind", "laboratory", "-o",
+                     str(tmp_path / "b.csv")]) == 2
     assert "filters apply to 'export entities' only" in capsys.readouterr().err
     assert not (tmp_path / "b.csv").exists()
 

@@ -40,7 +40,8 @@ LAYERS = ("taihu_science_city", "wusong_belt")
     ({"kind": [" laboratory , ,university,"]},
      EntityFilter(kinds=("laboratory", "university")), []),
     # a repeated value counts once, in its first place
-    ({"board": ["昆山市,苏州工业园区", "昆山市"]}, EntityFilter(boards=("昆山市", "苏州工业园区")), []),
+    ({"board": ["昆山市,苏州工业园区", "昆山市"]},
+     EntityFilter(boards=("昆山市", "苏州工业园区")), []),
     # unknown values are dropped and reported, the valid ones kept (a stale or hand-edited link)
     ({"kind": ["bogus,laboratory"], "board": ["北京市"]}, EntityFilter(kinds=("laboratory",)),
      ["kind=bogus", "board=北京市"]),

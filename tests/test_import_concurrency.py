@@ -86,7 +86,8 @@ def test_readers_see_old_or_new_never_partial(writable_settings: Settings, tmp_p
             assert ready.acquire(timeout=120), "a reader never managed a first read"
         # keep the transaction open a while, so readers really meet the writer's lock
         opened: list[float] = []
-        monkeypatch.setattr(slow_import.WRITER, "insert_frame", slow_import.WRITER.insert_frame)  # restored afterwards
+        monkeypatch.setattr(slow_import.WRITER, "insert_frame",
+                            slow_import.WRITER.insert_frame)  # restored afterwards
         slow_import.pause_inside_imports(0.4, lambda stage: opened.append(time.monotonic()))
         report, batch = ingest.import_file(file, db, actor=local_actor())
         committed = time.monotonic()

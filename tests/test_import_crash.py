@@ -39,7 +39,8 @@ def _start(settings: Settings, file: Path, log: Path) -> subprocess.Popen[bytes]
            "GEO_APP_DATA_DIR": str(settings.data_dir),
            "GEO_APP_LAYERS_DIR": str(settings.layers_dir)}
     with open(log, "wb") as err:
-        return subprocess.Popen([sys.executable, "-m", "tests.slow_import", PAUSE, "import", str(file)],
+        return subprocess.Popen([sys.executable, "-m", "tests.slow_import", PAUSE, "import",
+                                 str(file)],
                                 env=env, stdout=subprocess.DEVNULL, stderr=err)
 
 
@@ -146,7 +147,8 @@ def test_kill_at_random_moments_leaves_before_or_after(writable_settings: Settin
         complete = _assert_before_or_after(db, members_after)
         outcomes.append(complete)
         if complete:
-            ingest.remove_batch(db, str(ingest.list_batches(db)["batch_id"].iloc[0]), actor=local_actor())
+            ingest.remove_batch(db, str(ingest.list_batches(db)["batch_id"].iloc[0]),
+                                actor=local_actor())
         assert _state(db) == (0, 0, 0)
     # the kills must have hit imports under way, not only finished ones (each lands after
     # the end with ~9 % odds, so all five with ~6e-6)

@@ -125,7 +125,8 @@ def test_marker_precision_styles_differ() -> None:
     approx = maps.marker_svg("laboratory", False)
     assert "sim-exact" in exact and "stroke-dasharray" not in exact
     assert "sim-approx" in approx and "stroke-dasharray" in approx
-    assert maps.KIND_STYLES["laboratory"].color in exact and maps.KIND_STYLES["laboratory"].color in approx
+    color = maps.KIND_STYLES["laboratory"].color
+    assert color in exact and color in approx
 
 
 @pytest.mark.parametrize(("precision", "exact"), [
@@ -163,8 +164,10 @@ def test_map_draws_precision_classes(static: dict[str, Any]) -> None:
 
 
 def test_legend_follows_language_and_marks_layers_schematic() -> None:
-    zh = maps.legend_html(lang="zh", kind_counts={"laboratory": 2}, layers=[("太湖科学城", "#ff0000")])
-    en = maps.legend_html(lang="en", kind_counts={"laboratory": 2}, layers=[("Taihu Science City", "#ff0000")])
+    zh = maps.legend_html(lang="zh", kind_counts={"laboratory": 2},
+                          layers=[("太湖科学城", "#ff0000")])
+    en = maps.legend_html(lang="en", kind_counts={"laboratory": 2},
+                          layers=[("Taihu Science City", "#ff0000")])
     assert "图例" in zh and "实验室 (2)" in zh and "示意" in zh and "苏州工业园区" in zh
     assert "Legend" in en and "Laboratory (2)" in en and "schematic" in en
     assert "Suzhou Industrial Park has no official boundary" in en and "schematic area" in en
@@ -179,7 +182,8 @@ def test_legend_escapes_layer_names_and_colours() -> None:
 
 def test_legend_notes_basemap() -> None:
     assert "GCJ-02" in maps.legend_html(lang="en", kind_counts={}, layers=[], basemap="amap")
-    assert "No basemap tiles" in maps.legend_html(lang="en", kind_counts={}, layers=[], basemap="none")
+    assert "No basemap tiles" in maps.legend_html(lang="en", kind_counts={}, layers=[],
+                                                  basemap="none")
     assert "GCJ-02" not in maps.legend_html(lang="en", kind_counts={}, layers=[], basemap="osm")
 
 
@@ -215,7 +219,8 @@ def test_to_display_datum_shifts_every_vertex_for_amap(static: dict[str, Any]) -
 
 
 def test_to_display_datum_keeps_missing_points() -> None:
-    ents = entities([{"id": "a", "name_zh": "甲"}, {"id": "b", "name_zh": "乙", "lon": 120.6, "lat": 31.3}])
+    ents = entities([{"id": "a", "name_zh": "甲"},
+                     {"id": "b", "name_zh": "乙", "lon": 120.6, "lat": 31.3}])
     out = maps.to_display_datum(ents, "gcj02")
     assert out.geometry.iloc[0] is None
     assert out.geometry.iloc[1].x != 120.6
@@ -232,7 +237,8 @@ def test_amap_basemap_shifts_markers_and_overlays(static: dict[str, Any]) -> Non
     taihu = static["water"].set_index("id").loc["taihu"].geometry
     vx, vy = shapely.get_coordinates(taihu)[0]
     gx, gy = wgs84_to_gcj02(vx, vy)
-    assert f"[{round(float(gx), 5)}, {round(float(gy), 5)}]" in amap.replace(" ", "").replace(",", ", ")
+    shifted = f"[{round(float(gx), 5)}, {round(float(gy), 5)}]"
+    assert shifted in amap.replace(" ", "").replace(",", ", ")
     assert "autonavi.com" in amap and "autonavi.com" not in plain
 
 
@@ -268,8 +274,8 @@ def test_asset_urls_point_at_copied_files(tmp_path: Path) -> None:
         rel = url.removeprefix("/app/static/vendor/")
         assert (vendor / rel).is_file(), rel
     assert (vendor / "leaflet" / "images" / "layers.png").is_file()  # used by leaflet.css
-    assert "L.version" in (vendor / "leaflet" / "leaflet.js").read_text(encoding="utf-8")[:20000] or \
-        "1.9.3" in (vendor / "leaflet" / "leaflet.js").read_text(encoding="utf-8")[:400]
+    leaflet = (vendor / "leaflet" / "leaflet.js").read_text(encoding="utf-8")
+    assert "L.version" in leaflet[:20000] or "1.9.3" in leaflet[:400]
 
 
 def test_ensure_assets_repairs_a_missing_file(tmp_path: Path) -> None:
@@ -338,7 +344,7 @@ def test_boundary_tooltips_name_the_board_and_sip_note(db: Path, static: dict[st
     assert len(layer_tips) >= len(static["layers"])
 
 
-# ----------------------------------------------------------------------------- large registries (issue 9)
+# ----------------------------------------------------------------------- large registries (issue 9)
 
 
 def compact_payloads(html: str) -> list[list[Any]]:
@@ -373,7 +379,8 @@ def synthetic_points(n: int, seed: int = 0) -> agg.Points:
 
 
 @pytest.mark.parametrize("text", [
-    "</script><script>alert(1)</script>", "{{'map_div'}}", "${x}", "a\u2028b\u2029c", "&amp;", "`\\",
+    "</script><script>alert(1)</script>", "{{'map_div'}}", "${x}", "a\u2028b\u2029c", "&amp;",
+    "`\\",
 ])
 def test_script_json_cannot_leave_the_script(text: str) -> None:
     out = maps.script_json([text, 1, [2.5, None]])
@@ -386,7 +393,8 @@ def test_script_json_cannot_leave_the_script(text: str) -> None:
 def test_compact_markers_rebuild_the_same_popups_and_tooltips(lang: str) -> None:
     rows = [{"id": f"x{i}", "name_zh": n, "name_en": n, "source": n, "location_source": n,
              "notes": n, "layers": "taihu_ring,bad<id>", "lon": 120.6 + i / 100, "lat": 31.3,
-             "location_precision": ["site", "town"][i % 2], "kind": ["laboratory", "nonsense"][i % 2]}
+             "location_precision": ["site", "town"][i % 2],
+             "kind": ["laboratory", "nonsense"][i % 2]}
             for i, n in enumerate(XSS_NAMES)]
     rows.append({"id": "plain", "name_zh": "普通", "name_en": None, "lon": 120.7, "lat": 31.4,
                  "board": None, "status": "operating"})
@@ -431,7 +439,8 @@ def test_compact_map_keeps_the_entities_in_the_layer_control(static: dict[str, A
     assert "科创主体（300）" in names
     (payload,) = compact_payloads(html)
     assert len(payload[2]) == 300
-    assert len(html.encode()) < 0.5 * len(maps.render_html(maps.build_map(inputs(static, ents))).encode())
+    full = maps.render_html(maps.build_map(inputs(static, ents)))
+    assert len(html.encode()) < 0.5 * len(full.encode())
 
 
 def test_view_mode_page_carries_no_entity_and_stays_small(static: dict[str, Any]) -> None:
@@ -490,7 +499,8 @@ def test_view_layer_through_st_folium_keeps_the_map_script(static: dict[str, Any
         scripts.append(sf._get_map_string(m))  # noqa: SLF001 (what the component receives)
         layers.append(sf._get_feature_group_string(fg, m))  # noqa: SLF001
     # the map script (and so the component key) is the same for every view: no remount
-    assert sf.generate_js_hash(scripts[0], "main_map") == sf.generate_js_hash(scripts[1], "main_map")
+    hashes = [sf.generate_js_hash(script, "main_map") for script in scripts[:2]]
+    assert hashes[0] == hashes[1]
     assert layers[0] != layers[1]
     for layer in layers:
         assert "zoomTo(map_div, r)" in layer  # the click handler reaches the component's map
@@ -501,10 +511,12 @@ def test_view_layer_through_st_folium_keeps_the_map_script(static: dict[str, Any
 def test_view_layer_markers(static: dict[str, Any]) -> None:
     rows = entities([{"id": f"e{i}", "name_zh": f"主体{i}", "lon": 120.6 + i / 1e4, "lat": 31.3}
                      for i in range(50)])
-    plan = agg.plan_view(agg.make_points(rows["lon"], rows["lat"]), agg.View(31.2, 120.5, 31.4, 120.7, 13))
+    plan = agg.plan_view(agg.make_points(rows["lon"], rows["lat"]),
+                         agg.View(31.2, 120.5, 31.4, 120.7, 13))
     assert plan.mode == "markers"
     fg = maps.view_layer(plan, entities=rows)
-    m = maps.build_map(inputs(static, entities([])), mode="view", points=agg.make_points([120.6], [31.3]))
+    m = maps.build_map(inputs(static, entities([])), mode="view",
+                       points=agg.make_points([120.6], [31.3]))
     fg.add_to(m)
     (payload,) = compact_payloads(maps.render_html(m))
     assert sorted(d["id"] for d in decode_markers(payload)) == sorted(rows["id"])

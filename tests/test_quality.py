@@ -93,7 +93,8 @@ def _imported(tree: ast.AST) -> set[str]:
 
 
 def _importers(root: Path, library: str) -> set[str]:
-    """Files under ``root`` (geo_app/ and streamlit_app.py), as posix paths, importing ``library``."""
+    """Files under ``root`` (geo_app/ and streamlit_app.py), as posix paths, importing
+    ``library``."""
     files = [*sorted((root / "geo_app").rglob("*.py")), root / "streamlit_app.py"]
     return {path.relative_to(root).as_posix() for path in files
             if path.exists()

@@ -22,10 +22,13 @@ from tests.helpers import execute_sql, query_sql
 
 def test_spatial_extension_loads_from_the_wheel_without_network(tmp_path: Path) -> None:
     with store.connect(tmp_path / "x.duckdb", read_only=False) as con:
-        assert con.execute("SELECT ST_AsText(ST_Point(120.5, 31.3))").fetchone()[0] == "POINT (120.5 31.3)"
+        point = con.execute("SELECT ST_AsText(ST_Point(120.5, 31.3))").fetchone()[0]
+        assert point == "POINT (120.5 31.3)"
         settings = dict(con.execute(
-            "SELECT name, value FROM duckdb_settings() WHERE name LIKE 'auto%_known_extensions'").fetchall())
-    assert settings == {"autoinstall_known_extensions": "false", "autoload_known_extensions": "false"}
+            "SELECT name, value FROM duckdb_settings() WHERE name LIKE "
+            "'auto%_known_extensions'").fetchall())
+    assert settings == {"autoinstall_known_extensions": "false",
+                        "autoload_known_extensions": "false"}
     assert "site-packages" in str(duckdb_connect._spatial_extension_path())
 
 
@@ -46,7 +49,8 @@ def test_query_entities_returns_points_and_unknowns(db: Path) -> None:
      lambda g: set(g["level"]) == {"national"} and set(g["kind"]) == {"high_tech_zone"}),
     ({"search": "nanjing"}, lambda g: g["name_en"].str.contains("Nanjing").all()),
     ({"search": "实验室"}, lambda g: g["name_zh"].str.contains("实验室").all()),
-    ({"layers": ["taihu_science_city"]}, lambda g: g["layers"].str.contains("taihu_science_city").all()),
+    ({"layers": ["taihu_science_city"]},
+     lambda g: g["layers"].str.contains("taihu_science_city").all()),
 ])
 def test_filters(db: Path, kwargs: dict, check) -> None:  # type: ignore[no-untyped-def]
     gdf = store.query_entities(db, make_filter(**kwargs))
@@ -83,7 +87,8 @@ def test_reader_is_kept_and_follows_a_replaced_file(tmp_path: Path) -> None:
     path = _table_db(tmp_path / "x.duckdb", 1)
     assert _v(path) == 1
     first = duckdb_connect._reader_instance(path, 0, 0.01)
-    assert _v(path) == 1 and duckdb_connect._reader_instance(path, 0, 0.01) is first  # kept, not reopened
+    # kept, not reopened
+    assert _v(path) == 1 and duckdb_connect._reader_instance(path, 0, 0.01) is first
     _table_db(path, 2)  # a writer swaps a new file in (os.replace)
     assert _v(path) == 2  # duckdb.connect(path) would still serve the old file here
     assert duckdb_connect._reader_instance(path, 0, 0.01) is not first
@@ -267,9 +272,10 @@ def test_wal_left_by_an_outside_writer_is_folded_in_once(tmp_path: Path) -> None
     import sys
 
     path = _table_db(tmp_path / "x.duckdb", 1)
+    # killed after its commit: the row lives only in the WAL
     code = ("import os, sys, duckdb; c = duckdb.connect(sys.argv[1]); "
-            "c.execute(\"SET checkpoint_threshold = '1GB'\"); c.execute('INSERT INTO t VALUES (2)'); "
-            "os.kill(os.getpid(), 9)")  # killed after its commit: the row lives only in the WAL
+            "c.execute(\"SET checkpoint_threshold = '1GB'\"); "
+            "c.execute('INSERT INTO t VALUES (2)'); os.kill(os.getpid(), 9)")
     subprocess.run([sys.executable, "-c", code, str(path)], check=False)
     assert Path(f"{path}.wal").exists()
     values = "SELECT list(v ORDER BY v) FROM t"
@@ -294,7 +300,8 @@ _SQL_WORD = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP)\b")
 
 
 def _outside_store() -> list[Path]:
-    files = sorted(p for p in _PACKAGE.rglob("*.py") if "store" not in p.relative_to(_PACKAGE).parts)
+    files = sorted(p for p in _PACKAGE.rglob("*.py")
+                   if "store" not in p.relative_to(_PACKAGE).parts)
     assert len(files) > 10, files  # the package was found
     return files
 

@@ -39,7 +39,8 @@ def _component_page(at: AppTest) -> str:
     """Everything the one folium component of the page hands the browser."""
     (comp,) = at.get("component_instance")
     args = json.loads(comp.proto.json_args)
-    return "\n".join(str(args.get(k) or "") for k in ("script", "header", "html", "css_links", "js_links"))
+    return "\n".join(str(args.get(k) or "") for k in ("script", "header", "html", "css_links",
+                                                      "js_links"))
 
 
 def _charts(at: AppTest) -> list[dict[str, object]]:
@@ -73,7 +74,8 @@ def test_page_ranks_all_ten_boards_on_a_published_figure(env_settings: Settings,
     known = table[table["数值"].notna()]
     assert len(known) >= 6 and (known["年份"] != "").all() and (known["来源"] != "").all()
     captions = " ".join(c.value for c in at.caption)
-    assert "苏州工业园区没有官方多边形" in captions and "示意范围" in captions and "虎丘区多边形" in captions
+    assert "苏州工业园区没有官方多边形" in captions and "示意范围" in captions
+    assert "虎丘区多边形" in captions
     assert not at.get("imgs") and not at.get("image"), "no static picture any more"
 
 
@@ -91,7 +93,8 @@ def test_choropleth_is_a_folium_map_and_sip_is_drawn_schematic(
     assert kunshan in shown  # hover text: value with unit
     sip_value = values.set_index("board").loc["苏州工业园区", "value"]
     assert sip_value == 3686.0
-    assert districts.format_number(sip_value, "亿元", lang=lang) in shown  # on its schematic polygon
+    # on its schematic polygon
+    assert districts.format_number(sip_value, "亿元", lang=lang) in shown
     unpainted = [districts.header(c, lang) for c in ("board", "value", "year", "source", "notes")]
     assert not any(d.value.columns.tolist() == unpainted for d in at.dataframe)  # none left out
     legend = ("Schematic polygons (built by rule, not official boundaries): "
@@ -180,7 +183,8 @@ def test_side_by_side_shows_only_the_chosen_boards(env_settings: Settings) -> No
     # geo_app.filters.parse_values, as the map's board key: spaces ignored, unknown dropped
     (" 昆山市, 太仓市 ,北京市", ["昆山市", "太仓市"]),
     ("昆山市,昆山市,太仓市", ["昆山市", "太仓市"]),            # a repeat counts once
-    ("张家港市,常熟市,太仓市,昆山市,吴江区", ["张家港市", "常熟市", "太仓市", "昆山市"]),  # four at most
+    ("张家港市,常熟市,太仓市,昆山市,吴江区",
+     ["张家港市", "常熟市", "太仓市", "昆山市"]),  # four at most
     ("北京市", ["苏州工业园区", "苏州高新区", "昆山市"]),        # nothing valid: the defaults
 ])
 def test_side_by_side_reads_its_boards_from_the_url(env_settings: Settings, cmp: str,

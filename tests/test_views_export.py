@@ -189,7 +189,8 @@ def test_the_link_is_a_fixed_template_with_escaped_values() -> None:
 
     d = export.Download(Path("x"), 'tok"><script>/suzhou-water.csv', "a\"b<c>.csv", 1, 1)
     got = export_view.download_link(d, "geo/", "<img src=x onerror=alert(1)>")
-    assert got == ('<a href="/geo/app/static/downloads/tok&quot;&gt;&lt;script&gt;/suzhou-water.csv"'
+    assert got == ('<a href="/geo/app/static/downloads/'
+                   'tok&quot;&gt;&lt;script&gt;/suzhou-water.csv"'
                    ' download="a&quot;b&lt;c&gt;.csv">⬇ &lt;img src=x onerror=alert(1)&gt;</a>')
 
 

@@ -104,7 +104,8 @@ def _import_as_cli(db: Path) -> str:
     ("signed in, not on the editors list", VIEWER, None),
     ("editor list names the e-mail, but the provider says it is unverified",
      {**EDITOR, "email_verified": False}, None),
-    ("AppTest's default user (an e-mail without is_logged_in)", {"email": "editor@example.org"}, None),
+    ("AppTest's default user (an e-mail without is_logged_in)",
+     {"email": "editor@example.org"}, None),
 ])
 def test_viewers_see_no_write_control(writable_settings: Settings, case: str,
                                       user: dict[str, object] | None,
@@ -194,7 +195,8 @@ def test_datum_choice_converts_coordinates(writable_settings: Settings) -> None:
 
 def test_user_values_are_shown_as_text_never_html(writable_settings: Settings) -> None:
     payload = "<img src=x onerror=alert(1)>"
-    at = _upload(_run("en"), "<b onmouseover=alert(1)>x.csv", _good(name_zh=payload.replace(",", "")))
+    at = _upload(_run("en"), "<b onmouseover=alert(1)>x.csv",
+                 _good(name_zh=payload.replace(",", "")))
     at.button(key="imp_do").click().run()
     _ok(at)
     assert payload in set(store.query_entities(writable_settings.db_path)["name_zh"])
@@ -202,7 +204,8 @@ def test_user_values_are_shown_as_text_never_html(writable_settings: Settings) -
         assert not element.proto.allow_html, "no element may render user HTML"
         assert payload not in element.value
     batches = _table(at, "rows_present")
-    assert list(batches["file_name"]) == ["<b onmouseover=alert(1)>x.csv"], "shown as plain text in a table"
+    assert list(batches["file_name"]) == ["<b onmouseover=alert(1)>x.csv"], \
+        "shown as plain text in a table"
 
 
 # ----------------------------------------------------------------------------- hostile uploads
@@ -226,9 +229,11 @@ def test_every_hostile_upload_shows_an_error_never_a_traceback(writable_settings
     assert store.count_entities(db) == before
 
 
-@pytest.mark.parametrize("name", ["{{7*7}}.csv", "{% raw %}.csv", "<img src=x onerror=alert(1)>.csv",
+@pytest.mark.parametrize("name",
+                         ["{{7*7}}.csv", "{% raw %}.csv", "<img src=x onerror=alert(1)>.csv",
                                   ":smile: :red[x] :blue-badge[y].csv", "**bold** $x$ [a](b).csv"])
-def test_file_name_is_shown_and_stored_as_plain_text(writable_settings: Settings, name: str) -> None:
+def test_file_name_is_shown_and_stored_as_plain_text(writable_settings: Settings,
+                                                     name: str) -> None:
     at = _run("en")
     at.file_uploader(key="imp_file_0").set_value((name, _good().encode(), "text/csv"))
     at.run()

@@ -78,7 +78,8 @@ def test_map_page_draws_everything_offline(env_settings: Settings, db: Path) -> 
     at = run_app()
     n, on_map = expected(db)
     assert at.title[0].value == "苏州科创地图"
-    assert counts_text(at) == f"地图上 {on_map} 个，无坐标 {n - on_map} 个，共 {n} 个符合筛选（全部 {n} 个）"
+    assert counts_text(at) == (f"地图上 {on_map} 个，无坐标 {n - on_map} 个，"
+                               f"共 {n} 个符合筛选（全部 {n} 个）")
     args = map_args(at)
     assert args["script"].count("L.marker(") == on_map
     assert args["script"].count("L.geoJson(") >= 5 + 10 + 4  # layers, boundaries, water
@@ -265,7 +266,7 @@ def test_sources_page(env_settings: Settings, db: Path, lang: str) -> None:
     assert any(len(f) == n for f in frames)  # every entity with its sources
 
 
-# ----------------------------------------------------------------------------- large registries (issue 9)
+# ----------------------------------------------------------------------- large registries (issue 9)
 
 N_LARGE = 5_000
 
@@ -296,7 +297,8 @@ def large(large_built: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 def payloads(script: str, kind: str) -> list[list[Any]]:
     """Compact marker (``kind="markers"``) or cell payloads in a script."""
-    pattern = r"var P = (\[.*?\]), S = P\[1\];" if kind == "markers" else r"var P = (\[.*?\]), K = P\[1\]"
+    pattern = (r"var P = (\[.*?\]), S = P\[1\];" if kind == "markers"
+               else r"var P = (\[.*?\]), K = P\[1\]")
     return [json.loads(p) for p in re.findall(pattern, script)]
 
 
@@ -308,7 +310,8 @@ def test_large_filter_sends_cells_for_the_view(large: Settings) -> None:
     at = run_app()
     n, on_map = expected(large.db_path)
     assert on_map > 2_000
-    assert counts_text(at) == f"地图上 {on_map} 个，无坐标 {n - on_map} 个，共 {n} 个符合筛选（全部 {n} 个）"
+    assert counts_text(at) == (f"地图上 {on_map} 个，无坐标 {n - on_map} 个，"
+                               f"共 {n} 个符合筛选（全部 {n} 个）")
     args = map_args(at)
     assert args["returned_objects"] == ["bounds", "zoom"]  # pans and zooms rerun here
     assert drawn_markers(at) == 0 and not payloads(args["script"], "markers")
@@ -320,7 +323,8 @@ def test_large_filter_sends_cells_for_the_view(large: Settings) -> None:
     assert "带数字的圆圈" in legend_text(at)
 
 
-def view_state(lon: float, lat: float, zoom: int, half_px: tuple[int, int] = (450, 350)) -> dict[str, Any]:
+def view_state(lon: float, lat: float, zoom: int,
+               half_px: tuple[int, int] = (450, 350)) -> dict[str, Any]:
     from geo_app import aggregate as agg
 
     x, y = agg.world_px(lon, lat, zoom)
@@ -381,3 +385,89 @@ def test_mid_size_filters_send_every_marker_without_reruns(large: Settings, quer
         assert 200 < on_map <= 2_000 and drawn_markers(at) == 1  # the layer's one template
         (markers,) = payloads(args["script"], "markers")
         assert len(markers[2]) == on_map
+
+
+# ----------------------------------------------------------------------- first sight (issue 18)
+
+
+def _plan(db: Path, flt: Any) -> Any:
+    """The plan the page draws for ``flt`` at its first drawing (uncached reads)."""
+    import dataclasses
+
+    from geo_app import maps
+    from geo_app.views import map as page
+
+    version = page.data_version(db)
+    build = page.build_stamp.__wrapped__(str(db), version)  # type: ignore[attr-defined]
+    summary = page.load_summary(str(db), version, flt)
+    inputs = dataclasses.replace(page._display_overlays.__wrapped__(str(db), build, "wgs84"),  # type: ignore[attr-defined]  # noqa: SLF001
+                                 focus_layers=flt.layers, fit_city=flt.is_empty())
+    mp = page.MapPage(db=str(db), version=version, flt=flt, lang="zh", basemap="none",
+                      summary=summary, inputs=inputs, layer_names={})
+    return page.plan_map(mp, None, loaders=page.DIRECT)
+
+
+def _component_args(plan: Any, monkeypatch: pytest.MonkeyPatch, *, render: bool) -> dict[str, Any]:
+    """What ``st_folium`` hands its component for (a copy of) the plan's map."""
+    import copy
+
+    import streamlit_folium
+
+    got: dict[str, Any] = {}
+    monkeypatch.setattr(streamlit_folium, "_component_func", lambda **kw: got.update(kw))
+    fmap, layer = copy.deepcopy((plan.fmap, plan.layer))
+    streamlit_folium.st_folium(fmap, height=700, use_container_width=True,
+                               returned_objects=plan.returned_objects,
+                               feature_group_to_add=layer, key="k", render=render)
+    got.pop("on_change")
+    return got
+
+
+@pytest.mark.parametrize(("which", "query", "mode"), [
+    ("shipped", "", "markers"), ("large", "合成主体1", "compact"), ("large", "", "cells")])
+def test_the_map_is_rendered_once_for_the_same_component_arguments(
+        which: str, query: str, mode: str, db: Path, large_built: Settings,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page passes ``render=False`` (one render of the map instead of two): the
+    component must get exactly what the default ``render=True`` gives, in every mode."""
+    plan = _plan(db if which == "shipped" else large_built.db_path, make_filter(search=query or None))
+    assert plan.mode == mode
+    once = _component_args(plan, monkeypatch, render=False)
+    twice = _component_args(plan, monkeypatch, render=True)
+    assert once["script"] and once.keys() == twice.keys()
+    for key in once:
+        assert once[key] == twice[key], key
+
+
+def test_an_import_keeps_the_overlays_a_rebuild_replaces_them(tmp_path: Path) -> None:
+    """The overlays are cached under the build stamp: an import (entities only) keeps it,
+    a rebuild of other data changes it, and the file version changes either way."""
+    import csv
+    import shutil
+
+    from geo_app import build, ingest
+    from geo_app.auth import local_actor
+    from geo_app.views import map as page
+    from tests.conftest import copy_sources
+
+    settings = copy_sources(tmp_path)
+    build.build_database(settings)
+    db = settings.db_path
+    stamp = page.build_stamp.__wrapped__  # type: ignore[attr-defined]
+    before, v0 = stamp(str(db), page.data_version(db)), page.data_version(db)
+    source = tmp_path / "one.csv"
+    with open(source, "w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["id", "name_zh", "kind", "level", "status", "board", "lon", "lat",
+                    "location_precision", "location_source", "source_datum", "source"])
+        w.writerow(["stamp-1", "印章孵化器", "incubator", "municipal", "operating", "苏州高新区",
+                    "120.4425", "31.3391", "town", "test", "wgs84", "test"])
+    assert ingest.import_file(source, db, actor=local_actor())[1] is not None
+    assert page.data_version(db) != v0
+    assert stamp(str(db), page.data_version(db)) == before
+    # a rebuild from changed sources: new stamp (the overlays are read again)
+    shutil.copy2(settings.data_dir / "registry.csv", tmp_path / "registry.bak")
+    with open(settings.data_dir / "registry.csv", "a", encoding="utf-8") as fh:
+        fh.write("\n")
+    build.build_database(settings)
+    assert stamp(str(db), page.data_version(db)) != before

@@ -260,7 +260,8 @@ def shown(value: str, limit: int = MAX_ECHO) -> str:
     return repr(value[:limit]) + ("…" if len(value) > limit else "")
 
 
-def _check_params(req: APIRequest, allowed: Collection[str], repeatable: Collection[str] = ()) -> None:
+def _check_params(req: APIRequest, allowed: Collection[str],
+                  repeatable: Collection[str] = ()) -> None:
     """Reject unknown and repeated parameters (the standard's /req/core/query-param-unknown)."""
     unknown = sorted(k for k in req.query if k not in allowed)
     if unknown:
@@ -488,7 +489,8 @@ def _handled(func: Callable[..., Response]) -> Callable[..., Response]:
         except DataError as err:
             LOGGER.error("database unavailable: %s", err.user_message)
             return error_response(503, "ServiceUnavailable",
-                                  "The database is not available right now; the server log says why.")
+                                  "The database is not available right now; the server log says "
+                                  "why.")
     return wrapper
 
 

@@ -1,4 +1,5 @@
-"""The endpoints: one ``get_*`` function per resource, each returning ``(headers, status, content)``."""
+"""The endpoints: one ``get_*`` function per resource, each returning
+``(headers, status, content)``."""
 
 from __future__ import annotations
 
@@ -108,7 +109,8 @@ def _collection_body(req: APIRequest, info: CollectionInfo, fmt: str) -> dict[st
     path = f"/collections/{quote(info.id, safe='')}"
     links = _self_links(req, path, fmt) + [
         _link(req.url(f"{path}/items", {"f": "json"}), "items", GEOJSON, "The features as GeoJSON"),
-        _link(req.url(f"{path}/items", {"f": "html"}), "items", "text/html", "The features as HTML"),
+        _link(req.url(f"{path}/items", {"f": "html"}), "items", "text/html",
+              "The features as HTML"),
         _link(req.url(f"{path}/feature-schema", {"f": "json"}), "describedby", SCHEMA_JSON,
               "The schema of the features (property names and types)"),
     ]
@@ -170,7 +172,8 @@ def get_schema(db_path: Path, req: APIRequest, collection_id: str) -> Response:
     return _json(schema, SCHEMA_JSON)
 
 
-def _entity_page(db_path: Path, flt: EntityFilter | None, **kwargs: Any) -> tuple[gpd.GeoDataFrame, int]:
+def _entity_page(db_path: Path, flt: EntityFilter | None,
+                 **kwargs: Any) -> tuple[gpd.GeoDataFrame, int]:
     """A page of entities with the export's properties (:data:`geo_app.export.PROPERTIES`)."""
     gdf, matched = store.query_entities_page(db_path, flt, **kwargs)
     cols = list(export.PROPERTIES["entities"])

@@ -66,7 +66,8 @@ def _html_collections(base: str, body: Mapping[str, Any]) -> str:
     return _html_doc(base, "Collections", body["links"], table)
 
 
-def _html_collection(base: str, body: Mapping[str, Any], info: CollectionInfo, catalog: Catalog) -> str:
+def _html_collection(base: str, body: Mapping[str, Any], info: CollectionInfo,
+                     catalog: Catalog) -> str:
     parts = [f"<p><code>{_e(info.id)}</code> – {_e(info.description)}</p>",
              f"<p>Extent (CRS84): {_e(_extent_text(body))}</p>", _link_list(body["links"])]
     if info.filters:

@@ -28,7 +28,8 @@ from geo_app.filters import EntityFilter
 # ----------------------------------------------------------------------------- collections
 
 
-def collection_gdf(db_path: Path, collection: str, flt: EntityFilter | None = None) -> gpd.GeoDataFrame:
+def collection_gdf(db_path: Path, collection: str,
+                   flt: EntityFilter | None = None) -> gpd.GeoDataFrame:
     """The rows of one collection as a WGS-84 GeoDataFrame with the documented properties.
 
     The filter applies to ``entities`` only. Columns: :data:`PROPERTIES` of the collection
@@ -83,7 +84,8 @@ def count_features(db_path: Path, collection: str,
     return len(gdf), int(gdf.geometry.isna().sum() + gdf.geometry.is_empty.sum())
 
 
-def iter_features(gdf: gpd.GeoDataFrame, *, id_column: str | None = "id") -> Iterator[dict[str, Any]]:
+def iter_features(gdf: gpd.GeoDataFrame, *,
+                  id_column: str | None = "id") -> Iterator[dict[str, Any]]:
     """Yield RFC 7946 Feature dicts, one per row (properties are strict JSON).
 
     Every non-geometry column is a property; ``lon``/``lat`` are rounded to 7 decimals.

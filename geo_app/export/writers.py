@@ -51,7 +51,8 @@ def _tail(bounds: list[float] | None) -> bytes:
 
 
 def write_geojson(gdf: gpd.GeoDataFrame, out: IO[bytes], *, id_column: str | None = "id") -> int:
-    """Write a WGS-84 GeoDataFrame to ``out`` as an RFC 7946 FeatureCollection; returns the count."""
+    """Write a WGS-84 GeoDataFrame to ``out`` as an RFC 7946 FeatureCollection; returns the
+    count."""
     if gdf.crs is not None and not gdf.crs.equals("EPSG:4326"):
         gdf = gdf.to_crs("EPSG:4326")
     out.write(_HEAD)
@@ -244,8 +245,9 @@ _ARROW_TYPES: Mapping[str, pa.DataType] = {_STR: pa.string(), _FLOAT: pa.float64
 def _arrow_batch(rows: _Rows, collection: str, schema: pa.Schema, multi: bool) -> pa.RecordBatch:
     geoms = rows.geometry
     if multi:
-        geoms = _object_array([shapely.MultiPolygon([g]) if g is not None and g.geom_type == "Polygon"
-                               else g for g in geoms])
+        geoms = _object_array([shapely.MultiPolygon([g])
+                               if g is not None and g.geom_type == "Polygon" else g
+                               for g in geoms])
     arrays = [pa.array(rows.columns[name], type=_ARROW_TYPES[kind])
               for name, kind in PROPERTIES[collection].items()]
     arrays.append(pa.array(list(shapely.to_wkb(geoms)), type=pa.binary()))

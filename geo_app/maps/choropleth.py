@@ -103,14 +103,16 @@ def choropleth_legend_html(*, title: str, unit: str, edges: Sequence[float], col
     if lower_is_better:
         parts.append(f'<div class="note">{escape_html(t("chl_lower_better", lang))}</div>')
     if has_gaps or not colors:
-        parts.append(f'<div class="row">{_swatch(_NO_DATA_FILL, "#888888", dashed=True, fill_opacity=0.6)}'
-                     f'{escape_html(t("chl_no_data", lang))}</div>')
+        swatch = _swatch(_NO_DATA_FILL, "#888888", dashed=True, fill_opacity=0.6)
+        parts.append(f'<div class="row">{swatch}{escape_html(t("chl_no_data", lang))}</div>')
     if unpainted:
         names = ("、" if lang == "zh" else ", ").join(unpainted)
-        parts.append(f'<div class="note">{escape_html(t("chl_unpainted", lang, boards=names))}</div>')
+        parts.append(f'<div class="note">'
+                     f'{escape_html(t("chl_unpainted", lang, boards=names))}</div>')
     if schematic:
         names = ("、" if lang == "zh" else ", ").join(schematic)
-        parts.append(f'<div class="note">{escape_html(t("chl_schematic", lang, boards=names))}</div>')
+        parts.append(f'<div class="note">'
+                     f'{escape_html(t("chl_schematic", lang, boards=names))}</div>')
     parts.append("</details>")
     return "".join(parts)
 
@@ -153,7 +155,8 @@ def _add_context(m: folium.Map, gdf: gpd.GeoDataFrame | None, lang: str, *, wate
             continue
         if water:
             river = row.get("kind") == "river"
-            style = {"color": _WATER_COLOR, "weight": 2 if river else 0.6, "fillColor": _WATER_COLOR,
+            style = {"color": _WATER_COLOR, "weight": 2 if river else 0.6,
+                     "fillColor": _WATER_COLOR,
                      "fillOpacity": 0.5, "opacity": 0.9}
         else:
             style = {"color": _BOUNDARY_COLOR, "weight": 1, "fill": False, "opacity": 0.7,

@@ -23,10 +23,12 @@ class _Bind(MacroElement):
     _template = Template("""
         {% macro script(this, kwargs) %}
         {%- if this.popup %}
-        {{ this._parent.get_name() }}.bindPopup({{ this.popup|tojson }}, {"maxWidth": 380, "maxHeight": 320});
+        {{ this._parent.get_name() }}.bindPopup({{ this.popup|tojson }},
+            {"maxWidth": 380, "maxHeight": 320});
         {%- endif %}
         {%- if this.tooltip %}
-        {{ this._parent.get_name() }}.bindTooltip({{ this.tooltip|tojson }}, {"sticky": {{ this.sticky|tojson }}});
+        {{ this._parent.get_name() }}.bindTooltip({{ this.tooltip|tojson }},
+            {"sticky": {{ this.sticky|tojson }}});
         {%- endif %}
         {% endmacro %}
     """)
@@ -103,7 +105,8 @@ class _CompactMarkers(folium.map.Layer):
         (function (group) {
             var P = {{ this.payload }}, S = P[1];
             var icons = P[0].map(function (i) {
-                return L.divIcon({html: i[0], className: i[1], iconSize: [22, 22], iconAnchor: [11, 11]});
+                return L.divIcon({html: i[0], className: i[1], iconSize: [22, 22],
+                                  iconAnchor: [11, 11]});
             });
             group.addLayers(P[2].map(function (r) {
                 var h = '<div class="sim-popup"><div class="sim-popup-zh">' + r[3] +
@@ -114,7 +117,8 @@ class _CompactMarkers(folium.map.Layer):
                 h += '</table><div class="sim-popup-id">' + r[5] + '</div></div>';
                 var m = L.marker([r[0], r[1]], {icon: icons[r[2]]});
                 m.bindPopup(h, {"maxWidth": 380, "maxHeight": 320});
-                m.bindTooltip('<b>' + (r[6] ? r[4] : r[3]) + '</b><br>' + S[r[7]], {"sticky": false});
+                m.bindTooltip('<b>' + (r[6] ? r[4] : r[3]) + '</b><br>' + S[r[7]],
+                              {"sticky": false});
                 return m;
             }));
         })({{ this.get_name() }});
@@ -137,7 +141,8 @@ class _Cells(folium.map.Layer):
         (function (group) {
             var P = {{ this.payload }}, K = P[1], T = P[2];
             function fmt(n) {
-                return n < 10000 ? String(n) : n < 1e6 ? Math.round(n / 1000) + 'k' : (n / 1e6).toFixed(1) + 'M';
+                return n < 10000 ? String(n)
+                    : n < 1e6 ? Math.round(n / 1000) + 'k' : (n / 1e6).toFixed(1) + 'M';
             }
             function zoomTo(map, r) {
                 var b = L.latLngBounds([r[3], r[4]], [r[5], r[6]]);
@@ -145,7 +150,8 @@ class _Cells(folium.map.Layer):
                 map.setView(b.getCenter(), Math.min(z, map.getMaxZoom()));
             }
             P[0].forEach(function (r) {
-                var n = r[2], s = n < 10 ? 0 : n < 100 ? 1 : n < 1000 ? 2 : n < 10000 ? 3 : 4, d = 26 + 6 * s;
+                var n = r[2], s = n < 10 ? 0 : n < 100 ? 1 : n < 1000 ? 2 : n < 10000 ? 3 : 4,
+                    d = 26 + 6 * s;
                 var tip = '<b>' + T[0].replace('{n}', n.toLocaleString('en-US')) + '</b>';
                 for (var i = 7; i < r.length; i += 2) {
                     tip += '<br>' + K[r[i]] + ': ' + r[i + 1].toLocaleString('en-US');

@@ -20,7 +20,8 @@ def _swatch(fill: str, stroke: str, *, dashed: bool = False, line: bool = False,
                 f'stroke="{stroke}" stroke-width="3"/></svg>')
     dash = ' stroke-dasharray="4 2"' if dashed else ""
     return (f'<svg class="sw" viewBox="0 0 18 12"><rect x="1" y="1" width="16" height="10" '
-            f'fill="{fill}" fill-opacity="{fill_opacity}" stroke="{stroke}" stroke-width="1.5"{dash}/></svg>')
+            f'fill="{fill}" fill-opacity="{fill_opacity}" stroke="{stroke}" '
+            f'stroke-width="1.5"{dash}/></svg>')
 
 
 def legend_html(
@@ -47,7 +48,8 @@ def legend_html(
         for kind in [k for k in KINDS if kind_counts.get(k)] + [
                 k for k in kind_counts if k not in KINDS and kind_counts[k]]:
             parts.append(f'<div class="row">{marker_svg(kind, True, size=14)}'
-                         f'{escape_html(label(KINDS, kind, lang))} ({int(kind_counts[kind])})</div>')
+                         f'{escape_html(label(KINDS, kind, lang))} '
+                         f'({int(kind_counts[kind])})</div>')
     if cells:
         parts.append(f'<div class="row"><span class="cell"></span>'
                      f'{escape_html(t("map_legend_cells", lang))}</div>')

@@ -138,7 +138,8 @@ def with_shared_counts(points: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 DISPLAY_TOLERANCE = 0.0002
 
 
-def simplify_for_display(gdf: gpd.GeoDataFrame, tolerance: float = DISPLAY_TOLERANCE) -> gpd.GeoDataFrame:
+def simplify_for_display(gdf: gpd.GeoDataFrame,
+                         tolerance: float = DISPLAY_TOLERANCE) -> gpd.GeoDataFrame:
     """A copy of ``gdf`` with every geometry simplified (topology kept within each geometry)."""
     if tolerance <= 0 or not len(gdf):
         return gdf

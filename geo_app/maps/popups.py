@@ -110,7 +110,8 @@ def linkify(value: object) -> str:
     for its attribute and opened with ``rel="noopener noreferrer"``.
 
     >>> linkify('see https://a.example/x?y=1&z=2 or javascript:alert(1)')
-    'see <a href="https://a.example/x?y=1&amp;z=2" target="_blank" rel="noopener noreferrer">https://a.example/x?y=1&amp;z=2</a> or javascript:alert(1)'
+    'see <a href="https://a.example/x?y=1&amp;z=2" target="_blank"
+    rel="noopener noreferrer">https://a.example/x?y=1&amp;z=2</a> or javascript:alert(1)'
     """
     text = "" if value is None else str(value)
     out, last = [], 0
@@ -136,9 +137,11 @@ def popup_html(row: Mapping[str, Any], lang: str, layer_names: Mapping[str, str]
     body = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>"
                    for k, v in popup_cells(row, lang, layer_names))
     name_en = row.get("name_en") if isinstance(row.get("name_en"), str) else ""
-    return (f'<div class="sim-popup"><div class="sim-popup-zh">{escape_html(row.get("name_zh"))}</div>'
+    return ('<div class="sim-popup">'
+            f'<div class="sim-popup-zh">{escape_html(row.get("name_zh"))}</div>'
             f'<div class="sim-popup-en">{escape_html(name_en)}</div>'
-            f'<table>{body}</table><div class="sim-popup-id">{escape_html(row.get("id"))}</div></div>')
+            f'<table>{body}</table>'
+            f'<div class="sim-popup-id">{escape_html(row.get("id"))}</div></div>')
 
 
 def tooltip_html(row: Mapping[str, Any], lang: str) -> str:

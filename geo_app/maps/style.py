@@ -42,7 +42,8 @@ class Basemap:
 BASEMAPS: Mapping[str, Basemap] = MappingProxyType({
     "none": Basemap("none", None, ""),
     "osm": Basemap("osm", "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
-                   '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors',
+                   '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> '
+                   'contributors',
                    max_zoom=19),
     "carto": Basemap("carto", "https://{s}.basemaps.cartocdn.com/light_all/{z}/{x}/{y}.png",
                      '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> '
@@ -99,9 +100,12 @@ _SHAPES: Mapping[str, str] = MappingProxyType({
     "pentagon": '<polygon points="10,2.5 17.6,8 14.7,17 5.3,17 2.4,8"/>',
     "hexagon": '<polygon points="10,2 17,6 17,14 10,18 3,14 3,6"/>',
     "octagon": '<polygon points="7,2.5 13,2.5 17.5,7 17.5,13 13,17.5 7,17.5 2.5,13 2.5,7"/>',
-    "star": '<polygon points="10,1.5 12.4,7.3 18.5,7.6 13.8,11.6 15.3,17.8 10,14.4 4.7,17.8 6.2,11.6 1.5,7.6 7.6,7.3"/>',
-    "star4": '<polygon points="10,1.5 12.5,7.5 18.5,10 12.5,12.5 10,18.5 7.5,12.5 1.5,10 7.5,7.5"/>',
-    "cross": '<polygon points="7,2.5 13,2.5 13,7 17.5,7 17.5,13 13,13 13,17.5 7,17.5 7,13 2.5,13 2.5,7 7,7"/>',
+    "star": '<polygon points="10,1.5 12.4,7.3 18.5,7.6 13.8,11.6 15.3,17.8 10,14.4 4.7,17.8 '
+            '6.2,11.6 1.5,7.6 7.6,7.3"/>',
+    "star4": '<polygon points="10,1.5 12.5,7.5 18.5,10 12.5,12.5 10,18.5 7.5,12.5 1.5,10 '
+             '7.5,7.5"/>',
+    "cross": '<polygon points="7,2.5 13,2.5 13,7 17.5,7 17.5,13 13,13 13,17.5 7,17.5 7,13 2.5,13 '
+             '2.5,7 7,7"/>',
     "target": '<circle cx="10" cy="10" r="7.5"/><circle cx="10" cy="10" r="3" fill-opacity="1"/>',
 })
 

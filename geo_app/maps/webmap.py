@@ -77,7 +77,8 @@ def _boards_of_county(boards: pd.DataFrame, bounds: gpd.GeoDataFrame,
     schematic polygon, 吴中区 and 苏州高新区 without it) is listed for every county that
     holds at least 1 % of that polygon.
     """
-    levels = dict(zip(bounds["adcode"].astype(str), bounds["level"], strict=True)) if "level" in bounds else {}
+    levels = (dict(zip(bounds["adcode"].astype(str), bounds["level"], strict=True))
+              if "level" in bounds else {})
     geoms = dict(zip(bounds["adcode"].astype(str), bounds.geometry, strict=True))
     counties = [(c, g) for c, g in geoms.items() if levels.get(c) == "county" and g is not None]
     out: dict[str, list[str]] = {}
@@ -101,7 +102,8 @@ def _schematic_boards(boards: pd.DataFrame) -> set[str]:
     if not {"county_adcode", "polygon_status"} <= set(boards.columns):
         return set()
     status = boards["polygon_status"].fillna("").astype(str).str.strip().str.lower()
-    return {str(c) for c in boards.loc[status == "schematic", "county_adcode"] if isinstance(c, str) and c}
+    return {str(c) for c in boards.loc[status == "schematic", "county_adcode"]
+            if isinstance(c, str) and c}
 
 
 def _add_boundaries(m: folium.Map, inputs: MapInputs, lang: str, datum: str) -> None:
@@ -115,7 +117,8 @@ def _add_boundaries(m: folium.Map, inputs: MapInputs, lang: str, datum: str) -> 
             continue  # 板块 polygons: the schematic ones are drawn on top, below
         city = row.get("level") == "city"
         mapped = boards.get(str(row.get("adcode")), [])
-        text = t("map_board_of_county", lang, boards="、".join(mapped)) if mapped else t("map_no_board", lang)
+        text = (t("map_board_of_county", lang, boards="、".join(mapped)) if mapped
+                else t("map_no_board", lang))
         tip = (f"<b>{escape_html(row.get(name_col) or row.get('name_zh'))}</b>"
                + ("" if city else f"<br>{escape_html(text)}"))
         style = {"color": _CITY_COLOR if city else _BOUNDARY_COLOR, "weight": 2.5 if city else 1.2,
@@ -143,7 +146,8 @@ def _add_water(m: folium.Map, inputs: MapInputs, lang: str, datum: str) -> None:
         style = {"color": _WATER_COLOR, "weight": 3 if river else 1, "fillColor": _WATER_COLOR,
                  "fillOpacity": 0.45, "opacity": 0.9}
         kind = t("map_river" if river else "map_lake", lang)
-        tip = f"<b>{escape_html(row.get(name_col) or row.get('name_zh'))}</b><br>{escape_html(kind)}"
+        tip = (f"<b>{escape_html(row.get(name_col) or row.get('name_zh'))}</b>"
+               f"<br>{escape_html(kind)}")
         _add_shape(group, row.geometry, style, tip)
     group.add_to(m)
 
@@ -180,9 +184,11 @@ def _add_entities(m: folium.Map, points: gpd.GeoDataFrame, lang: str,
         geom = row["geometry"]
         exact = is_exact(row.get("location_precision"))
         kind = row.get("kind") if row.get("kind") in KINDS else "other"
-        icon = folium.DivIcon(html=marker_svg(row.get("kind"), exact), icon_size=(_ICON_PX, _ICON_PX),
+        icon = folium.DivIcon(html=marker_svg(row.get("kind"), exact),
+                              icon_size=(_ICON_PX, _ICON_PX),
                               icon_anchor=(half, half),
-                              class_name=f"sim-marker sim-kind-{kind} {'sim-exact' if exact else 'sim-approx'}")
+                              class_name=f"sim-marker sim-kind-{kind} "
+                                         f"{'sim-exact' if exact else 'sim-approx'}")
         marker = folium.Marker(location=(geom.y, geom.x), icon=icon)
         marker.add_child(_Bind(popup=popup_html(row, lang, layer_names),
                                tooltip=tooltip_html(row, lang)))
@@ -193,7 +199,8 @@ def _add_entities(m: folium.Map, points: gpd.GeoDataFrame, lang: str,
 
 
 def _bounds(points: gpd.GeoDataFrame, extra: Iterable[Any]) -> list[list[float]] | None:
-    geoms = [g for g in list(points.geometry.values) + list(extra) if g is not None and not g.is_empty]
+    geoms = [g for g in list(points.geometry.values) + list(extra)
+             if g is not None and not g.is_empty]
     if not geoms:
         return None
     minx, miny, maxx, maxy = shapely.total_bounds(np.asarray(geoms, dtype=object))
@@ -256,7 +263,8 @@ def build_map(inputs: MapInputs, *, lang: str = "zh", basemap: str = DEFAULT_BAS
     m.options.update(max_zoom=base.max_zoom, min_zoom=5, zoom_snap=0.25, zoom_delta=0.5)
     if base.tiles:
         folium.TileLayer(tiles=base.tiles, attr=base.attribution, name=basemap_label(basemap, lang),
-                         subdomains=base.subdomains, max_zoom=base.max_zoom, control=False).add_to(m)
+                         subdomains=base.subdomains, max_zoom=base.max_zoom,
+                         control=False).add_to(m)
     root = m.get_root()
     if isinstance(root, Figure):  # always, for a folium.Map
         root.header.add_child(Element(_CSS), name="sim_css")

@@ -81,7 +81,8 @@ def _attach_read_only(path: Path) -> duckdb.DuckDBPyConnection:
 
 def _retrying(path: Path, opener: Callable[[], duckdb.DuckDBPyConnection], retries: int,
               base_delay: float) -> duckdb.DuckDBPyConnection:
-    """Call ``opener`` until the file's lock is free; :class:`DatabaseBusyError` after ``retries``."""
+    """Call ``opener`` until the file's lock is free; :class:`DatabaseBusyError` after
+    ``retries``."""
     attempt = 0
     while True:
         try:

@@ -159,8 +159,8 @@ def shared_points(path: Path, *, limit: int = 5) -> pd.DataFrame:
         location precisions and their ids (both comma-separated, sorted).
     """
     sql = ("SELECT lon, lat, count(*) AS n, "
-           "string_agg(DISTINCT location_precision, ',' ORDER BY location_precision) AS precisions, "
-           "string_agg(id, ',' ORDER BY id) AS ids FROM entities WHERE lon IS NOT NULL "
+           "string_agg(DISTINCT location_precision, ',' ORDER BY location_precision) AS "
+           "precisions, string_agg(id, ',' ORDER BY id) AS ids FROM entities WHERE lon IS NOT NULL "
            "GROUP BY lon, lat HAVING count(*) > 1 ORDER BY n DESC, lon, lat LIMIT ?")
     with connect(path) as con:
         return _frame(con, sql, [int(limit)])

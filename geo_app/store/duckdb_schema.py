@@ -151,7 +151,8 @@ def _copy(con: duckdb.DuckDBPyConnection, table: str, where: str) -> int:
     cols = ", ".join(f'"{c}"' for c in shared)
     n = _scalar(con, f"SELECT count(*) FROM old.{table} WHERE {where}")  # noqa: S608 (package SQL)
     if table != "entities":
-        con.execute(f"INSERT INTO main.{table} ({cols}) SELECT {cols} FROM old.{table} WHERE {where}")  # noqa: S608
+        con.execute(f"INSERT INTO main.{table} ({cols}) SELECT {cols} FROM old.{table} "  # noqa: S608
+                    f"WHERE {where}")
         return n
     # A user row whose id a newer shipped registry now uses is never dropped: the shipped
     # row keeps the id, the user row is kept as '<id>@<batch>' with a note saying why.

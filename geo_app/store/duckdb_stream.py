@@ -13,7 +13,8 @@ from geo_app.store.duckdb_connect import private_reader
 from geo_app.store.duckdb_read import _entity_where
 from geo_app.vocab import EXACT_PRECISIONS, KINDS
 
-#: Columns of ``entities`` a stream may name (:func:`iter_entity_batches`, :func:`iter_entity_rows`).
+#: Columns of ``entities`` a stream may name (:func:`iter_entity_batches`,
+#: :func:`iter_entity_rows`).
 _STREAM_COLUMNS = frozenset({*ENTITY_COLUMNS, "layers"})
 #: The DOUBLE columns of ``entities``: streamed as NULL (JSON ``null``) where not finite.
 _DOUBLE_COLUMNS = frozenset({"lon", "lat", "source_lon", "source_lat"})
@@ -79,7 +80,8 @@ def iter_entity_rows(path: Path, flt: EntityFilter | None, *, columns: Sequence[
     items = []
     for name in _checked_columns(columns):
         if name in _COORDINATE_COLUMNS:
-            items.append(f"CASE WHEN isfinite(e.{name}) THEN round(e.{name}, {int(decimals)}) END AS {name}")
+            items.append(f"CASE WHEN isfinite(e.{name}) THEN round(e.{name}, {int(decimals)}) END "
+                         f"AS {name}")
         elif name in _DOUBLE_COLUMNS:
             items.append(f"CASE WHEN isfinite(e.{name}) THEN e.{name} END AS {name}")
         else:
@@ -90,7 +92,8 @@ def iter_entity_rows(path: Path, flt: EntityFilter | None, *, columns: Sequence[
 def _json_text_sql(name: str, decimals: int) -> str:
     column = f"e.{name}"
     if name in _COORDINATE_COLUMNS:
-        return f"CASE WHEN isfinite({column}) THEN round({column}, {decimals})::VARCHAR ELSE 'null' END"
+        return (f"CASE WHEN isfinite({column}) THEN round({column}, {decimals})::VARCHAR "
+                "ELSE 'null' END")
     if name in _DOUBLE_COLUMNS:
         return f"CASE WHEN isfinite({column}) THEN {column}::VARCHAR ELSE 'null' END"
     return f"coalesce(to_json({column}), 'null')"
@@ -131,7 +134,8 @@ def iter_entity_geojson(path: Path, flt: EntityFilter | None, *, properties: Seq
     """
     decimals = int(decimals)
     names = _checked_columns(properties)
-    items = [f"CASE WHEN isfinite(e.lon) AND isfinite(e.lat) THEN round(e.{c}, {decimals}) END AS g{c}"
+    items = [f"CASE WHEN isfinite(e.lon) AND isfinite(e.lat) THEN round(e.{c}, {decimals}) END AS "
+             f"g{c}"
              for c in ("lon", "lat")] + [_entity_feature_sql(names, decimals)]
     yield from _stream(path, flt, items, batch_size)
 

@@ -180,7 +180,8 @@ def _set_param(key: str, values: list[str]) -> None:
 
 
 def get_lang() -> str:
-    """The language of this run: ``?lang=en`` in a new link, else the session's; Chinese by default."""
+    """The language of this run: ``?lang=en`` in a new link, else the session's; Chinese by
+    default."""
     ss = st.session_state
     url = st.query_params.get("lang")
     if url in LANGS and _url_changed("lang", {"lang": [url]}):
@@ -313,7 +314,8 @@ def write_choice_to_url(param: str, widget_key: str, value: str, default: str) -
 def entity_table(gdf: pd.DataFrame, lang: str, layer_names: Mapping[str, str]) -> pd.DataFrame:
     """Entities as a display table with translated labels (no geometry)."""
     cols = {
-        "id": t("col_id", lang), "name_zh": t("col_name_zh", lang), "name_en": t("col_name_en", lang),
+        "id": t("col_id", lang), "name_zh": t("col_name_zh", lang),
+        "name_en": t("col_name_en", lang),
         "kind": t("kind", lang), "level": t("level", lang), "status": t("status", lang),
         "board": t("board", lang), "location_precision": t("col_precision", lang),
         "layers": t("col_layers", lang), "source": t("col_source", lang),

@@ -152,7 +152,8 @@ def _choropleth(data: districts.CompareData, metric: districts.Metric, values: p
 
 
 def _small_multiples(table: pd.DataFrame, boards: list[str], lang: str) -> None:
-    """One bar chart per metric, 板块 in the chosen order; qualified value, year, source on hover."""
+    """One bar chart per metric, 板块 in the chosen order; qualified value, year, source on
+    hover."""
     m, b, v, u, y, s, c = (districts.header(k, lang) for k in
                            ("metric", "board", "value", "unit", "year", "source", "comparator"))
     shown = districts.header("board_en", lang) if lang == "en" else b

@@ -94,7 +94,8 @@ def download_link(download: export.Download, base_url_path: str, label: str) -> 
 
     >>> d = export.Download(Path("x"), "tok/suzhou-water.csv", "suzhou-water.csv", 3, 1)
     >>> download_link(d, "", "Save <CSV>")
-    '<a href="/app/static/downloads/tok/suzhou-water.csv" download="suzhou-water.csv">⬇ Save &lt;CSV&gt;</a>'
+    '<a href="/app/static/downloads/tok/suzhou-water.csv"
+    download="suzhou-water.csv">⬇ Save &lt;CSV&gt;</a>'
     """
     href = f"{assets.downloads_url(base_url_path)}/{download.url_path}"
     return _LINK.format(href=html.escape(href), name=html.escape(download.name),

@@ -40,6 +40,7 @@ from geo_app.views.common import (
     entity_table,
     language_switch,
     layer_choices,
+    layers_table,
     show_error,
     sidebar_filter,
     url_choice,
@@ -72,23 +73,36 @@ _WORLD = (-180.0, -90.0, 180.0, 90.0)
 
 @dataclass(frozen=True)
 class _Static:
-    """What the map draws whatever the filter (read once per database version)."""
+    """What the map draws whatever the filter (read once per build of the database: an
+    import changes the entities only, so it keeps these)."""
 
     layers: gpd.GeoDataFrame
     boundaries: gpd.GeoDataFrame
     water: gpd.GeoDataFrame
     boards: pd.DataFrame
-    total: int
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
-def _static(path: str, version: str) -> _Static:
+@st.cache_data(show_spinner=False, max_entries=8)
+def build_stamp(path: str, version: str) -> str:
+    """What identifies the build the file holds (its ``meta``: source hash, build time,
+    schema), once per database version. Imports and removals keep it; a rebuild changes it.
+    The overlays are cached under it, so the first run after an import does not read them."""
+    return repr(sorted(store.read_meta(Path(path)).items()))
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _static(path: str, build: str) -> _Static:
+    """The overlays of a build (shared, not copied: callers never mutate the frames)."""
     db = Path(path)
-    return _Static(layers=store.read_geo_table(db, "layers"),
+    return _Static(layers=layers_table(db),  # the sidebar's read of the same table
                    boundaries=store.read_geo_table(db, "boundaries"),
                    water=store.read_geo_table(db, "water"),
-                   boards=store.read_table(db, "boards"),
-                   total=store.count_entities(db))
+                   boards=store.read_table(db, "boards"))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _total(path: str, version: str) -> int:
+    return store.count_entities(Path(path))
 
 
 def load_summary(path: str, version: str, flt: EntityFilter) -> aggregate.PointSummary:
@@ -104,7 +118,8 @@ def load_located(path: str, version: str, flt: EntityFilter) -> gpd.GeoDataFrame
 
 
 def load_window_rows(path: str, version: str, flt: EntityFilter,
-                     bbox: tuple[float, float, float, float], limit: int | None) -> gpd.GeoDataFrame:
+                     bbox: tuple[float, float, float, float],
+                     limit: int | None) -> gpd.GeoDataFrame:
     """The located entities of the filter inside ``bbox`` (WGS-84), at most ``limit``."""
     rows, _ = store.query_entities_page(Path(path), flt, bbox=bbox, limit=limit)
     return rows
@@ -122,20 +137,21 @@ class Loaders(NamedTuple):
 #: Uncached reads (benchmarks, tests).
 DIRECT = Loaders(load_summary, load_located, load_window_rows)
 #: Reads cached per database version and filter (the page). A filter's summary is ~18 MB
-#: at 1M entities, hence the small number of entries.
+#: at 1M entities, hence the small number of entries; it is shared, not copied (a copy
+#: costs an unpickling of those 18 MB on every run, pans included): nothing mutates it.
 CACHED = Loaders(
-    st.cache_data(show_spinner=False, max_entries=8)(load_summary),
+    st.cache_resource(show_spinner=False, max_entries=8)(load_summary),
     st.cache_data(show_spinner=False, max_entries=16)(load_located),
     st.cache_data(show_spinner=False, max_entries=32)(load_window_rows),
 )
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _display_overlays(path: str, version: str, datum: str) -> maps.MapInputs:
-    """The overlays prepared for a basemap's datum, once per database version and datum
-    (shifting every vertex to GCJ-02 for AMap is not redone on each run). Shared, not
-    copied: callers replace fields, never mutate the frames."""
-    static = _static(path, version)
+def _display_overlays(path: str, build: str, datum: str) -> maps.MapInputs:
+    """The overlays prepared for a basemap's datum, once per build (:func:`build_stamp`)
+    and datum (shifting every vertex to GCJ-02 for AMap is not redone on each run, nor
+    after an import). Shared, not copied: callers replace fields, never mutate the frames."""
+    static = _static(path, build)
     empty = store.entities_to_gdf(pd.DataFrame({c: pd.Series(dtype=object) for c in
                                                 (*store.ENTITY_COLUMNS, "layers")}))
     return maps.display_inputs(maps.MapInputs(
@@ -236,8 +252,8 @@ def plan_map(page: MapPage, view: aggregate.View | None = None, *,
     fmap = maps.build_map(page.inputs, lang=page.lang, basemap=page.basemap, mode="view",
                           points=points, asset_base=page.asset_base, height=MAP_HEIGHT)
     if view is None:  # first drawing of this filter: the view fitBounds will show
-        (south, west), (north, east) = maps.map_bounds(page.inputs, basemap=page.basemap,
-                                                       points=points) or [[30.8, 119.9], [32.1, 121.4]]
+        bounds = maps.map_bounds(page.inputs, basemap=page.basemap, points=points)
+        (south, west), (north, east) = bounds or [[30.8, 119.9], [32.1, 121.4]]
         view = aggregate.fit_view((west, south, east, north), width_px=MAP_WIDTH_GUESS,
                                   height_px=MAP_HEIGHT, padding_px=maps.FIT_PADDING_PX,
                                   max_zoom=maps.FIT_MAX_ZOOM)
@@ -288,18 +304,25 @@ def current_view(sig: str, *, max_zoom: int) -> aggregate.View | None:
 
 
 def _draw_map(page: MapPage) -> list[str]:
-    """Draw the map; returns notes for the caption."""
+    """Draw the map; returns notes for the caption.
+
+    ``render=False``: ``st_folium`` renders the map itself (``Map.render``, which fills the
+    page's header, body and script) and then walks it for the script; rendering the whole
+    page first as well, its default, repeats the costliest step (every overlay's GeoJSON
+    written out once more) for the same strings (``tests/test_views_map.py`` checks that
+    the component gets the same arguments either way).
+    """
     sig = page.signature()
     view = current_view(sig, max_zoom=maps.BASEMAPS[page.basemap].max_zoom)
     plan = plan_map(page, view)
     if plan.layer is None:
         st_folium(plan.fmap, height=MAP_HEIGHT, use_container_width=True,
-                  returned_objects=plan.returned_objects, key=_MAP_KEY)
+                  returned_objects=plan.returned_objects, key=_MAP_KEY, render=False)
     else:
         st.session_state[MAP_SIG_KEY] = sig
         st_folium(plan.fmap, height=MAP_HEIGHT, use_container_width=True,
                   returned_objects=plan.returned_objects, feature_group_to_add=plan.layer,
-                  key=_MAP_KEY, on_change=_remember_view)
+                  key=_MAP_KEY, on_change=_remember_view, render=False)
     return plan.notes
 
 
@@ -325,11 +348,13 @@ def render() -> None:
     try:
         db = db_path()
         version = data_version(db)
-        static = _static(str(db), version)
+        build = build_stamp(str(db), version)
         known_layers, layer_names = layer_choices(db, lang)
         flt = sidebar_filter(lang, known_layers, layer_names)
         basemap = basemap_select(lang)
         summary = CACHED.summary(str(db), version, flt)
+        # the unfiltered summary counts every entity: no second query for the total
+        total = summary.n_total if flt.is_empty() else _total(str(db), version)
         _vendor_ready()
     except GeoAppError as err:
         show_error(err)
@@ -337,11 +362,11 @@ def render() -> None:
     st.title(t("app_title", lang))
     on_map = len(summary.points)
     st.markdown(t("map_counts", lang, on_map=on_map, no_point=summary.n_no_point,
-                  n=summary.n_total, total=static.total))
+                  n=summary.n_total, total=total))
     if not summary.n_total:
         st.info(t("map_none_match", lang))
     datum = maps.BASEMAPS[basemap].datum
-    inputs = dataclasses.replace(_display_overlays(str(db), version, datum),
+    inputs = dataclasses.replace(_display_overlays(str(db), build, datum),
                                  focus_layers=flt.layers, fit_city=flt.is_empty())
     if datum != "wgs84" and len(summary.points) > aggregate.MARKER_LIMIT:
         summary = dataclasses.replace(summary, points=_display_points(str(db), version, flt, datum))

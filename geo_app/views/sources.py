@@ -112,8 +112,9 @@ def _draw_sources(h: dict[str, pd.DataFrame], lang: str, layer_names: dict[str, 
     st.subheader(t("src_boundaries", lang))
     st.dataframe(h["boundaries"][["adcode", "name_zh", "name_en", "level", "source", "source_datum",
                                   "conversion"]], hide_index=True, width="stretch")
-    st.dataframe(h["boards"][["name_zh", "name_en", "county_adcode", "polygon_status", "land_area_km2",
-                              "area_year", "area_source", "notes"]], hide_index=True, width="stretch")
+    st.dataframe(h["boards"][["name_zh", "name_en", "county_adcode", "polygon_status",
+                              "land_area_km2", "area_year", "area_source", "notes"]],
+                 hide_index=True, width="stretch")
     st.subheader(t("src_water", lang))
     st.dataframe(h["water"][["id", "name_zh", "name_en", "kind", "source", "source_datum",
                              "conversion"]], hide_index=True, width="stretch")

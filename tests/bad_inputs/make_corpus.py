@@ -128,7 +128,8 @@ CASES: list[tuple[str, bytes, str | None, list[str], int | None, str, str]] = [
     ("binary.csv", bytes(range(256)) * 4, None, ["NUL bytes", "NUL 字节"], None, "",
      "binary bytes with NULs"),
     # --- encodings
-    ("latin1.csv", csv_text([row(name_zh="Café", name_en="Zürich, café", board="")]).encode("cp1252"),
+    ("latin1.csv",
+     csv_text([row(name_zh="Café", name_en="Zürich, café", board="")]).encode("cp1252"),
      None, ["not UTF-8, UTF-16 or GBK/GB18030", "无法识别文件编码"], None, "",
      "cp1252 bytes that no supported encoding decodes"),
     ("mixed_encoding.csv", csv_bytes([row()]) + "u-002,无锡实验室,,laboratory,provincial,operating,"
@@ -149,7 +150,8 @@ CASES: list[tuple[str, bytes, str | None, list[str], int | None, str, str]] = [
     ("duplicate_column.csv", csv_bytes([row()], [*COLUMNS, "经度"]), None,
      ["two columns map to 'lon'", "有两列都对应“lon”"], None, "lon", "lon and 经度 together"),
     ("lon_without_lat.csv", csv_bytes([row()], [c for c in COLUMNS if c != "lat"]), None,
-     ["'lon' column but no 'lat'", "缺少“lat”列"], None, "lat", "half a coordinate pair of columns"),
+     ["'lon' column but no 'lat'", "缺少“lat”列"], None, "lat",
+     "half a coordinate pair of columns"),
     ("unnamed_column.csv", csv_text([row()]).replace("\n", ",\n", 1).replace(
         "list 2024,\n", "list 2024,,surprise\n").encode(), None,
      ["has values but no header", "有数据但没有列名"], None, "#15", "data under an empty header"),
@@ -197,7 +199,8 @@ CASES: list[tuple[str, bytes, str | None, list[str], int | None, str, str]] = [
      "lon", "float('nan') would accept it"),
     ("lat_1e400.csv", csv_bytes([row(lat="1e400")]), None, ["not a finite number", "不是有限数值"],
      2, "lat", "overflows to inf"),
-    ("lat_inf.csv", csv_bytes([row(lat="-Infinity")]), None, ["not a finite number", "不是有限数值"],
+    ("lat_inf.csv", csv_bytes([row(lat="-Infinity")]), None,
+     ["not a finite number", "不是有限数值"],
      2, "lat", "an infinity spelled out"),
     ("lat_range.csv", csv_bytes([row(lon="10", lat="95")]), None,
      ["lat is out of range", "纬度超出范围"], 2, "lat", "latitude above 90"),
@@ -215,7 +218,8 @@ CASES: list[tuple[str, bytes, str | None, list[str], int | None, str, str]] = [
      ["degrees/minutes/seconds", "度分秒"], 2, "lon", "degrees and minutes"),
     ("placeholder.csv", csv_bytes([row(lon="N/A", lat="N/A")]), None,
      ["is a placeholder", "是占位符"], 2, "lon", "N/A instead of an empty cell"),
-    ("fullwidth_letters.csv", csv_bytes([row(lon="１２０．９５ｘ")]), None, ["is not a number", "不是数字"],
+    ("fullwidth_letters.csv", csv_bytes([row(lon="１２０．９５ｘ")]), None,
+     ["is not a number", "不是数字"],
      2, "lon", "full-width digits are fine, a stray letter is not"),
     # --- datums
     ("no_datum.csv", csv_bytes([row(source_datum="")]), None,
@@ -247,7 +251,8 @@ CASES: list[tuple[str, bytes, str | None, list[str], int | None, str, str]] = [
      ["unknown kind 'lab'", "未知的类型“lab”"], 3, "kind", "sheet row numbers are reported"),
     # --- GeoJSON
     ("polygon.geojson", fc(feature(geometry={"type": "Polygon", "coordinates": [SQUARE]})), None,
-     ["only Point features", "只能以 Point"], 1, "geometry", "a valid polygon is still not a point"),
+     ["only Point features", "只能以 Point"], 1, "geometry",
+     "a valid polygon is still not a point"),
     ("bowtie.geojson", fc(feature(geometry={"type": "Polygon", "coordinates": [BOWTIE]})), None,
      ["invalid Polygon: Self-intersection", "无效的 Polygon"], 1, "geometry",
      "a self-intersecting ring"),
@@ -264,8 +269,8 @@ CASES: list[tuple[str, bytes, str | None, list[str], int | None, str, str]] = [
     ("nan.geojson", b'{"type":"FeatureCollection","features":[{"type":"Feature","properties":'
      b'{"id":"u-1"},"geometry":{"type":"Point","coordinates":[NaN,31.3]}}]}', None,
      ["NaN, which is not valid JSON", "NaN"], None, "", "bare NaN as written by naive dumpers"),
-    ("truncated.geojson", fc(feature())[:-10], None, ["not valid JSON", "不是合法的 JSON"], None, "",
-     "cut off mid-file"),
+    ("truncated.geojson", fc(feature())[:-10], None, ["not valid JSON", "不是合法的 JSON"], None,
+     "", "cut off mid-file"),
     ("crs_3857.geojson", fc(feature(), crs={"type": "name", "properties": {
         "name": "urn:ogc:def:crs:EPSG::3857"}}), None,
      ["declares the coordinate system", "坐标系"], None, "", "a projected CRS member"),
