@@ -47,6 +47,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -291,14 +292,22 @@ def bare_first_heading(browser: Any, settings: Settings, work: Path, repeat: int
 _CELLS_SWAPS_JS = """() => { const w = [...document.querySelectorAll(
     'iframe[title="streamlit_folium.st_folium"]')].map(f => f.contentWindow).find(w => w && w.map);
     return w ? (w.feature_group || []).length : -1; }"""
-_PAN_JS = """() => { const w = [...document.querySelectorAll(
+#: The moves of :func:`pan_times`, in turn: each leaves the layer's window (the view plus
+#: half a view on each side), so each needs a new layer (a short pan needs none).
+_MOVES_JS = """(i) => { const w = [...document.querySelectorAll(
     'iframe[title="streamlit_folium.st_folium"]')].map(f => f.contentWindow).find(w => w && w.map);
-    w.map.panBy([120, 80], {animate: false}); }"""
+    const size = w.map.getSize();
+    const moves = [() => w.map.panBy([size.x, size.y * 0.6], {animate: false}),
+                   () => w.map.zoomIn(1, {animate: false}),
+                   () => w.map.zoomOut(1, {animate: false}),
+                   () => w.map.panBy([-size.x, -size.y * 0.6], {animate: false})];
+    moves[i % moves.length](); }"""
 
 
 def pan_times(browser: Any, url: str, repeat: int) -> list[float]:
-    """Seconds from a pan of the map to the view's new layer drawn (filters over
-    ``MARKER_LIMIT`` only: then the page sends the view's cells or markers after each move)."""
+    """Seconds from a pan or zoom of the map to the view's new layer drawn (filters over
+    ``MARKER_LIMIT`` only: then the page sends the view's cells or markers after each move).
+    The moves take turns: a pan of one view, a zoom in, a zoom out, a pan back."""
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
         _local_only(page)
@@ -306,10 +315,10 @@ def pan_times(browser: Any, url: str, repeat: int) -> list[float]:
         page.wait_for_function(_APP_FRAME_JS, arg=DRAWN, polling="raf", timeout=PAGE_TIMEOUT_S * 1000)
         page.wait_for_timeout(2500)
         times: list[float] = []
-        for _ in range(repeat):
+        for i in range(repeat):
             before = page.evaluate(_CELLS_SWAPS_JS)
             t0 = time.perf_counter()
-            page.evaluate(_PAN_JS)
+            page.evaluate(_MOVES_JS, i)
             page.wait_for_function(f"() => ({_CELLS_SWAPS_JS})() > {before}", polling="raf",
                                    timeout=PAGE_TIMEOUT_S * 1000)
             times.append(time.perf_counter() - t0)
@@ -343,6 +352,237 @@ def app_times(browser: Any, url: str, repeat: int) -> tuple[float, list[float]]:
         return first, changes
     finally:
         page.close()
+
+
+# ----------------------------------------------------------------------------- profile
+
+#: The page script of the profiled app: the app's own script, run by :func:`profiled_run`.
+_PROFILE_PAGE = """import sys
+import time
+_t0 = time.perf_counter()
+_first = "geo_app.views.map" not in sys.modules
+if {root!r} not in sys.path:
+    sys.path.insert(0, {root!r})
+from benchmarks import bench_map
+bench_map.profiled_run({app!r}, {log!r}, _t0, _first)
+"""
+#: Timed sections of a run of the map page (``module:attribute``), in page order.
+PROFILED = ("geo_app.views.map:db_path", "geo_app.views.map:data_version",
+            "geo_app.views.map:_static", "geo_app.views.map:layer_choices",
+            "geo_app.views.map:sidebar_filter", "geo_app.views.map:basemap_select",
+            "summary", "geo_app.views.map:_display_overlays", "geo_app.views.map:_display_points",
+            "located", "window_rows", "geo_app.maps:build_map", "geo_app.maps:view_layer",
+            "streamlit_folium:_get_html", "streamlit_folium:_get_header",
+            "streamlit_folium:_get_map_string", "streamlit_folium:_get_feature_group_string",
+            "streamlit_folium:_component_func", "geo_app.views.map:st_folium",
+            "geo_app.views.map:_draw_no_point")
+_SECTIONS: dict[str, float] = {}
+
+
+def _timer(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
+    def timed_call(*args: Any, **kwargs: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            _SECTIONS[name] = _SECTIONS.get(name, 0.0) + time.perf_counter() - t0
+
+    timed_call.__wrapped__ = func  # type: ignore[attr-defined]
+    return timed_call
+
+
+def _install_timers() -> None:
+    """Wrap the page's steps in timers (once per server process; the benchmark's app only)."""
+    import importlib
+
+    map_mod = importlib.import_module("geo_app.views.map")
+    if getattr(map_mod, "_bench_timed", False):
+        return
+    for entry in PROFILED:
+        if ":" not in entry:
+            continue
+        module_name, attr = entry.split(":")
+        module = importlib.import_module(module_name)
+        setattr(module, attr, _timer(attr, getattr(module, attr)))
+    cached = map_mod.CACHED
+    timed = map_mod.Loaders(_timer("summary", cached.summary), _timer("located", cached.located),
+                            _timer("window_rows", cached.window_rows))
+    map_mod.CACHED = timed
+    plan = map_mod.plan_map
+    map_mod.plan_map = lambda page, view=None, *, loaders=timed: plan(page, view, loaders=loaders)
+    map_mod._bench_timed = True  # noqa: SLF001
+
+
+def profiled_run(app: str, log: str, t0: float, first: bool) -> None:
+    """Run the app's script with the map page's steps timed; appends one JSON line to ``log``
+    per run: ``total``, ``import`` (the page modules, first run of the process only) and each
+    section of :data:`PROFILED` that ran (seconds). ``t0`` is when the run started."""
+    import json
+
+    _install_timers()
+    t_import = time.perf_counter() - t0
+    _SECTIONS.clear()
+    source = Path(app).read_text(encoding="utf-8")
+    try:
+        exec(compile(source, app, "exec"), {"__name__": "__main__", "__file__": app})  # noqa: S102
+    finally:
+        record = {"start": time.time() - (time.perf_counter() - t0),
+                  "total": time.perf_counter() - t0, "first": first,
+                  "import": t_import if first else 0.0, **_SECTIONS}
+        with open(log, "a", encoding="utf-8") as out:
+            out.write(json.dumps(record) + "\n")
+
+
+#: Milestones of the first load, each the first animation frame in which it holds
+#: (``performance.now()`` of the page, ms from navigation start).
+_MILESTONES_JS = """(selector) => new Promise((resolve) => {
+    const seen = {};
+    const frame = () => [...document.querySelectorAll(
+        'iframe[title="streamlit_folium.st_folium"]')].find(f => f.contentWindow);
+    const checks = {
+        app: () => document.querySelector('[data-testid="stApp"]'),
+        heading: () => document.querySelector('h1'),
+        iframe: () => frame(),
+        iframe_loaded: () => { const f = frame(); return f && f.contentDocument
+            && f.contentDocument.readyState === 'complete' && f.contentDocument.getElementById('root'); },
+        leaflet: () => { const f = frame(); return f && f.contentWindow.L; },
+        map: () => { const f = frame(); return f && f.contentWindow.map; },
+        overlays: () => { const f = frame(); return f && f.contentDocument.querySelector(
+            'path.leaflet-interactive'); },
+        drawn: () => { const f = frame(); return f && f.contentDocument.querySelector(selector); },
+    };
+    const tick = () => {
+        const now = performance.now();
+        for (const [k, check] of Object.entries(checks)) {
+            try { if (!(k in seen) && check()) seen[k] = now; } catch (e) {}
+        }
+        if ('drawn' in seen) { seen.origin = performance.timeOrigin; resolve(seen); }
+        else requestAnimationFrame(tick);
+    };
+    tick();
+})"""
+#: The browser milestones, in order, with what each marks.
+MILESTONES = {
+    "app": "Streamlit's app shell in the DOM",
+    "heading": "the page's title (the script ran up to st.title)",
+    "iframe": "the st_folium iframe in the DOM",
+    "iframe_loaded": "the component's document loaded",
+    "leaflet": "Leaflet loaded in the iframe",
+    "map": "the map script ran (window.map)",
+    "overlays": "an overlay path drawn",
+    "drawn": "entities drawn (bubbles or markers)",
+}
+
+
+def visit_milestones(browser: Any, url: str) -> tuple[float, dict[str, Any]]:
+    """A new tab on the app: seconds to the first frame with entities, and every milestone (s)."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        _local_only(page)
+        t0 = time.perf_counter()
+        page.goto(url, wait_until="commit", timeout=PAGE_TIMEOUT_S * 1000)
+        seen = page.evaluate(_MILESTONES_JS, DRAWN)
+        total = time.perf_counter() - t0
+        return total, {k: float(v) / 1000 for k, v in seen.items()}  # origin: epoch s
+    finally:
+        page.close()
+
+
+def _read_runs(log: Path, start: int = 0) -> list[dict[str, Any]]:
+    import json
+
+    if not log.exists():
+        return []
+    lines = log.read_text(encoding="utf-8").splitlines()[start:]
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+@dataclass
+class Profile:
+    """Where the first load goes: server start, the runs of the page script, browser milestones."""
+
+    n: int
+    server_start: float
+    cold_visit: float
+    cold_runs: list[dict[str, Any]]
+    visits: list[float]
+    milestones: list[dict[str, Any]]
+    runs: list[dict[str, Any]]
+    pan_runs: list[dict[str, Any]]
+    bare: float
+    pans: list[float]
+
+    def lines(self) -> list[str]:
+        """The profile as text (medians over the warm visits; ms)."""
+        def med(values: list[float]) -> float:
+            return statistics.median(values) if values else float("nan")
+
+        out = [f"N = {self.n:,}: server start (process → health) {self.server_start:.2f} s; "
+               f"first visitor {self.cold_visit:.2f} s; new tab on the warm server "
+               f"{med(self.visits):.2f} s (median of {len(self.visits)}); bare page heading "
+               f"{self.bare:.2f} s" + (f"; pan → redrawn {med(self.pans):.2f} s" if self.pans else ""),
+               "browser milestones, new tab (s from navigation, median):"]
+        for key, what in MILESTONES.items():
+            out.append(f"  {key:<14} {med([m[key] for m in self.milestones if key in m]):6.2f}  {what}")
+        for i, m in enumerate(self.milestones):
+            out.append(f"  tab {i + 1}: script runs (start s from navigation, length s): {m.get('run_times')}")
+        for title, runs in (("first visitor's runs", self.cold_runs),
+                            ("runs of a new tab (median per run)", self.runs),
+                            ("pan reruns (median)", self.pan_runs)):
+            if not runs:
+                continue
+            out.append(f"page script, {title} (ms):")
+            keys = ["total", "import", *(k.split(":")[-1] for k in PROFILED)]
+            for key in dict.fromkeys(keys):
+                vals = [r[key] for r in runs if key in r]
+                if vals and max(vals) >= 0.0005:
+                    shown = (" ".join(f"{v * 1000:7.1f}" for v in vals) if title.startswith("first")
+                             else f"{med(vals) * 1000:7.1f}")
+                    out.append(f"  {key:<26} {shown}")
+        return out
+
+
+def profile_first_load(n: int, settings: Settings, work: Path, browser: Any, *,
+                       visits: int = 4, pans: int = 3) -> Profile:
+    """Profile the app's first frame (see :class:`Profile`): the app under :func:`profiled_run`."""
+    log = work / "profile.jsonl"
+    log.unlink(missing_ok=True)
+    script = work / "profiled_app.py"
+    static = work / "static"  # Streamlit serves static/ beside the script: the app's assets
+    if not static.exists():
+        static.symlink_to(PROJECT_ROOT / "static", target_is_directory=True)
+    script.write_text(_PROFILE_PAGE.format(root=str(PROJECT_ROOT), app=str(PROJECT_ROOT / "streamlit_app.py"),
+                                           log=str(log)), encoding="utf-8")
+    t0 = time.perf_counter()
+    with streamlit_app(settings, work / "profile.log", script=script) as url:
+        server_start = time.perf_counter() - t0
+        cold, _ = visit_milestones(browser, url)
+        time.sleep(2.5)  # the map reports its view: the follow-up runs settle
+        cold_runs = _read_runs(log)
+        totals, marks, runs = [], [], []
+        for _ in range(visits):
+            start = len(_read_runs(log))
+            total, seen = visit_milestones(browser, url)
+            time.sleep(2.5)
+            totals.append(total)
+            marks.append(seen)
+            visit_runs = _read_runs(log, start)
+            for run in visit_runs:  # when each run started and ended, from navigation start
+                run["at"] = run["start"] - seen["origin"]
+            runs += visit_runs[:1]
+            seen["runs"] = len(visit_runs)
+            seen["run_times"] = [(round(r["at"], 2), round(r["total"], 2)) for r in visit_runs]
+        start = len(_read_runs(log))
+        pan_secs = pan_times(browser, url, pans) if n > aggregate_marker_limit() else []
+        pan_runs = _read_runs(log, start)
+    bare = bare_first_heading(browser, settings, work, visits)
+    return Profile(n, server_start, cold, cold_runs, totals, marks, runs, pan_runs, bare, pan_secs)
+
+
+def aggregate_marker_limit() -> int:
+    from geo_app import aggregate
+
+    return aggregate.MARKER_LIMIT
 
 
 # ----------------------------------------------------------------------------- rows
@@ -399,6 +639,37 @@ def bench(n: int, settings: Settings, work: Path, *, quick: bool = False) -> lis
     ]
 
 
+def first_sight(n: int, settings: Settings, work: Path, *, repeat: int = 4) -> tuple[list[Any], Profile]:
+    """The rows of "Fast at first sight" for one N, and the profile of the first load.
+
+    One ``streamlit run`` of the app (its page steps timed by :func:`profiled_run`) serves
+    the first visitor, ``repeat`` new tabs, the pans (N > ``MARKER_LIMIT``: cells mode) and
+    the filter changes; the bare Streamlit page is measured right after, in the same run.
+    """
+    from benchmarks.run import Row
+
+    with chromium() as browser:
+        prof = profile_first_load(n, settings, work, browser, visits=repeat, pans=repeat)
+        with streamlit_app(settings, work / "streamlit.log") as app_url:
+            _, changes = app_times(browser, app_url, repeat + 1)
+    first = statistics.median(prof.visits)
+    change = statistics.median(changes)
+    at_1m = n >= 1_000_000
+    rows = [
+        Row(n, "app first load → first marker (new tab)", first, "s", prof.bare,
+            "bare Streamlit page heading", "≤ 1.5× bare Streamlit", first <= 1.5 * prof.bare),
+        Row(n, "  first visitor after the server started", prof.cold_visit, "s", prof.bare,
+            "bare Streamlit page heading"),
+        Row(n, "filter change → first frame (app)", change, "s", budget="≤ 0.5 s at 1M",
+            ok=(change <= 0.5) if at_1m else None),
+    ]
+    if n > aggregate_marker_limit():
+        pans = statistics.median(prof.pans)
+        rows.append(Row(n, "pan → the view's layer drawn (app, cells)", pans, "s",
+                        budget="≤ 0.5 s at 1M", ok=(pans <= 0.5) if at_1m else None))
+    return rows, prof
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m benchmarks.bench_map [--sizes ...] [--quick]``: only the map rows."""
     import argparse
@@ -408,16 +679,26 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--first-sight", action="store_true",
+                        help="only the rows of 'Fast at first sight', with the profile")
     args = parser.parse_args(argv)
     rows: list[Any] = []
+    profiles: list[Profile] = []
     for n in args.sizes:
         work = Path(tempfile.mkdtemp(prefix=f"geo-bench-map-{n}-"))
         try:
             settings, _ = bench_build(n, work)
-            rows += bench(n, settings, work, quick=args.quick)
+            if args.first_sight:
+                got, prof = first_sight(n, settings, work)
+                rows += got
+                profiles.append(prof)
+            else:
+                rows += bench(n, settings, work, quick=args.quick)
         finally:
             shutil.rmtree(work, ignore_errors=True)
     print_table(rows)
+    for prof in profiles:
+        print("\n" + "\n".join(prof.lines()))
     return 0
 
 
