@@ -306,18 +306,20 @@ def current_view(sig: str, *, max_zoom: int) -> aggregate.View | None:
 def _draw_map(page: MapPage) -> list[str]:
     """Draw the map; returns notes for the caption.
 
-    ``render=False``: ``st_folium`` renders the map itself (``Map.render``, which fills the
-    page's header, body and script) and then walks it for the script; rendering the whole
-    page first as well, its default, repeats the costliest step (every overlay's GeoJSON
-    written out once more) for the same strings (``tests/test_views_map.py`` checks that
-    the component gets the same arguments either way).
+    ``render=False`` outside the markers mode: ``st_folium`` renders the map itself
+    (``Map.render``, which fills the page's header, body and script) and then walks it for
+    the script; rendering the whole page first as well, its default, repeats the costliest
+    step (every overlay's GeoJSON written out once more) for the same strings
+    (``tests/test_views_map.py`` checks that the component gets the same arguments either
+    way). The markers mode needs it: folium adds each marker's icon while the page renders.
     """
     sig = page.signature()
     view = current_view(sig, max_zoom=maps.BASEMAPS[page.basemap].max_zoom)
     plan = plan_map(page, view)
     if plan.layer is None:
         st_folium(plan.fmap, height=MAP_HEIGHT, use_container_width=True,
-                  returned_objects=plan.returned_objects, key=_MAP_KEY, render=False)
+                  returned_objects=plan.returned_objects, key=_MAP_KEY,
+                  render=plan.mode == "markers")
     else:
         st.session_state[MAP_SIG_KEY] = sig
         st_folium(plan.fmap, height=MAP_HEIGHT, use_container_width=True,
