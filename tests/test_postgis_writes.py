@@ -242,7 +242,7 @@ def test_kill_9_of_an_importer_leaves_before_or_after(pg_writable: PgDatabase,
         assert _state(pg_writable.url) == empty, stage
     # killed at random moments: before or after, never between
     outcomes = set()
-    for delay in (0.3, 0.9, 1.6, 2.5, 4.0):
+    for delay in (0.5, 1.5, 3.0):
         log = tmp_path / f"log-{delay}.txt"
         proc = _start(env, file, log, "0.2")
         time.sleep(delay)
