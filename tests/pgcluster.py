@@ -198,15 +198,52 @@ class Cluster:
         shutil.rmtree(self.base, ignore_errors=True)
 
 
+#: The file in a server's folder naming the process (a test session) it belongs to.
+OWNER_FILE = "owner.pid"
+
+
 def _make_base(prefix_name: str, prefix: Sequence[str]) -> Path:
     """A new temporary folder for a server, owned by the server's user (see :func:`_run_as`)."""
     base = Path(tempfile.mkdtemp(prefix=prefix_name))
     (base / "sock").mkdir()
+    (base / OWNER_FILE).write_text(str(os.getpid()), encoding="ascii")
     _, uid, gid = _run_as()
     if prefix and uid is not None and gid is not None:
         for path in (base, base / "sock"):
             os.chown(path, uid, gid)
     return base
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clear_orphans(bin_dir: Path) -> list[Path]:
+    """Stop and delete the servers of test sessions that died without stopping them (killed
+    runs); a server whose session is alive is never touched. Returns the folders removed."""
+    prefix, _, _ = _run_as()
+    removed = []
+    for base in sorted(Path(tempfile.gettempdir()).glob("geo-app-pg-*")):
+        try:
+            owner = int((base / OWNER_FILE).read_text(encoding="ascii").strip())
+        except (OSError, ValueError):
+            continue  # not one of ours, or not written yet
+        if _alive(owner):
+            continue
+        orphan = Cluster(bin_dir, base, 0, list(prefix))
+        if (orphan.data_dir / "postmaster.pid").exists():
+            with contextlib.suppress(ClusterError, subprocess.TimeoutExpired):
+                orphan.run("pg_ctl", "-D", str(orphan.data_dir), "-m", "immediate", "-w",
+                           "-t", "30", "stop")
+        shutil.rmtree(base, ignore_errors=True)
+        removed.append(base)
+    return removed
 
 
 def start_cluster() -> Cluster:
@@ -219,6 +256,7 @@ def start_cluster() -> Cluster:
     """
     bin_dir = find_bin_dir()
     check_postgis(bin_dir)
+    clear_orphans(bin_dir)
     prefix, _, _ = _run_as()
     base = _make_base("geo-app-pg-", prefix)
     cluster = Cluster(bin_dir, base, free_port(), prefix)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import psycopg
 import pytest
 
@@ -43,3 +45,23 @@ def test_missing_postgresql_is_an_error_naming_the_packages(
     monkeypatch.setenv("GEO_APP_PG_BIN", "/nonexistent/bin")
     with pytest.raises(pgcluster.ClusterError, match="postgresql-15-postgis-3"):
         pgcluster.find_bin_dir()
+
+
+def test_a_dead_sessions_server_is_stopped_and_removed_a_live_ones_kept(
+        pg_cluster: pgcluster.Cluster) -> None:
+    orphan = pgcluster.start_cluster()
+    try:
+        gone_pid = _ended_pid()
+        (orphan.base / pgcluster.OWNER_FILE).write_text(str(gone_pid), encoding="ascii")
+        removed = pgcluster.clear_orphans(orphan.bin_dir)
+        assert orphan.base in removed and not orphan.base.exists()
+        assert pg_cluster.base not in removed and pg_cluster.base.exists()
+        assert pg_cluster.psql("SELECT 1").strip() == "1"
+    finally:
+        orphan.destroy()
+
+
+def _ended_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
