@@ -46,6 +46,7 @@ from geo_app.ingest.report import BatchNotFoundError, ImportReport, Problem
 from geo_app.ingest.schema import (
     BUSY_TIMEOUT_SECONDS,
     COLUMN_ZH,
+    CSV_FIELD_LIMIT,
     DERIVED_COLUMNS,
     EXTENSIONS,
     HEADER_ALIASES,
@@ -74,5 +75,5 @@ __all__ = [
     "strip_text", "template_rows", "COLUMN_ZH", "MAX_MESSAGE_CHARS", "parse_user_indicators",
     "import_user_indicators", "USER_COLUMNS", "USER_TEMPLATE", "BUSY_TIMEOUT_SECONDS",
     "DERIVED_COLUMNS", "EXTENSIONS", "HEADER_ALIASES", "MAX_CELL_CHARS", "MAX_UNPACKED_BYTES",
-    "DatumKey", "parse_datum", "sniff_format",
+    "DatumKey", "parse_datum", "sniff_format", "CSV_FIELD_LIMIT",
 ]

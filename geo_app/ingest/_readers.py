@@ -22,6 +22,7 @@ from geo_app.ingest.decoding import decode_text
 from geo_app.ingest.report import Problem, _Problems, _Rejected
 from geo_app.ingest.schema import (
     COLUMN_ZH,
+    CSV_FIELD_LIMIT,
     DERIVED_COLUMNS,
     HEADER_ALIASES,
     MAX_CELL_CHARS,
@@ -117,6 +118,7 @@ def _read_delimited(data: bytes) -> _Raw:
                         f"第一行（表头）长 {len(first_line):,} 个字符；表头最多 {MAX_COLUMNS} 列、每列名最多 "
                         f"{MAX_HEADER_CHARS} 个字符（第一行是否为表头？）", row=1)
     delimiter = _sniff_delimiter(first_line)
+    csv.field_size_limit(CSV_FIELD_LIMIT)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     rows: list[tuple[int, list[str]]] = []
     record = 0
@@ -136,7 +138,7 @@ def _read_delimited(data: bytes) -> _Raw:
 
 def _csv_error(err: csv.Error, row: int, line: int) -> _Rejected:
     if "field larger than field limit" in str(err):
-        limit = csv.field_size_limit()
+        limit = CSV_FIELD_LIMIT
         return _Rejected(f"a value near row {row} is longer than {limit:,} characters (no cell may "
                          f"hold more than {MAX_CELL_CHARS:,}); is a quote left open before it?",
                          f"第 {row} 行附近有一个值超过 {limit:,} 个字符（单元格最多 {MAX_CELL_CHARS:,} 个"

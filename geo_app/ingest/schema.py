@@ -24,6 +24,9 @@ MAX_COLUMNS = 200
 MAX_HEADER_CHARS = 100
 #: Longest cell of any column, in characters (``notes``; other columns have lower limits).
 MAX_CELL_CHARS = 4000
+#: The CSV reader's field limit (Python's default). Set on every read: a library may have raised
+#: the process-wide limit (``reverse_geocoder`` sets it to ``sys.maxsize`` when imported).
+CSV_FIELD_LIMIT = 131_072
 #: A problem's English or Chinese text is cut to this many characters.
 MAX_MESSAGE_CHARS = 400
 #: How long an import keeps retrying while a process outside the app (the DuckDB CLI, say)
