@@ -213,7 +213,8 @@ def chromium() -> Iterator[Any]:
 def _local_only(page: Any) -> None:
     def route(r: Any) -> None:
         parts = urlsplit(r.request.url)
-        if parts.scheme in ("data", "blob", "about") or parts.hostname in ("127.0.0.1", "localhost"):
+        if (parts.scheme in ("data", "blob", "about")
+                or parts.hostname in ("127.0.0.1", "localhost")):
             r.continue_()
         else:
             r.abort()
@@ -247,10 +248,12 @@ def streamlit_app(settings: Settings, log: Path, *, script: Path | None = None,
     """
     port = port or _free_port()
     env = {**os.environ, "GEO_APP_DB": str(settings.db_path),
-           "GEO_APP_DATA_DIR": str(settings.data_dir), "GEO_APP_LAYERS_DIR": str(settings.layers_dir)}
+           "GEO_APP_DATA_DIR": str(settings.data_dir),
+           "GEO_APP_LAYERS_DIR": str(settings.layers_dir)}
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(script or PROJECT_ROOT / "streamlit_app.py"),
+            [sys.executable, "-m", "streamlit", "run",
+             str(script or PROJECT_ROOT / "streamlit_app.py"),
              "--server.port", str(port), "--server.address", host,
              "--server.headless", "true", "--browser.gatherUsageStats", "false", *extra_args],
             cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -312,7 +315,8 @@ def pan_times(browser: Any, url: str, repeat: int) -> list[float]:
     try:
         _local_only(page)
         page.goto(url, timeout=PAGE_TIMEOUT_S * 1000)
-        page.wait_for_function(_APP_FRAME_JS, arg=DRAWN, polling="raf", timeout=PAGE_TIMEOUT_S * 1000)
+        page.wait_for_function(_APP_FRAME_JS, arg=DRAWN, polling="raf",
+                               timeout=PAGE_TIMEOUT_S * 1000)
         page.wait_for_timeout(2500)
         times: list[float] = []
         for i in range(repeat):
@@ -335,7 +339,8 @@ def app_times(browser: Any, url: str, repeat: int) -> tuple[float, list[float]]:
         _local_only(page)
         t0 = time.perf_counter()
         page.goto(url, timeout=PAGE_TIMEOUT_S * 1000)
-        page.wait_for_function(_APP_FRAME_JS, arg=DRAWN, polling="raf", timeout=PAGE_TIMEOUT_S * 1000)
+        page.wait_for_function(_APP_FRAME_JS, arg=DRAWN, polling="raf",
+                               timeout=PAGE_TIMEOUT_S * 1000)
         first = time.perf_counter() - t0
         page.wait_for_timeout(2500)  # the map reports its view; the follow-up run settles
         box = page.get_by_label(t("search", "zh"))
@@ -444,7 +449,8 @@ _MILESTONES_JS = """(selector) => new Promise((resolve) => {
         heading: () => document.querySelector('h1'),
         iframe: () => frame(),
         iframe_loaded: () => { const f = frame(); return f && f.contentDocument
-            && f.contentDocument.readyState === 'complete' && f.contentDocument.getElementById('root'); },
+            && f.contentDocument.readyState === 'complete'
+            && f.contentDocument.getElementById('root'); },
         leaflet: () => { const f = frame(); return f && f.contentWindow.L; },
         map: () => { const f = frame(); return f && f.contentWindow.map; },
         overlays: () => { const f = frame(); return f && f.contentDocument.querySelector(
@@ -520,12 +526,15 @@ class Profile:
         out = [f"N = {self.n:,}: server start (process → health) {self.server_start:.2f} s; "
                f"first visitor {self.cold_visit:.2f} s; new tab on the warm server "
                f"{med(self.visits):.2f} s (median of {len(self.visits)}); bare page heading "
-               f"{self.bare:.2f} s" + (f"; pan → redrawn {med(self.pans):.2f} s" if self.pans else ""),
+               f"{self.bare:.2f} s"
+               + (f"; pan → redrawn {med(self.pans):.2f} s" if self.pans else ""),
                "browser milestones, new tab (s from navigation, median):"]
         for key, what in MILESTONES.items():
-            out.append(f"  {key:<14} {med([m[key] for m in self.milestones if key in m]):6.2f}  {what}")
+            out.append(f"  {key:<14} "
+                       f"{med([m[key] for m in self.milestones if key in m]):6.2f}  {what}")
         for i, m in enumerate(self.milestones):
-            out.append(f"  tab {i + 1}: script runs (start s from navigation, length s): {m.get('run_times')}")
+            out.append(f"  tab {i + 1}: script runs (start s from navigation, length s): "
+                       f"{m.get('run_times')}")
         for title, runs in (("first visitor's runs", self.cold_runs),
                             ("runs of a new tab (median per run)", self.runs),
                             ("pan reruns (median)", self.pan_runs)):
@@ -551,7 +560,8 @@ def profile_first_load(n: int, settings: Settings, work: Path, browser: Any, *,
     static = work / "static"  # Streamlit serves static/ beside the script: the app's assets
     if not static.exists():
         static.symlink_to(PROJECT_ROOT / "static", target_is_directory=True)
-    script.write_text(_PROFILE_PAGE.format(root=str(PROJECT_ROOT), app=str(PROJECT_ROOT / "streamlit_app.py"),
+    script.write_text(_PROFILE_PAGE.format(root=str(PROJECT_ROOT),
+                                           app=str(PROJECT_ROOT / "streamlit_app.py"),
                                            log=str(log)), encoding="utf-8")
     t0 = time.perf_counter()
     with streamlit_app(settings, work / "profile.log", script=script) as url:
@@ -627,7 +637,8 @@ def bench(n: int, settings: Settings, work: Path, *, quick: bool = False) -> lis
     page_change = s_filt + f_filt
     if pans:
         rows.append(Row(n, "pan → the view's layer drawn (app)", statistics.median(pans), "s",
-                        budget="≤ 0.5 s at 1M", ok=statistics.median(pans) <= 0.5 if n >= 1_000_000 else None))
+                        budget="≤ 0.5 s at 1M",
+                        ok=statistics.median(pans) <= 0.5 if n >= 1_000_000 else None))
     return rows + [
         Row(n, "first frame, Chromium (page)", f_ours, "s", f_base, fmc),
         Row(n, "filter change → first frame (page)", page_change, "s", f_base, fmc,
@@ -639,7 +650,8 @@ def bench(n: int, settings: Settings, work: Path, *, quick: bool = False) -> lis
     ]
 
 
-def first_sight(n: int, settings: Settings, work: Path, *, repeat: int = 4) -> tuple[list[Any], Profile]:
+def first_sight(n: int, settings: Settings, work: Path, *,
+                repeat: int = 4) -> tuple[list[Any], Profile]:
     """The rows of "Fast at first sight" for one N, and the profile of the first load.
 
     One ``streamlit run`` of the app (its page steps timed by :func:`profiled_run`) serves

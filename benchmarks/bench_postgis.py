@@ -240,7 +240,8 @@ def run(sizes: list[int], *, seconds: float = 10.0, quick: bool = False) -> list
                                 rps, None))
                 rows.append(Row(n, "  p95 latency, 1 process", "ms", p95, None))
                 for procs in API_PROCESSES:
-                    pg_rps, pg_p95 = api_throughput(n, settings, {**env_duck, DATABASE_URL_VAR: url},
+                    pg_rps, pg_p95 = api_throughput(n, settings,
+                                                    {**env_duck, DATABASE_URL_VAR: url},
                                                     procs, seconds)
                     label = f"API items/s, {procs} PostGIS process{'es' if procs > 1 else ''}"
                     rows.append(Row(n, label, "req/s", rps, pg_rps))

@@ -116,7 +116,8 @@ class Points:
 
     def take(self, mask: np.ndarray) -> Points:
         """The points where ``mask`` is true."""
-        taken = Points(self.lon[mask], self.lat[mask], self.kind[mask], self.exact[mask], self.datum)
+        taken = Points(self.lon[mask], self.lat[mask], self.kind[mask], self.exact[mask],
+                       self.datum)
         px0 = self.__dict__.get("_px0")
         if px0 is not None:  # already projected: the subset needs no projection of its own
             object.__setattr__(taken, "_px0", (px0[0][mask], px0[1][mask]))
