@@ -17,8 +17,8 @@ import shapely
 
 from geo_app import build, cli, districts, ingest, maps, store
 from geo_app.auth import local_actor
+from geo_app.datum import METRIC_CRS
 from geo_app.errors import FilterError, ImportValidationError
-from geo_app.layers import METRIC_CRS
 from geo_app.settings import Settings
 from geo_app.vocab import BOARDS
 from tests import test_template_injection as tij

@@ -11,8 +11,7 @@ touches the database (through :mod:`geo_app.store`). A value nobody has publishe
 - :mod:`~geo_app.districts.choropleth`: the 板块 a choropleth may paint, and those it cannot;
 - :mod:`~geo_app.districts.writers`: CSV, Excel and terminal text of a table.
 
-The user-indicator import lives in :mod:`geo_app.ingest.indicators`; its names are
-re-exported here for the callers that still import them from this package.
+The user-indicator import lives in :mod:`geo_app.ingest.indicators` (``geo_app.ingest``).
 """
 
 from __future__ import annotations
@@ -51,22 +50,14 @@ from geo_app.districts.metrics import (
 from geo_app.districts.plan import PLAN_ITEMS, PlanItem, plan_items, plan_progress, target_met
 from geo_app.districts.tables import counts_by, indicator_matrix, indicator_table, zone_table
 from geo_app.districts.writers import neutralise_frame, table_to_csv, table_to_text, table_to_xlsx
-from geo_app.ingest.indicators import (
-    USER_COLUMNS,
-    USER_TEMPLATE,
-    import_user_indicators,
-    parse_user_indicators,
-)
-from geo_app.vocab import CITY
 
 __all__ = [
-    "CITY", "PLATFORM_KINDS", "DEFAULT_METRIC", "REGISTRY_LABEL", "PLAN_STATUSES", "header",
+    "PLATFORM_KINDS", "DEFAULT_METRIC", "REGISTRY_LABEL", "PLAN_STATUSES", "header",
     "CompareData", "load_compare_data", "Metric", "indicator_label", "list_metrics",
     "default_metric", "get_metric", "counted_entities", "current_figures", "unit_label",
     "metric_values", "rank_values", "comparison_table", "profile_table", "format_number",
     "counts_by", "zone_table", "indicator_table", "indicator_matrix", "PlanItem", "PLAN_ITEMS",
     "plan_items", "mixed_years", "target_met", "plan_progress", "NO_OWN_POLYGON",
     "board_polygons", "choropleth_gdf", "boards_without_polygon", "neutralise_frame",
-    "table_to_csv", "table_to_xlsx", "table_to_text", "USER_COLUMNS", "USER_TEMPLATE",
-    "parse_user_indicators", "import_user_indicators",
+    "table_to_csv", "table_to_xlsx", "table_to_text",
 ]
