@@ -59,7 +59,7 @@ def _boards_csv(settings: Settings) -> pd.DataFrame:
     return pd.read_csv(settings.data_dir / "boards.csv", dtype={"county_adcode": str})
 
 
-# ----------------------------------------------------------------------------- independent recompute
+# ---------------------------------------------------------------------------- independent recompute
 
 
 def test_entity_counts_match_the_export(data: districts.CompareData,
@@ -160,9 +160,11 @@ def test_missing_public_figure_is_a_gap_not_a_zero(data: districts.CompareData) 
     assert ",,亿元,,," in gusu  # empty value, year and source cells
 
 
-def test_public_figure_uses_latest_year_unless_a_year_is_chosen(data: districts.CompareData) -> None:
+def test_public_figure_uses_latest_year_unless_a_year_is_chosen(
+        data: districts.CompareData) -> None:
     latest = districts.metric_values(data, "ind:gdp").set_index("board")
-    assert (latest.loc["苏州工业园区", "value"], latest.loc["苏州工业园区", "year"]) == (3686.0, "2023")
+    assert (latest.loc["苏州工业园区", "value"],
+            latest.loc["苏州工业园区", "year"]) == (3686.0, "2023")
     in_2022 = districts.metric_values(data, "ind:gdp", year="2022").set_index("board")
     assert in_2022.loc["苏州工业园区", "value"] == 3515.61
     assert math.isnan(in_2022.loc["张家港市", "value"])  # its figure is for 2021
@@ -239,14 +241,16 @@ def test_every_2023_target_is_shown_with_its_2022_value(data: districts.CompareD
 def test_board_plan_items_follow_the_registry(data: districts.CompareData) -> None:
     items = districts.plan_items(data, "en")
     upgrade = items[items["item"].str.startswith("Upgrade 太仓高新区")]
-    assert upgrade[["board", "section", "status"]].values.tolist() == [["太仓市", "二.5.四", "not_yet"]]
+    assert upgrade[["board", "section", "status"]].values.tolist() == [["太仓市", "二.5.四",
+                                                                        "not_yet"]]
     for board in ("吴江区", "吴中区", "常熟市"):
         prep = items[(items["board"] == board) & items["item"].str.contains("preparatory")]
         assert prep["status"].tolist() == ["not_yet"], board
     offshore = items[items["section"] == "二.5.三"]
     assert sorted(offshore["board"]) == sorted(BOARDS)
     assert set(offshore["status"]) == {"unknown"}  # the 26 centres' list is not published
-    assert not items["item"].str.contains("太仓高新区升级").any()  # registry row linked, not doubled
+    # the registry row is linked, not doubled
+    assert not items["item"].str.contains("太仓高新区升级").any()
     # when the registry says the zone became national, the item is achieved
     ents = data.entities.copy()
     ents.loc[ents["id"] == "hz-taicang", "level"] = "national"
@@ -274,7 +278,8 @@ def _painted(gdf: gpd.GeoDataFrame) -> dict[str, tuple[str, float]]:
     return {r.board: (r.adcode, r.value) for r in gdf.itertuples()}
 
 
-def test_choropleth_paints_each_board_with_its_own_polygon_only(data: districts.CompareData) -> None:
+def test_choropleth_paints_each_board_with_its_own_polygon_only(
+        data: districts.CompareData) -> None:
     values = _distinct_values(data)
     gdf = districts.choropleth_gdf(data, values)
     painted = _painted(gdf)
@@ -335,12 +340,12 @@ def test_a_board_given_a_polygon_of_its_own_is_painted(data: districts.CompareDa
 
 @pytest.mark.parametrize(("row", "owns"), [
     ({"name_zh": "吴中区", "polygon_status": "official_county"}, True),
-    ({"name_zh": "苏州高新区", "polygon_status": "official_county"}, True),   # SND: 虎丘区
+    ({"name_zh": "苏州高新区", "polygon_status": "official_county"}, True),  # SND: 虎丘区
     ({"name_zh": "苏州工业园区", "polygon_status": "none"}, False),
-    ({"name_zh": "苏州工业园区", "polygon_status": " None "}, False),          # spelled loosely
-    ({"name_zh": "苏州工业园区", "polygon_status": "schematic"}, True),         # a polygon added later
-    ({"name_zh": "吴中区", "polygon_status": None}, True),                      # no status: same name
-    ({"name_zh": "苏州工业园区", "polygon_status": np.nan}, False),             # no status, other name
+    ({"name_zh": "苏州工业园区", "polygon_status": " None "}, False),        # spelled loosely
+    ({"name_zh": "苏州工业园区", "polygon_status": "schematic"}, True),      # a polygon added later
+    ({"name_zh": "吴中区", "polygon_status": None}, True),                   # no status: same name
+    ({"name_zh": "苏州工业园区", "polygon_status": np.nan}, False),          # no status, other name
 ])
 def test_which_board_owns_a_polygon(row: dict[str, object], owns: bool) -> None:
     assert districts.choropleth._owns_polygon(row, "吴中区") is owns  # noqa: SLF001
@@ -386,7 +391,7 @@ def test_registry_counts_are_named_as_registry_counts(data: districts.CompareDat
     assert "非官方统计" in labels["density"]
 
 
-# ----------------------------------------------------------------------------- the folium choropleth
+# ---------------------------------------------------------------------------- the folium choropleth
 
 
 def _choropleth_frame(names: list[str], values: list[float], **text: str) -> gpd.GeoDataFrame:
@@ -494,7 +499,8 @@ def test_import_is_all_or_nothing_and_survives_a_rebuild(writable_settings: Sett
     assert store.read_table(db, "import_batches").empty
     good = (HEAD + "吴江区,gdp,2022,2500,亿元,my survey,est.\n"
             "太仓市,gdp,2022,1700,亿元,=HYPERLINK(\"x\"),\n").encode()
-    _rows, none = ingest.import_user_indicators(db, good, "good.csv", actor=local_actor(), dry_run=True)
+    _rows, none = ingest.import_user_indicators(db, good, "good.csv", actor=local_actor(),
+                                                dry_run=True)
     assert none is None and len(store.read_table(db, "board_indicators")) == len(before)
     rows, batch = ingest.import_user_indicators(db, good, "good.csv", actor=local_actor())
     batches = store.read_table(db, "import_batches")
@@ -516,7 +522,8 @@ def test_import_is_all_or_nothing_and_survives_a_rebuild(writable_settings: Sett
 def test_cli_import_reports_rows_and_writes_nothing_on_error(
         writable_settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.csv"
-    bad.write_text(HEAD + "吴江区,gdp,2022,1,亿元,s,\n吴中区,gdp,2022,x,亿元,s,\n", encoding="utf-8")
+    bad.write_text(HEAD + "吴江区,gdp,2022,1,亿元,s,\n吴中区,gdp,2022,x,亿元,s,\n",
+                   encoding="utf-8")
     assert cli.main(["import-indicators", str(bad)]) == 1
     err = capsys.readouterr().err
     assert "row 3\tvalue" in err and "Nothing was imported" in err
@@ -547,7 +554,8 @@ def test_cli_compare_table_shows_gaps_and_lists_metrics(
     assert "Unknown metric" in capsys.readouterr().err
 
 
-def test_an_approximate_2022_figure_never_meets_a_strict_target(data: districts.CompareData) -> None:
+def test_an_approximate_2022_figure_never_meets_a_strict_target(
+        data: districts.CompareData) -> None:
     # 2022 R&D share "接近4%" (≈ 4) against the 2023 target "超4%" (> 4): not known to be met
     rows = districts.plan_progress(data, "en").set_index("id")
     rd = rows.loc["2023-rd_share_gdp"]

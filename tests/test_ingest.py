@@ -103,7 +103,8 @@ def corpus_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize("case", CASES, ids=[c["file"] for c in CASES])
 def test_corpus_case_leaves_store_byte_identical(case: dict, corpus_db: Path) -> None:
     before = _digest(corpus_db)
-    report, batch = ingest.import_file(CORPUS / case["file"], corpus_db, actor=local_actor(), datum=case["datum"])
+    report, batch = ingest.import_file(CORPUS / case["file"], corpus_db, actor=local_actor(),
+                                       datum=case["datum"])
     assert batch is None and not report.ok
     with pytest.raises(ImportValidationError):
         ingest.import_report(report, corpus_db, actor=local_actor())
@@ -727,7 +728,8 @@ def test_a_cell_longer_than_the_csv_field_limit_is_a_clear_refusal(
     assert "longer than 131,072 characters" in report.errors[0].en and report.errors[0].row == 2
 
 
-@pytest.mark.parametrize("name", ["{{7*7}}.csv", "{% raw %}.csv", "<img src=x onerror=alert(1)>.csv",
+@pytest.mark.parametrize("name",
+                         ["{{7*7}}.csv", "{% raw %}.csv", "<img src=x onerror=alert(1)>.csv",
                                   "${7*7}.csv", "[x](javascript:alert(1)).csv"])
 def test_file_names_are_kept_as_plain_text(name: str) -> None:
     report = ingest.read_upload(_csv([_row()]).encode(), name)
@@ -818,7 +820,8 @@ def _parse(text: str, existing: pd.DataFrame | None = None, enc: str = "utf-8") 
 
 
 def test_parse_accepts_full_width_and_aliases() -> None:
-    df = _parse("板块,指标,年份,数值,单位,来源\n吴江区,gdp,２０２２,\"２，５００.５\",亿元,my source\n"
+    df = _parse("板块,指标,年份,数值,单位,来源\n"
+                "吴江区,gdp,２０２２,\"２，５００.５\",亿元,my source\n"
                 "全市,new_thing,2023,-1e3,个,s\n")
     assert df.to_dict("records") == [
         {"board": "吴江区", "indicator": "gdp", "year": "2022", "value": 2500.5, "unit": "亿元",
@@ -939,7 +942,8 @@ def test_undecodable_text_is_refused_never_guessed() -> None:
 
 
 def test_cr_only_line_ends_import_the_right_figures() -> None:
-    text = (HEAD + "太仓市,gdp,2023,1,亿元,s,first\n昆山市,gdp,2023,2,亿元,t,second\n").replace("\n", "\r")
+    text = (HEAD + "太仓市,gdp,2023,1,亿元,s,first\n"
+            "昆山市,gdp,2023,2,亿元,t,second\n").replace("\n", "\r")
     df = _parse(text)
     assert df[["board", "value", "notes"]].values.tolist() == [["太仓市", 1.0, "first"],
                                                               ["昆山市", 2.0, "second"]]
@@ -950,10 +954,12 @@ def test_messages_stay_bounded() -> None:
         _parse(HEAD.rstrip("\n") + "".join(f",extra{i}" for i in range(20_000)) + "\n")
     assert "and 19,995 more" in info.value.user_message
     assert len(info.value.user_message) < 1000
-    rows = "".join(f"太仓市,gdp,{1900 + i % 200},{'v' * 90},亿元,{'s' * 300},\n" for i in range(4000))
+    rows = "".join(f"太仓市,gdp,{1900 + i % 200},{'v' * 90},亿元,{'s' * 300},\n"
+                   for i in range(4000))
     with pytest.raises(ImportValidationError) as info:
         _parse(HEAD + rows)
     problems = info.value.problems
-    assert len(problems) == 101 and problems[-1]["problem"] == "and 3,900 more problems are not listed"
+    assert len(problems) == 101
+    assert problems[-1]["problem"] == "and 3,900 more problems are not listed"
     assert all(len(p["problem"]) < 200 for p in problems)
     assert len(info.value.user_message) < 1500

@@ -96,9 +96,10 @@ def choropleth_gdf(data: CompareData, values: pd.DataFrame, *,
     -------
     GeoDataFrame
         ``board, board_en, name, adcode, value, value_max, comparator, value_text, unit,
-        year, source, notes`` in WGS-84, one row per painted 板块 (the join of :func:`board_polygons`: SND with
-        the 虎丘区 polygon; SIP, which has none, is left out and listed by
-        :func:`boards_without_polygon`). No polygon ever carries another 板块's value.
+        year, source, notes`` in WGS-84, one row per painted 板块 (the join of
+        :func:`board_polygons`: SND with the 虎丘区 polygon; SIP, which has none, is left out
+        and listed by :func:`boards_without_polygon`). No polygon ever carries another 板块's
+        value.
     """
     polygons = board_polygons(data.boards, data.boundaries)
     rows = _choropleth_rows(values, polygons, lang)
@@ -119,7 +120,8 @@ def boards_without_polygon(data: CompareData, values: pd.DataFrame, *,
     rows = _choropleth_rows(values, board_polygons(data.boards, data.boundaries), lang)
     rows = rows[rows["adcode"] == ""].reset_index(drop=True)
     codes = set(data.boundaries["adcode"].astype(str))
-    claims = {str(r["name_zh"]): str(r.get("county_adcode") or "") for r in data.boards.to_dict("records")
-              if _owns_polygon(r, None)}
-    rows["reason"] = ["shared" if claims.get(b, "") in codes else "no_polygon" for b in rows["board"]]
+    claims = {str(r["name_zh"]): str(r.get("county_adcode") or "")
+              for r in data.boards.to_dict("records") if _owns_polygon(r, None)}
+    rows["reason"] = ["shared" if claims.get(b, "") in codes else "no_polygon"
+                      for b in rows["board"]]
     return rows

@@ -45,13 +45,15 @@ _UNIT_LABELS: Mapping[str, tuple[str, str]] = {"rank": ("位", "rank")}
 
 _TEXT: Mapping[str, tuple[str, str]] = {
     "no_data": ("无数据（未找到公开数字）", "no data (no public figure found)"),
-    "no_layer_entities": ("该图层无登记主体，占比无定义", "no registry entity in this layer: share undefined"),
+    "no_layer_entities": ("该图层无登记主体，占比无定义",
+                          "no registry entity in this layer: share undefined"),
     "registry": ("现状（登记表）", "current (registry)"),
     "registry_area": ("现状（登记表）；面积{year}", "current (registry); area {year}"),
     "layer_year": ("现状（示意图层）", "current (schematic layer)"),
     "plan_year": ("2023年计划", "2023 plan"),
     "src_count": ("data/registry.csv 及用户导入，按“板块”字段计数，不含计划项",
-                  "data/registry.csv plus user imports, counted by the 板块 field, plan items excluded"),
+                  "data/registry.csv plus user imports, counted by the 板块 field, plan "
+                  "items excluded"),
     "src_density": ("主体数：{count}；面积：{area}", "entities: {count}; area: {area}"),
     "src_layer": ("layers/{spec}（示意范围，按规则生成）；县界：{bounds}",
                   "layers/{spec} (schematic, rule-built); county polygons: {bounds}"),
@@ -64,8 +66,10 @@ _TEXT: Mapping[str, tuple[str, str]] = {
 
 _HEADERS: Mapping[str, tuple[str, str]] = {
     "metric_id": ("指标代码", "metric_id"), "metric": ("指标", "Metric"),
-    "rank": ("排名", "Rank"), "board": ("板块", "板块"), "board_en": ("板块（英文）", "板块 (English)"),
-    "comparator": ("限定", "Qualifier"), "value": ("数值", "Value"), "unit": ("单位", "Unit"), "year": ("年份", "Year"),
+    "rank": ("排名", "Rank"), "board": ("板块", "板块"),
+    "board_en": ("板块（英文）", "板块 (English)"),
+    "comparator": ("限定", "Qualifier"), "value": ("数值", "Value"), "unit": ("单位", "Unit"),
+    "year": ("年份", "Year"),
     "source": ("来源", "Source"), "notes": ("说明", "Notes"),
 }
 

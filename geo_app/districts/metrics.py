@@ -41,11 +41,13 @@ REGISTRY_LABEL = ("本图登记主体数（非官方统计）",
                   "Entities in this map's registry (not an official statistic)")
 # Caveats of the county polygon that stands for a 板块 (from data/boards.csv notes).
 _POLYGON_NOTES: Mapping[str, tuple[str, str]] = {
-    "苏州工业园区": ("无官方多边形：面积占比按示意范围计算", "no official polygon: area share of its schematic area"),
+    "苏州工业园区": ("无官方多边形：面积占比按示意范围计算",
+                     "no official polygon: area share of its schematic area"),
     "苏州高新区": ("用虎丘区多边形减去园区示意范围（与园区相邻的边界为示意）",
                  "the 虎丘区 polygon minus SIP's schematic area (the edge with SIP is schematic)"),
     "吴中区": ("吴中区多边形减去园区示意范围（与园区相邻的边界为示意），含部分太湖水面",
-             "the 吴中区 polygon minus SIP's schematic area (the edge with SIP is schematic), incl. part of Taihu"),
+             "the 吴中区 polygon minus SIP's schematic area (the edge with SIP is schematic), "
+             "incl. part of Taihu"),
 }
 #: The columns of a comparison table, in order (shown under :func:`header`).
 _COLUMNS = ("metric_id", "metric", "rank", "board", "board_en", "comparator", "value", "unit",
@@ -265,8 +267,9 @@ def metric_values(data: CompareData, key: str, *, year: str | None = None,
                   lang: str = "zh") -> pd.DataFrame:
     """The ten 板块 (in vocabulary order) with ``comparator, value, unit, year, source, notes``.
 
-    ``comparator`` is the value's qualifier (``=``, ``>``, ``≈``…; empty for a gap). A value nobody has published is ``NaN`` and its note says so; counts from the
-    registry are real counts (0 means no entity of that sort is registered).
+    ``comparator`` is the value's qualifier (``=``, ``>``, ``≈``…; empty for a gap). A value
+    nobody has published is ``NaN`` and its note says so; counts from the registry are real
+    counts (0 means no entity of that sort is registered).
     """
     metric = get_metric(data, key)
     if metric.group == "registry":

@@ -38,7 +38,8 @@ class PlanItem:
 PLAN_ITEMS: tuple[PlanItem, ...] = (
     *(PlanItem(b, "实体化运作一个海外离岸创新中心", "Run one overseas offshore innovation centre "
                "as an entity", "二.5.三", None, "offshore") for b in BOARDS),
-    PlanItem("太仓市", "推动太仓高新区升级为国家高新区", "Upgrade 太仓高新区 to a national high-tech zone",
+    PlanItem("太仓市", "推动太仓高新区升级为国家高新区",
+             "Upgrade 太仓高新区 to a national high-tech zone",
              "二.5.四", "hz-taicang", "level_national", "plan-taicang-hz-national"),
     PlanItem("吴江区", "吴江高新区（筹）脱筹", "吴江高新区 leaves preparatory (筹) status",
              "二.5.四", "hz-wujiang-prep", "not_preparatory"),
@@ -71,9 +72,11 @@ def _plan_state(item: PlanItem, entities: pd.DataFrame, lang: str) -> tuple[str,
               f"登记表：本板块离岸类主体{n}个；26家海外离岸创新中心的分板块名单未公开")
         return "unknown", ev
     if item.check == "qualitative":
-        return "qualitative", ("no measurable target in the seed" if en else "种子文件未给出量化目标")
+        return "qualitative", ("no measurable target in the seed" if en
+                               else "种子文件未给出量化目标")
     if item.entity_id not in by_id.index:
-        return "unknown", (f"registry has no {item.entity_id}" if en else f"登记表无 {item.entity_id}")
+        return "unknown", (f"registry has no {item.entity_id}" if en
+                           else f"登记表无 {item.entity_id}")
     row = by_id.loc[item.entity_id]
     lv, st = label(LEVELS, row["level"], lang), label(STATUSES, row["status"], lang)
     evidence = (f"registry {item.entity_id}: level {lv}, status {st}" if en else
@@ -97,7 +100,8 @@ def plan_items(data: CompareData, lang: str = "zh") -> pd.DataFrame:
     linked = {i.registry_id for i in PLAN_ITEMS if i.registry_id}
     for item in PLAN_ITEMS:
         status, evidence = _plan_state(item, data.entities, lang)
-        src = f"seed {item.section}" + (f"; registry {item.registry_id}" if item.registry_id else "")
+        src = f"seed {item.section}" + (f"; registry {item.registry_id}"
+                                        if item.registry_id else "")
         rows.append({"board": item.board, "item": item.item_en if lang == "en" else item.item_zh,
                      "section": item.section, "status": status, "evidence": evidence,
                      "source": src})
@@ -175,12 +179,14 @@ def plan_progress(data: CompareData, lang: str = "zh") -> pd.DataFrame:
                                          value_max=t.value_max, lang=lang),
             "target_source": f"seed {t.section}",
             "actual_2022": value,
-            "actual_2022_text": (format_number(value, a["unit"], comparator=a["comparator"], lang=lang)
-                                 if a is not None else ("no 2022 figure" if lang == "en" else "无2022年数据")),
+            "actual_2022_text": (
+                format_number(value, a["unit"], comparator=a["comparator"], lang=lang)
+                if a is not None else ("no 2022 figure" if lang == "en" else "无2022年数据")),
             "actual_2022_source": f"seed {a['section']}" if a is not None else "",
             "progress": progress, "met": met,
             "actual_2023": float(l23["value"]) if l23 is not None else math.nan,
             "actual_2023_source": str(l23["source"]) if l23 is not None else "",
-            "notes": "; ".join(x for x in (t.notes or "", a["notes"] if a is not None else "") if x),
+            "notes": "; ".join(x for x in (t.notes or "", a["notes"] if a is not None else "")
+                               if x),
         })
     return pd.DataFrame(rows)

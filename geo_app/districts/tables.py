@@ -56,7 +56,8 @@ def indicator_table(data: CompareData, lang: str) -> pd.DataFrame:
     en = lang == "en"
     return pd.DataFrame({
         header("board", lang): bi["board"],
-        header("metric", lang): [indicator_label(c, data.indicators, lang) for c in bi["indicator"]],
+        header("metric", lang): [indicator_label(c, data.indicators, lang)
+                                 for c in bi["indicator"]],
         header("metric_id", lang): bi["indicator"],
         header("year", lang): bi["year"].astype(str),
         header("comparator", lang): _comparators(bi),
@@ -73,7 +74,8 @@ def indicator_table(data: CompareData, lang: str) -> pd.DataFrame:
 def indicator_matrix(data: CompareData, lang: str) -> pd.DataFrame:
     """全市 and the ten 板块 × indicators, latest figure per cell, ``无数据`` where none."""
     figs = current_figures(data.board_indicators)
-    figs = figs.sort_values("year", kind="stable").drop_duplicates(["board", "indicator"], keep="last")
+    figs = (figs.sort_values("year", kind="stable")
+            .drop_duplicates(["board", "indicator"], keep="last"))
     figs = figs.assign(comparator=_comparators(figs))
     codes = list(dict.fromkeys(data.board_indicators["indicator"]))
     rows = [CITY, *BOARDS]
@@ -81,7 +83,7 @@ def indicator_matrix(data: CompareData, lang: str) -> pd.DataFrame:
                                                   year=str(r.year), lang=lang)
             for r in figs.itertuples()}
     gap = format_number(None, lang=lang)
-    matrix = pd.DataFrame({indicator_label(c, data.indicators, lang): [cell.get((b, c), gap) for b in rows]
-                           for c in codes}, index=rows)
+    matrix = pd.DataFrame({indicator_label(c, data.indicators, lang):
+                           [cell.get((b, c), gap) for b in rows] for c in codes}, index=rows)
     matrix.index.name = header("board", lang)
     return matrix

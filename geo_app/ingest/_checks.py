@@ -74,7 +74,8 @@ def _check_vocab(column: str, text: str, row: int, problems: _Problems) -> str:
     valid = ", ".join(vocab)
     if suggestion is not None:
         zh, en = vocab[suggestion]
-        hint, hint_zh = f"did you mean '{suggestion}' ({zh} / {en})? ", f"是否应为“{suggestion}”（{zh}）？"
+        hint = f"did you mean '{suggestion}' ({zh} / {en})? "
+        hint_zh = f"是否应为“{suggestion}”（{zh}）？"
     else:
         hint = hint_zh = ""
     problems.add(f"unknown {column} '{_short(text)}': {hint}valid values: {valid}",
@@ -95,7 +96,8 @@ def _check_text(column: str, text: str, row: int, problems: _Problems) -> None:
 def _check_id(text: str, row: int, problems: _Problems) -> None:
     if text.casefold().startswith("example-"):
         problems.add("this is the template's example row; delete it (or give a real id)",
-                     "这是模板中的示例行，请删除（或填写真实编号）", row=row, column="id", value=text)
+                     "这是模板中的示例行，请删除（或填写真实编号）", row=row, column="id",
+                     value=text)
     elif not _ID.fullmatch(text):
         bad = next((c for c in text if not _ID.fullmatch(c)), " ")
         problems.add(f"an id may hold letters, digits, '-', '_' and '.' only; found '{bad}' "
@@ -153,7 +155,8 @@ def _check_point(lon: float, lat: float, kind: str, row: int, problems: _Problem
     if not (-180 <= lon <= 180 and -90 <= lat <= 90):
         if _in_box(lat, lon, CHINA_BOX):
             problems.add("lon and lat look swapped: in Suzhou the longitude is about 120-121 and "
-                         "the latitude about 31-32", "经纬度疑似颠倒：苏州的经度约为 120–121，纬度约为 31–32",
+                         "the latitude about 31-32",
+                         "经纬度疑似颠倒：苏州的经度约为 120–121，纬度约为 31–32",
                          row=row, column="lon, lat", value=value)
         else:
             col = "lat" if not -90 <= lat <= 90 else "lon"
@@ -221,7 +224,8 @@ def _cell(record: list[str], index: dict[str, int], column: str) -> str:
     return strip_text(record[i])
 
 
-def _check_cells(row: int, raw: dict[str, str], problems: _Problems) -> tuple[dict[str, str], set[str]]:
+def _check_cells(row: int, raw: dict[str, str],
+                 problems: _Problems) -> tuple[dict[str, str], set[str]]:
     """Apply the text rule to every cell; return the cells (NFKC where due) and the bad columns."""
     cells: dict[str, str] = {}
     bad: set[str] = set()
@@ -277,8 +281,9 @@ def _check_coordinates(row: int, cells: dict[str, str], kind: str, ctx: _Context
             parsed[column] = value
     if bool(cells["lon"]) != bool(cells["lat"]):
         lack = "lat" if cells["lon"] else "lon"
-        problems.add(f"{lack} is empty while {'lon' if lack == 'lat' else 'lat'} is given: give both "
-                     "or neither", f"{COLUMN_ZH[lack]}为空但另一坐标已填写：请两者都填或都不填",
+        problems.add(f"{lack} is empty while {'lon' if lack == 'lat' else 'lat'} is given: give "
+                     "both or neither",
+                     f"{COLUMN_ZH[lack]}为空但另一坐标已填写：请两者都填或都不填",
                      row=row, column=lack)
         return out
     if (len(parsed) < 2 or not _check_point(parsed["lon"], parsed["lat"], kind, row, problems)
@@ -287,11 +292,12 @@ def _check_coordinates(row: int, cells: dict[str, str], kind: str, ctx: _Context
     if ctx.export_mode:
         return _export_coordinates(row, cells, parsed, datum, problems) or out
     if datum is None:
-        problems.add("the coordinate system is unknown: give --datum wgs84|gcj02|bd09 (or choose it "
-                     "on the page) or fill the source_datum column (WGS84, GCJ02 for AMap/Tencent, "
-                     "BD09 for Baidu)",
-                     "坐标系未知：请指定 --datum wgs84|gcj02|bd09（或在页面上选择），或填写 source_datum 列"
-                     "（WGS84；高德/腾讯为 GCJ02；百度为 BD09）", row=row, column="source_datum")
+        problems.add("the coordinate system is unknown: give --datum wgs84|gcj02|bd09 (or choose "
+                     "it on the page) or fill the source_datum column (WGS84, GCJ02 for "
+                     "AMap/Tencent, BD09 for Baidu)",
+                     "坐标系未知：请指定 --datum wgs84|gcj02|bd09（或在页面上选择），或填写 "
+                     "source_datum 列（WGS84；高德/腾讯为 "
+                     "GCJ02；百度为 BD09）", row=row, column="source_datum")
         return out
     out.update(source_lon=parsed["lon"], source_lat=parsed["lat"], source_datum=datum)
     return out
@@ -311,11 +317,13 @@ def _row_datum(row: int, text: str, ctx: _Context,
     if datum is None:
         problems.add(f"unknown coordinate system '{_short(text)}': use WGS84, GCJ02 (AMap/Tencent) "
                      "or BD09 (Baidu)",
-                     f"未知的坐标系“{_short(text)}”：请使用 WGS84、GCJ02（高德/腾讯）或 BD09（百度）",
+                     f"未知的坐标系“{_short(text)}”：请使用 WGS84、"
+                     "GCJ02（高德/腾讯）或 BD09（百度）",
                      row=row, column="source_datum", value=text)
         return None, False
     if ctx.option is not None and datum != ctx.option and not ctx.export_mode:
-        problems.add(f"the row says {datum} but the import was asked for {ctx.option}; make them agree",
+        problems.add(f"the row says {datum} but the import was asked for {ctx.option}; "
+                     "make them agree",
                      f"该行坐标系为 {datum}，但导入时指定了 {ctx.option}，请保持一致",
                      row=row, column="source_datum", value=text)
         return None, False
@@ -341,10 +349,11 @@ def _export_coordinates(row: int, cells: dict[str, str], parsed: dict[str, float
         (float(x[0]) - wgs["lon"]) * 111_320 * math.cos(math.radians(wgs["lat"])),
         (float(y[0]) - wgs["lat"]) * 110_570)
     if metres > 1.0:
-        problems.add(f"lon/lat are {metres:.0f} m from source_lon/source_lat converted from {datum}; "
-                     "if you edited lon/lat, clear source_lon and source_lat",
+        problems.add(f"lon/lat are {metres:.0f} m from source_lon/source_lat converted from "
+                     f"{datum}; if you edited lon/lat, clear source_lon and source_lat",
                      f"lon/lat 与由 {datum} 转换的 source_lon/source_lat 相差 {metres:.0f} 米；"
-                     "如修改过 lon/lat，请清空 source_lon 与 source_lat", row=row, column="lon, lat",
+                     "如修改过 lon/lat，请清空 source_lon 与 source_lat", row=row,
+                     column="lon, lat",
                      value=f"{wgs['lon']}, {wgs['lat']}")
         return None
     return {**wgs, "source_lon": src[0], "source_lat": src[1], "source_datum": datum,
@@ -381,7 +390,8 @@ def _check_ids(rows: list[tuple[int, dict[str, Any]]], existing: Collection[str]
         rid = rec["id"]
         if rid in first:
             problems.add(f"duplicate id '{rid}' (first used on {problems.unit} {first[rid]})",
-                         f"编号“{rid}”重复（首次出现在第 {first[rid]} {'行' if problems.unit == 'row' else '个要素'}）",
+                         f"编号“{rid}”重复（首次出现在第 {first[rid]} "
+                         f"{'行' if problems.unit == 'row' else '个要素'}）",
                          row=row, column="id", value=rid)
             bad.add(row)
         else:

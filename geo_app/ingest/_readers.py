@@ -74,10 +74,11 @@ def _check_header(header: list[str]) -> None:
                         "（见模板 data/import_template.csv）")
     for i, name in enumerate(header, start=1):
         if len(name) > MAX_HEADER_CHARS:
-            raise _Rejected(f"the name of column {i} is {len(name):,} characters long; column names "
-                            f"have at most {MAX_HEADER_CHARS} — is the first row really the header?",
-                            f"第 {i} 列的列名长 {len(name):,} 个字符，列名最多 {MAX_HEADER_CHARS} 个字符"
-                            "（第一行是否为表头？）", column=f"#{i}", value=name)
+            raise _Rejected(f"the name of column {i} is {len(name):,} characters long; column "
+                            f"names have at most {MAX_HEADER_CHARS} — is the first row "
+                            "really the header?",
+                            f"第 {i} 列的列名长 {len(name):,} 个字符，列名最多 {MAX_HEADER_CHARS} "
+                            "个字符（第一行是否为表头？）", column=f"#{i}", value=name)
         bad = text_problem(strip_text(name))
         if bad is not None:
             raise _Rejected(f"the name of column {i} {bad[0]}", f"第 {i} 列的列名{bad[1]}",
@@ -112,11 +113,11 @@ def _read_delimited(data: bytes) -> _Raw:
                         "内容看起来是 JSON；如果是 GeoJSON，请将文件扩展名改为 .geojson")
     first_line = text.split("\n", 1)[0]
     if len(first_line) > _MAX_HEADER_LINE:
-        raise _Rejected(f"the first line (the header) is {len(first_line):,} characters long; a header "
-                        f"has at most {MAX_COLUMNS} columns of at most {MAX_HEADER_CHARS} characters — "
-                        "is the first row really the header?",
-                        f"第一行（表头）长 {len(first_line):,} 个字符；表头最多 {MAX_COLUMNS} 列、每列名最多 "
-                        f"{MAX_HEADER_CHARS} 个字符（第一行是否为表头？）", row=1)
+        raise _Rejected(f"the first line (the header) is {len(first_line):,} characters long; a "
+                        f"header has at most {MAX_COLUMNS} columns of at most {MAX_HEADER_CHARS} "
+                        "characters — is the first row really the header?",
+                        f"第一行（表头）长 {len(first_line):,} 个字符；表头最多 {MAX_COLUMNS} 列、"
+                        f"每列名最多 {MAX_HEADER_CHARS} 个字符（第一行是否为表头？）", row=1)
     delimiter = _sniff_delimiter(first_line)
     csv.field_size_limit(CSV_FIELD_LIMIT)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
@@ -141,11 +142,12 @@ def _csv_error(err: csv.Error, row: int, line: int) -> _Rejected:
         limit = CSV_FIELD_LIMIT
         return _Rejected(f"a value near row {row} is longer than {limit:,} characters (no cell may "
                          f"hold more than {MAX_CELL_CHARS:,}); is a quote left open before it?",
-                         f"第 {row} 行附近有一个值超过 {limit:,} 个字符（单元格最多 {MAX_CELL_CHARS:,} 个"
-                         "字符），是否有未闭合的引号？", row=row)
+                         f"第 {row} 行附近有一个值超过 {limit:,} 个字符（单元格最多 "
+                         f"{MAX_CELL_CHARS:,} 个字符），是否有未闭合的引号？", row=row)
     return _Rejected(f"the CSV cannot be parsed near row {row} (line {line}): {err} — check the "
                      "quotes in that row",
-                     f"CSV 在第 {row} 行（第 {line} 个物理行）附近无法解析：请检查该行的引号", row=row)
+                     f"CSV 在第 {row} 行（第 {line} 个物理行）"
+                     "附近无法解析：请检查该行的引号", row=row)
 
 
 def _xlsx_text(cell: Any, column: str | None, row: int, problems: _Problems) -> str:
@@ -167,8 +169,8 @@ def _xlsx_text(cell: Any, column: str | None, row: int, problems: _Problems) -> 
         return "TRUE" if value else "FALSE"
     if isinstance(value, (datetime, date, time)):
         if column == "id":
-            problems.add(f"Excel turned this id into a date ({value}); format the id column as Text "
-                         "and type the ids again",
+            problems.add(f"Excel turned this id into a date ({value}); format the id column as "
+                         "Text and type the ids again",
                          f"Excel 把编号转换成了日期（{value}），请将编号列设为“文本”格式后重新输入",
                          row=row, column="id", value=value)
         return value.isoformat()
@@ -187,7 +189,8 @@ def _xlsx_number(value: float, fmt: str, column: str | None, row: int, problems:
     if not integral or abs(value) >= 1e15:
         problems.add("this id is a number Excel may have rounded (more than 15 digits or a "
                      "fraction); format the id column as Text and type the ids again",
-                     "该编号是数字，Excel 可能已舍入（超过 15 位或含小数），请将编号列设为“文本”后重新输入",
+                     "该编号是数字，Excel 可能已舍入（超过 15 位或含小数），"
+                     "请将编号列设为“文本”后重新输入",
                      row=row, column="id", value=value)
         return repr(value)
     text = str(int(value))
@@ -195,7 +198,8 @@ def _xlsx_number(value: float, fmt: str, column: str | None, row: int, problems:
         return text.zfill(len(fmt))  # the zero-padded form Excel displayed (e.g. 000123)
     problems.add(f"id {text} is stored as a number in Excel: if it had leading zeros (like 000123) "
                  "they are lost — format the id column as Text in Excel to keep them",
-                 f"编号 {text} 在 Excel 中是数字：如原有前导零（如 000123）已丢失，请将编号列设为“文本”格式",
+                 f"编号 {text} 在 Excel 中是数字：如原有前导零（如 000123）已丢失，"
+                 "请将编号列设为“文本”格式",
                  row=row, column="id", value=text, severity="warning")
     return text
 
@@ -255,12 +259,14 @@ def _read_first_sheet(wb: Any) -> _Raw:
         if len(cells) > MAX_COLUMNS:
             raise _Rejected(f"row {number} has cells up to column {len(cells):,}; at most "
                             f"{MAX_COLUMNS} columns are accepted — delete the columns right of "
-                            "your data", f"第 {number} 行的单元格延伸到第 {len(cells):,} 列，最多接受 "
+                            "your data",
+                            f"第 {number} 行的单元格延伸到第 {len(cells):,} 列，最多接受 "
                             f"{MAX_COLUMNS} 列，请删除数据右侧的列", row=number)
         if number > MAX_ROWS + 1:
-            raise _Rejected(f"the first sheet goes on below row {MAX_ROWS + 1:,}; at most {MAX_ROWS:,} "
-                            "data rows are accepted — split the file or delete what lies below "
-                            "your data", f"第一个工作表超过第 {MAX_ROWS + 1:,} 行，最多接受 {MAX_ROWS:,} "
+            raise _Rejected(f"the first sheet goes on below row {MAX_ROWS + 1:,}; at most "
+                            f"{MAX_ROWS:,} data rows are accepted — split the file or delete what "
+                            "lies below your data",
+                            f"第一个工作表超过第 {MAX_ROWS + 1:,} 行，最多接受 {MAX_ROWS:,} "
                             "行数据，请拆分文件或删除数据下方的内容")
         if number == 1:
             header = [_xlsx_text(c, None, 1, problems) for c in cells]
@@ -298,7 +304,8 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         if key in out:
             raise _Rejected(f"a JSON object has the key '{key}' twice; which value is meant is "
                             "ambiguous — keep one",
-                            f"某个 JSON 对象中键“{key}”出现了两次，含义不明确，请只保留一个", value=key)
+                            f"某个 JSON 对象中键“{key}”出现了两次，含义不明确，请只保留一个",
+                            value=key)
         out[key] = value
     return out
 
@@ -310,7 +317,8 @@ def _read_geojson(data: bytes) -> _Raw:
                          object_pairs_hook=_no_duplicate_keys)
     except json.JSONDecodeError as err:
         raise _Rejected(f"not valid JSON: {err.msg} (line {err.lineno}, column {err.colno})",
-                        f"不是合法的 JSON：第 {err.lineno} 行第 {err.colno} 列（{err.msg}）") from err
+                        f"不是合法的 JSON：第 {err.lineno} 行第 {err.colno} "
+                        f"列（{err.msg}）") from err
     except RecursionError as err:
         raise _Rejected("the JSON is nested too deeply", "JSON 嵌套层级过深") from err
     features = _feature_list(obj)
@@ -336,7 +344,8 @@ def _feature_list(obj: Any) -> list[Any]:
         name = json.dumps(crs, ensure_ascii=False)
         if not re.search(r"CRS84|EPSG::?4326\b|\b4326\b", name):
             raise _Rejected(f"the file declares the coordinate system {_short(name)}; only WGS-84 "
-                            "longitude/latitude (RFC 7946) is accepted — reproject to EPSG:4326 first",
+                            "longitude/latitude (RFC 7946) is accepted — reproject to "
+                            "EPSG:4326 first",
                             f"文件声明的坐标系为 {_short(name)}；只接受 WGS-84 经纬度（RFC 7946），"
                             "请先转换为 EPSG:4326", value=name)
     gtype = obj.get("type")
@@ -372,8 +381,10 @@ def _json_text(value: Any) -> str | None:
 
 def _read_feature(number: int, feature: Any, problems: _Problems) -> dict[str, str] | None:
     if not isinstance(feature, dict) or feature.get("type") != "Feature":
-        problems.add("not a GeoJSON Feature (each element of 'features' needs \"type\": \"Feature\")",
-                     "不是 GeoJSON Feature（features 中每个元素都需要 \"type\": \"Feature\"）", row=number)
+        problems.add("not a GeoJSON Feature (each element of 'features' needs \"type\": "
+                     "\"Feature\")",
+                     "不是 GeoJSON Feature（features 中每个元素都需要 \"type\": \"Feature\"）",
+                     row=number)
         return None
     props = feature.get("properties")
     if props is not None and not isinstance(props, dict):
@@ -412,18 +423,22 @@ def _read_geometry(number: int, geom: Any, record: dict[str, str], problems: _Pr
         reason = _polygon_problem(gtype, geom.get("coordinates"))
         if reason:
             problems.add(f"invalid {gtype}: {reason}; besides, only Point features can be imported "
-                         "as entities", f"无效的 {gtype}：{reason}；此外，主体只能以 Point（点）要素导入",
+                         "as entities",
+                         f"无效的 {gtype}：{reason}；此外，主体只能以 Point（点）要素导入",
                          row=number, column="geometry", value=gtype)
         else:
-            problems.add(f"the geometry is a {gtype}; only Point features can be imported as entities "
-                         "— give one point per entity (e.g. its centre, with location_precision 'zone')",
-                         f"几何类型为 {gtype}；主体只能以 Point（点）要素导入，请为每个主体给出一个点"
-                         "（如中心点，定位精度填 zone）", row=number, column="geometry", value=gtype)
+            problems.add(f"the geometry is a {gtype}; only Point features can be imported as "
+                         "entities — give one point per entity (e.g. its centre, with "
+                         "location_precision 'zone')",
+                         f"几何类型为 {gtype}；主体只能以 Point（点）要素导入，"
+                         "请为每个主体给出一个点（如中心点，定位精度填 "
+                         "zone）", row=number, column="geometry", value=gtype)
         return
     if gtype != "Point":
         problems.add(f"the geometry type is '{_short(gtype)}'; only Point features (or null for an "
                      "unknown location) can be imported as entities",
-                     f"几何类型为“{_short(gtype)}”；主体只能以 Point（点）要素导入（位置未知时为 null）",
+                     f"几何类型为“{_short(gtype)}”；主体只能以 Point（点）"
+                     "要素导入（位置未知时为 null）",
                      row=number, column="geometry", value=gtype)
         return
     coords = geom.get("coordinates")
@@ -478,7 +493,8 @@ def _map_columns(raw: _Raw, problems: _Problems) -> dict[str, int]:
         col = _canonical(name)
         if not name.strip():
             if any(i < len(v) and v[i].strip() for _, v in raw.rows):
-                problems.add(f"column {i + 1} has values but no header", f"第 {i + 1} 列有数据但没有列名",
+                problems.add(f"column {i + 1} has values but no header",
+                             f"第 {i + 1} 列有数据但没有列名",
                              column=f"#{i + 1}")
             continue
         if col is None:
@@ -491,7 +507,8 @@ def _map_columns(raw: _Raw, problems: _Problems) -> dict[str, int]:
                          f"未知的列“{name}”：{hint_zh}登记表没有对应字段，请改名或删除该列",
                          column=name, value=name)
         elif col in index:
-            problems.add(f"two columns map to '{col}' ('{raw.header[index[col]]}' and '{name}'); keep one",
+            problems.add(f"two columns map to '{col}' ('{raw.header[index[col]]}' and "
+                         f"'{name}'); keep one",
                          f"有两列都对应“{col}”（“{raw.header[index[col]]}”和“{name}”），请只保留一列",
                          column=col, value=name)
         else:
@@ -502,6 +519,7 @@ def _map_columns(raw: _Raw, problems: _Problems) -> dict[str, int]:
                          f"缺少必填列“{col}”（{COLUMN_ZH[col]}）", column=col)
     if ("lon" in index) != ("lat" in index):
         have, lack = ("lon", "lat") if "lon" in index else ("lat", "lon")
-        problems.add(f"there is a '{have}' column but no '{lack}' column", f"有“{have}”列但缺少“{lack}”列",
+        problems.add(f"there is a '{have}' column but no '{lack}' column",
+                     f"有“{have}”列但缺少“{lack}”列",
                      column=lack)
     return index

@@ -81,13 +81,14 @@ def _decode(data: bytes) -> tuple[str, str]:
         raise _Rejected(
             f"the encoding is not UTF-8, UTF-16 or GBK/GB18030 (undecodable byte on line "
             f"{bad_line}) — save the file as 'CSV UTF-8'",
-            f"无法识别文件编码（不是 UTF-8、UTF-16 或 GBK/GB18030；第 {bad_line} 行有无法解码的字节），"
-            "请另存为“CSV UTF-8”") from err
+            f"无法识别文件编码（不是 UTF-8、UTF-16 或 GBK/GB18030；第 {bad_line} "
+            "行有无法解码的字节），请另存为“CSV UTF-8”") from err
     odd = next((c for c in text if ord(c) > 127 and not _plausible_gb18030(c)), None)
     if odd is not None:
         raise _Rejected(
             f"the file is not UTF-8 and reading it as GB18030 gives unusual characters "
-            f"(U+{ord(odd):04X}); the encoding could not be detected safely — save it as 'CSV UTF-8'",
+            f"(U+{ord(odd):04X}); the encoding could not be detected safely — save it "
+            "as 'CSV UTF-8'",
             f"文件不是 UTF-8，按 GB18030 读取会出现异常字符（U+{ord(odd):04X}），无法安全识别编码，"
             "请另存为“CSV UTF-8”")
     return text, "GBK/GB18030"

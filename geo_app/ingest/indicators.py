@@ -95,7 +95,8 @@ def parse_user_indicators(raw: bytes, existing: pd.DataFrame | None = None) -> p
         msg = f"Too many rows ({len(data_rows)}); at most {_MAX_IMPORT_ROWS} per file."
         raise ImportValidationError(msg)
     if not data_rows:
-        raise ImportValidationError("The file has a header but no rows. / 文件只有表头，没有数据行。")
+        raise ImportValidationError("The file has a header but no rows. / "
+                                    "文件只有表头，没有数据行。")
     units = _known_units(existing)
     seen: dict[tuple[str, str, str], int] = {}
     problems: list[dict[str, str]] = []
@@ -158,7 +159,8 @@ def _read_records(text: str) -> list[tuple[int, list[str]]]:
     except csv.Error as err:
         problem = printable(str(err))[:200]
         msg = f"Row {start}: the CSV cannot be read ({problem}). / 第{start}行无法解析。"
-        raise ImportValidationError(msg, [{"row": str(start), "column": "", "problem": problem}]) from err
+        raise ImportValidationError(
+            msg, [{"row": str(start), "column": "", "problem": problem}]) from err
     return records
 
 
@@ -190,7 +192,8 @@ def _check_row(rec: Mapping[str, str], units: Mapping[str, str]
         return cells, problems
     board = normalise(cells["board"])
     if board not in BOARDS and board != CITY:
-        problems.append(("板块", f"{_quote(cells['board'])} is not 全市 or one of {', '.join(BOARDS)}"))
+        problems.append(("板块",
+                         f"{_quote(cells['board'])} is not 全市 or one of {', '.join(BOARDS)}"))
     indicator = normalise(cells["indicator"])
     if not indicator:
         problems.append(("indicator", "empty: give the indicator's code (e.g. gdp)"))

@@ -43,14 +43,15 @@ def sniff_format(data: bytes, file_name: str) -> str:
         mb = MAX_UPLOAD_BYTES // (1024 * 1024)
         raise _Rejected(f"the file is {len(data) / 1024 / 1024:.1f} MB; the limit is {mb} MB — "
                         "split it into several files",
-                        f"文件大小 {len(data) / 1024 / 1024:.1f} MB，超过 {mb} MB 上限，请拆分后导入")
+                        f"文件大小 {len(data) / 1024 / 1024:.1f} MB，超过 {mb} "
+                        "MB 上限，请拆分后导入")
     if not data.strip(b" \t\r\n\x00") or data in (codecs.BOM_UTF8, codecs.BOM_UTF16_LE,
                                                   codecs.BOM_UTF16_BE):
         raise _Rejected("the file is empty", "文件为空")
     ext = Path(file_name).suffix.lower()
     if ext not in EXTENSIONS:
-        raise _Rejected(f"unsupported file type '{ext or file_name}': use .csv, .txt (tab-separated), "
-                        ".xlsx, .geojson or .json",
+        raise _Rejected(f"unsupported file type '{ext or file_name}': use .csv, .txt "
+                        "(tab-separated), .xlsx, .geojson or .json",
                         f"不支持的文件类型“{ext or file_name}”：请使用 .csv、.txt（制表符分隔）、"
                         ".xlsx、.geojson 或 .json", value=file_name)
     fmt = EXTENSIONS[ext]
@@ -59,24 +60,27 @@ def sniff_format(data: bytes, file_name: str) -> str:
         if kind != "zip":
             what = {"ole": "a legacy .xls workbook or a password-protected file"}.get(
                 kind or "", kind or "text")
-            raise _Rejected(f"this .xlsx file is not an Excel workbook (an .xlsx is a ZIP container; "
-                            f"this looks like {what}) — open it in Excel and save as .xlsx, "
-                            "or export CSV UTF-8",
+            raise _Rejected("this .xlsx file is not an Excel workbook (an .xlsx is a ZIP "
+                            f"container; this looks like {what}) — open it in Excel and save as "
+                            ".xlsx, or export CSV UTF-8",
                             "该 .xlsx 文件不是 Excel 工作簿（.xlsx 应为 ZIP 容器），请在 Excel 中"
                             "另存为 .xlsx 或“CSV UTF-8”格式")
         _check_workbook_zip(data)
         return fmt
     if kind == "zip":
-        raise _Rejected(f"this {ext} file is a ZIP container (an Excel .xlsx workbook or an archive), "
-                        "not text — rename an Excel workbook to .xlsx, or save it as CSV UTF-8",
+        raise _Rejected(f"this {ext} file is a ZIP container (an Excel .xlsx workbook or an "
+                        "archive), not text — rename an Excel workbook to .xlsx, or save it "
+                        "as CSV UTF-8",
                         f"该 {ext} 文件实际上是 ZIP 容器（Excel .xlsx 工作簿或压缩包），不是文本；"
                         "若为 Excel 工作簿请改名为 .xlsx，或另存为“CSV UTF-8”")
     if kind == "ole":
         raise _Rejected("this file is a legacy Excel .xls (or another Office binary) workbook — "
                         "save it as .xlsx or CSV UTF-8",
-                        "该文件是旧版 Excel .xls（或其他 Office 二进制）文件，请另存为 .xlsx 或“CSV UTF-8”")
+                        "该文件是旧版 Excel .xls（或其他 Office 二进制）文件，请另存为 .xlsx "
+                        "或“CSV UTF-8”")
     if kind is not None:
-        raise _Rejected(f"this {ext} file is a {kind}, not text", f"该 {ext} 文件是 {kind}，不是文本文件")
+        raise _Rejected(f"this {ext} file is a {kind}, not text",
+                        f"该 {ext} 文件是 {kind}，不是文本文件")
     return fmt
 
 
@@ -107,7 +111,8 @@ def _check_workbook_zip(data: bytes) -> None:
     if unpacked > MAX_UNPACKED_BYTES:
         raise _Rejected(f"the workbook unpacks to {unpacked / 1024 / 1024:.0f} MB (limit "
                         f"{MAX_UNPACKED_BYTES // 1024 // 1024} MB); split it or save it as CSV",
-                        f"工作簿解压后为 {unpacked / 1024 / 1024:.0f} MB，超过上限，请拆分或另存为 CSV")
+                        f"工作簿解压后为 {unpacked / 1024 / 1024:.0f} MB，"
+                        "超过上限，请拆分或另存为 CSV")
     _refuse_xml_dtds(data, infos)
 
 
@@ -134,12 +139,14 @@ def _refuse_xml_dtds(data: bytes, infos: list[zipfile.ZipInfo]) -> None:
                     "(DTD) or entities; they can read files on this computer or expand without "
                     "end, so they are refused — open the file in Excel and save it again as .xlsx",
                     f"工作簿的部件 {_short(info.filename, 60)} 含有 XML 文档类型声明（DTD）或实体；"
-                    "它们可能读取本机文件或无限膨胀，因此被拒绝。请在 Excel 中打开并重新另存为 .xlsx",
+                    "它们可能读取本机文件或无限膨胀，因此被拒绝。请在 Excel "
+                    "中打开并重新另存为 .xlsx",
                     value=info.filename) from err
             except SyntaxError:  # xml.etree's ParseError: not XML, or damaged; openpyxl decides
                 continue
             except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as err:
                 raise _Rejected(f"the .xlsx file is damaged ({_short(info.filename, 60)} cannot be "
                                 "unpacked) — open it in Excel and save it again",
-                                "该 .xlsx 文件已损坏（部分内容无法解压），请在 Excel 中打开并重新保存",
+                                "该 .xlsx 文件已损坏（部分内容无法解压），请在 "
+                                "Excel 中打开并重新保存",
                                 value=info.filename) from err

@@ -91,8 +91,9 @@ def text_problem(text: str, *, multiline: bool = False,
     """Why ``text`` cannot be stored, in English and Chinese; None when it can.
 
     The one text rule of both imports (entities and user indicators). Refused: more than
-    ``max_len`` characters; UTF-8 text garbled by a Latin-1 reading; control characters (C0 but tab/LF/CR, DEL, C1 such as U+0085
-    and U+009B); U+2028/U+2029; bidirectional controls (U+202E...); unpaired surrogates;
+    ``max_len`` characters; UTF-8 text garbled by a Latin-1 reading; control characters (C0
+    but tab/LF/CR, DEL, C1 such as U+0085 and U+009B); U+2028/U+2029; bidirectional controls
+    (U+202E...); unpaired surrogates;
     letters that draw nothing (U+3164 HANGUL FILLER, U+2800 BRAILLE PATTERN BLANK, U+115F,
     U+1160, U+FFA0). A one-line text (not ``multiline``) may not hold tab, line breaks or
     any format character (zero-width space, soft hyphen...); a multi-line text may not be
@@ -121,20 +122,25 @@ def text_problem(text: str, *, multiline: bool = False,
     if fixed is not None:
         return (f"the text looks garbled (UTF-8 read as Latin-1: it should probably read "
                 f"'{_short(fixed)}'); fix the file's encoding",
-                f"文本疑似乱码（UTF-8 被按 Latin-1 读取，原文可能是“{_short(fixed)}”），请修正文件编码")
+                "文本疑似乱码（UTF-8 被按 Latin-1 读取，"
+                f"原文可能是“{_short(fixed)}”），请修正文件编码")
     bad = _FORBIDDEN.search(text) or (None if multiline else _ONE_LINE.search(text))
     if bad:
         char = bad.group(0)
         code = f"U+{ord(char):04X}"
         if 0xD800 <= ord(char) <= 0xDFFF:
             return (f"contains a broken character ({code}, {_char_name(char)}): the text was "
-                    "damaged before it reached this file — retype it or save the file again as UTF-8",
-                    f"包含损坏的字符（{code}，不成对的 UTF-16 代理项），请重新输入或将文件另存为 UTF-8")
-        return (f"contains the invisible or control character {code} ({_char_name(char)}); remove it",
+                    "damaged before it reached this file — retype it or save the file "
+                    "again as UTF-8",
+                    f"包含损坏的字符（{code}，不成对的 UTF-16 代理项），"
+                    "请重新输入或将文件另存为 UTF-8")
+        return (f"contains the invisible or control character {code} "
+                f"({_char_name(char)}); remove it",
                 f"包含不可见字符或控制字符 {code}，请删除")
     if text and _BLANK.fullmatch(text):
         return ("holds no visible character (only spaces or zero-width characters); write the text "
-                "or leave the cell empty", "不含任何可见字符（只有空格或零宽字符），请填写内容或留空")
+                "or leave the cell empty",
+                "不含任何可见字符（只有空格或零宽字符），请填写内容或留空")
     return None
 
 

@@ -67,7 +67,8 @@ def read_upload(data: bytes, file_name: str, *, datum: str | None = None,
         option = parse_datum(datum)
         if option is None:
             report.problems.append(Problem(f"unknown datum '{_short(datum)}': use wgs84, gcj02 or "
-                                           "bd09", f"未知的坐标系“{_short(datum)}”：请使用 wgs84、gcj02 "
+                                           "bd09",
+                                           f"未知的坐标系“{_short(datum)}”：请使用 wgs84、gcj02 "
                                            "或 bd09",
                                            value=_short(datum)))
             return report
@@ -93,8 +94,8 @@ def _validate(raw: _Raw, option: DatumKey | None, existing: Collection[str],
     if export_mode and option not in (None, "WGS84"):
         problems.add("this file has source_lon/source_lat columns (an export of this app), so its "
                      "lon/lat are WGS-84 already; import it without a datum (or as wgs84)",
-                     "该文件含 source_lon/source_lat 列（本应用导出的文件），其 lon/lat 已是 WGS-84；"
-                     "请不指定坐标系（或指定 wgs84）导入")
+                     "该文件含 source_lon/source_lat 列（本应用导出的文件），其 lon/lat 已是 "
+                     "WGS-84；请不指定坐标系（或指定 wgs84）导入")
     if not raw.rows:
         problems.add("the file has a header but no data rows", "文件只有表头，没有数据行")
     elif len(raw.rows) > MAX_ROWS:
@@ -109,7 +110,8 @@ def _validate(raw: _Raw, option: DatumKey | None, existing: Collection[str],
         if len(values) > len(raw.header) and any(v.strip() for v in values[len(raw.header):]):
             problems.add(f"the row has {len(values)} values but the header has {len(raw.header)} "
                          "columns (a comma inside a value needs quotes)",
-                         f"该行有 {len(values)} 个值，但表头只有 {len(raw.header)} 列（值中的逗号需要加引号）",
+                         f"该行有 {len(values)} 个值，但表头只有 {len(raw.header)} "
+                         "列（值中的逗号需要加引号）",
                          row=row)
             continue
         cells = {c: _cell(values, index, c) for c in (*REGISTRY_COLUMNS, *DERIVED_COLUMNS)}
@@ -184,7 +186,8 @@ def _too_large(name: str, size: int, limit: int) -> _Rejected:
     mb, limit_mb = size / 1024 / 1024, limit / 1024 / 1024
     more = "more than " if size == limit + 1 else ""
     return _Rejected(f"{name} is {more}{mb:.1f} MB; the limit is {limit_mb:g} MB — split it",
-                     f"{name} 大小为 {more and '超过 '}{mb:.1f} MB，超过 {limit_mb:g} MB 上限，请拆分")
+                     f"{name} 大小为 {more and '超过 '}{mb:.1f} MB，超过 "
+                     f"{limit_mb:g} MB 上限，请拆分")
 
 
 def check_upload(data: bytes, file_name: str, db_path: Path, *,
