@@ -272,13 +272,18 @@ def streamlit_app(settings: Settings, log: Path, *, script: Path | None = None,
 _BARE_PAGE = 'import streamlit as st\n\nst.title("bare")\n'
 
 
+#: ``streamlit run`` options of the first-sight rows: no file watcher, so an edit of the
+#: work tree while the benchmark runs cannot make the app re-import its modules mid-run.
+QUIET = ("--server.fileWatcherType", "none")
+
+
 def bare_first_heading(browser: Any, settings: Settings, work: Path, repeat: int) -> float:
     """Median seconds from navigation to the heading of a Streamlit page holding one
     ``st.title``: what any Streamlit page costs here, the reference of the app's first load."""
     script = work / "bare_page.py"
     script.write_text(_BARE_PAGE, encoding="utf-8")
     times: list[float] = []
-    with streamlit_app(settings, work / "bare.log", script=script) as url:
+    with streamlit_app(settings, work / "bare.log", script=script, extra_args=QUIET) as url:
         for _ in range(repeat + 1):  # the first visit compiles the script: not counted
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             try:
@@ -564,7 +569,7 @@ def profile_first_load(n: int, settings: Settings, work: Path, browser: Any, *,
                                            app=str(PROJECT_ROOT / "streamlit_app.py"),
                                            log=str(log)), encoding="utf-8")
     t0 = time.perf_counter()
-    with streamlit_app(settings, work / "profile.log", script=script) as url:
+    with streamlit_app(settings, work / "profile.log", script=script, extra_args=QUIET) as url:
         server_start = time.perf_counter() - t0
         cold, _ = visit_milestones(browser, url)
         time.sleep(2.5)  # the map reports its view: the follow-up runs settle
@@ -662,7 +667,7 @@ def first_sight(n: int, settings: Settings, work: Path, *,
 
     with chromium() as browser:
         prof = profile_first_load(n, settings, work, browser, visits=repeat, pans=repeat)
-        with streamlit_app(settings, work / "streamlit.log") as app_url:
+        with streamlit_app(settings, work / "streamlit.log", extra_args=QUIET) as app_url:
             _, changes = app_times(browser, app_url, repeat + 1)
     first = statistics.median(prof.visits)
     change = statistics.median(changes)
