@@ -17,7 +17,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from geo_app import __version__, layers, store
+from geo_app import __version__, layers, specs, store
 from geo_app.errors import DataError
 from geo_app.settings import Settings, load_settings
 from geo_app.vocab import COMPARATORS, REGISTRY_COLUMNS, VOCABULARIES
@@ -54,7 +54,8 @@ def _nullable_float(series: pd.Series) -> pd.Series:
 
 
 def check_comparators(df: pd.DataFrame, name: str) -> pd.DataFrame:
-    """Return ``df`` if every row's ``comparator`` (the value's qualifier) is in :data:`COMPARATORS`.
+    """Return ``df`` if every row's ``comparator`` (the value's qualifier) is in
+    :data:`COMPARATORS`.
 
     A figure such as ">2,700" or "近2,800" is stored as 2700 / 2800 with ``>`` / ``≈``, so the
     qualifier is data, not a note.
@@ -95,7 +96,8 @@ def load_registry(path: Path) -> gpd.GeoDataFrame:
         df[column] = _nullable_float(df[column])
     half = df["lon"].isna() != df["lat"].isna()
     if half.any():
-        msg = f"{path.name} row {int(half.idxmax()) + 2}: lon and lat must both be given or both empty"
+        msg = (f"{path.name} row {int(half.idxmax()) + 2}: lon and lat must both be given or "
+               "both empty")
         raise DataError(msg)
     df["source_lon"] = df["lon"]
     df["source_lat"] = df["lat"]
@@ -238,8 +240,8 @@ def build_database(settings: Settings | None = None, *,
 def _build_unlocked(settings: Settings, progress: Progress = _no_progress) -> dict[str, str]:
     tables = load_sources(settings, progress)
     progress("layers")
-    specs = layers.load_specs(settings.layers_dir)
-    layer_gdf = layers.build_layers(specs, tables)
+    layer_specs = specs.load_specs(settings.layers_dir)
+    layer_gdf = layers.build_layers(layer_specs, tables)
     tables["layers"] = layer_gdf
     meta = {
         "source_hash": source_hash(settings),

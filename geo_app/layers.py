@@ -20,10 +20,9 @@ from shapely.geometry.base import BaseGeometry
 from geo_app import store
 from geo_app.datum import METRIC_CRS
 from geo_app.errors import LayerSpecError
-from geo_app.specs import LayerSpec, load_specs
+from geo_app.specs import LayerSpec
 
-# load_specs lives in geo_app.specs; it stays importable from here for build.py only.
-__all__ = ["build_layers", "build_layer", "load_specs", "refresh_membership", "layer_stats"]
+__all__ = ["build_layers", "build_layer", "refresh_membership", "layer_stats"]
 
 def _metric(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return gdf.to_crs(METRIC_CRS)

@@ -1,4 +1,5 @@
-"""Frozen settings read from environment variables (database path, data and layer folders, API hosts)."""
+"""Frozen settings read from environment variables (database path or URL, data and layer
+folders, API hosts)."""
 
 from __future__ import annotations
 

@@ -88,7 +88,8 @@ def _run_as() -> tuple[list[str], int | None, int | None]:
     try:
         pw = pwd.getpwnam("postgres")
     except KeyError:
-        msg = f"running as root, but there is no 'postgres' system user to run the server: {INSTALL_HINT}"
+        msg = ("running as root, but there is no 'postgres' system user to run the server: "
+               f"{INSTALL_HINT}")
         raise ClusterError(msg) from None
     return ["runuser", "-u", "postgres", "--"], pw.pw_uid, pw.pw_gid
 

@@ -12,7 +12,8 @@ from tests import pgcluster
 
 def test_database_has_postgis_3(pg_url: str) -> None:
     with psycopg.connect(pg_url) as con:
-        row = con.execute("SELECT extversion FROM pg_extension WHERE extname = 'postgis'").fetchone()
+        row = con.execute(
+            "SELECT extversion FROM pg_extension WHERE extname = 'postgis'").fetchone()
         assert row is not None and row[0].startswith("3."), row
         point = con.execute("SELECT ST_AsText(ST_SetSRID(ST_MakePoint(%s, %s), 4326))",
                             [120.62, 31.3]).fetchone()

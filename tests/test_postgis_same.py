@@ -156,8 +156,8 @@ def test_streams_are_the_same(both: Both, flt: EntityFilter) -> None:
         lambda db: store.iter_entity_batches(db, flt, columns=["id", "lat", "layers"]),
         lambda db: store.iter_entity_rows(db, flt, columns=list(export.PROPERTIES["entities"]),
                                           decimals=export.DECIMALS, batch_size=11),
-        lambda db: store.iter_entity_geojson(db, flt, properties=list(export.PROPERTIES["entities"]),
-                                             decimals=export.DECIMALS),
+        lambda db: store.iter_entity_geojson(
+            db, flt, properties=list(export.PROPERTIES["entities"]), decimals=export.DECIMALS),
         lambda db: store.iter_point_batches(db, flt, unlocated=["id", "name_zh", "board"]),
     ]
     for stream in streams:
@@ -266,7 +266,8 @@ def test_comparison_tables_are_identical(both: Both) -> None:
         a, b = getattr(duck_data, field.name), getattr(pg_data, field.name)
         if "geometry" in a.columns:
             assert list(a.geometry.to_wkb()) == list(b.geometry.to_wkb()), field.name
-            a, b = pd.DataFrame(a.drop(columns="geometry")), pd.DataFrame(b.drop(columns="geometry"))
+            a = pd.DataFrame(a.drop(columns="geometry"))
+            b = pd.DataFrame(b.drop(columns="geometry"))
         assert_same_frame(a, b)
     assert len(duck[0]) >= 30
     for a, b in zip(duck, pg, strict=True):

@@ -27,8 +27,8 @@ How the server is shared:
   or the new ones, never a mix.
 - **Every stored row has a** ``rowid`` (an identity column, last in each table), so rows
   are read in the order they were written, as DuckDB reads its storage order.
-- **Every write changes** the one-row table ``data_version`` in its own transaction: the cache key of
-  :func:`database_version`, which a standby sees when it has replayed the write.
+- **Every write changes** the one-row table ``data_version`` in its own transaction: the cache
+  key of :func:`database_version`, which a standby sees when it has replayed the write.
 """
 
 

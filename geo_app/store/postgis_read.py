@@ -19,6 +19,7 @@ from geo_app.filters import EntityFilter
 from geo_app.store.common import (
     _TABLES,
     ENTITY_COLUMNS,
+    FILTER_COLUMNS,
     entities_to_gdf,
 )
 from geo_app.store.postgis_connect import (
@@ -180,8 +181,8 @@ def read_geo_table(path: Path | str, table: str) -> gpd.GeoDataFrame:
 def _entity_where(flt: EntityFilter) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
-    for column, values in (("kind", flt.kinds), ("level", flt.levels),
-                           ("status", flt.statuses), ("board", flt.boards)):
+    for column, field in FILTER_COLUMNS:
+        values = getattr(flt, field)
         if values:
             clauses.append(f"e.{column} = ANY(%s)")
             params.append(list(values))
@@ -242,7 +243,8 @@ def entity_counts(path: Path | str, column: str) -> list[tuple[str, int]]:
         return [(str(v), int(n)) for v, n in con.execute(query).fetchall()]
 
 
-_FINITE = "({c} IS NOT NULL AND {c} NOT IN ('NaN'::float8, 'Infinity'::float8, '-Infinity'::float8))"
+_FINITE = ("({c} IS NOT NULL AND "
+           "{c} NOT IN ('NaN'::float8, 'Infinity'::float8, '-Infinity'::float8))")
 
 
 def _finite(column: str) -> str:

@@ -102,7 +102,8 @@ def import_entities(path: Path | str, frame: gpd.GeoDataFrame, batch: Mapping[st
                    "文件中的编号已存在于数据库中，未导入任何数据。")
         raise ImportValidationError(msg) from err
     except psycopg.errors.LockNotAvailable as err:
-        msg = "The database is busy (a rebuild is running). Try again in a moment. / 数据库正忙，请稍后重试。"
+        msg = ("The database is busy (a rebuild is running). Try again in a moment. / "
+               "数据库正忙，请稍后重试。")
         raise DatabaseBusyError(msg) from err
     return n
 
