@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -33,8 +34,11 @@ def test_readme_documents_every_command_and_setting() -> None:
     sub = next(a for a in make_parser()._actions if a.dest == "command")
     for name in sub.choices:  # type: ignore[union-attr]
         assert f"geo-app {name}" in readme, name
-    for var in ("GEO_APP_DB", "GEO_APP_DATA_DIR", "GEO_APP_LAYERS_DIR"):
-        assert var in readme, var
+    settings_vars = set(re.findall(r"GEO_APP_[A-Z_]+", "".join(
+        p.read_text(encoding="utf-8") for p in (PROJECT_ROOT / "geo_app").rglob("*.py"))))
+    assert {"GEO_APP_DB", "GEO_APP_DATABASE_URL", "GEO_APP_READ_URL"} <= settings_vars
+    for var in sorted(settings_vars):
+        assert f"`{var}`" in readme, var
     # the README opens with exactly the two commands: start the map, run the tests
     blocks = readme.split("```bash\n")[1:3]
     assert "streamlit run streamlit_app.py" in blocks[0]
