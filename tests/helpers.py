@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import random
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -71,3 +72,15 @@ def execute_sql(path: Path, statements: Sequence[tuple[str, Sequence[Any]]]) -> 
     with store.rewrite(path) as con:
         for sql, params in statements:
             con.execute(sql, list(params))
+
+
+def wait_for_log(log: Path, text: str, proc: subprocess.Popen[bytes],
+                 timeout: float = 120) -> None:
+    """Wait until ``text`` appears in the stderr file ``log`` of the importer ``proc``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if text in log.read_text(encoding="utf-8", errors="replace"):
+            return
+        assert proc.poll() is None, f"import ended before '{text}': {log.read_text()}"
+        time.sleep(0.01)
+    raise AssertionError(f"'{text}' never appeared in {log}")

@@ -21,7 +21,7 @@ import pytest
 from geo_app import ingest, store
 from geo_app.auth import local_actor
 from geo_app.settings import Settings
-from tests.helpers import execute_sql, query_sql, write_import_csv
+from tests.helpers import execute_sql, query_sql, wait_for_log, write_import_csv
 
 ROWS = 5000
 PAUSE = "0.6"
@@ -42,16 +42,6 @@ def _start(settings: Settings, file: Path, log: Path) -> subprocess.Popen[bytes]
         return subprocess.Popen([sys.executable, "-m", "tests.slow_import", PAUSE, "import",
                                  str(file)],
                                 env=env, stdout=subprocess.DEVNULL, stderr=err)
-
-
-def _wait_for(log: Path, text: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if text in log.read_text(encoding="utf-8", errors="replace"):
-            return
-        assert proc.poll() is None, f"import ended before '{text}': {log.read_text()}"
-        time.sleep(0.01)
-    raise AssertionError(f"'{text}' never appeared in {log}")
 
 
 def _state(db: Path) -> tuple[int, int, int]:
@@ -86,7 +76,7 @@ def test_kill_inside_the_transaction_leaves_nothing(writable_settings: Settings,
     for stage in STAGES:
         log = tmp_path / f"kill-{stage[:5]}.log"
         proc = _start(writable_settings, big_file, log)
-        _wait_for(log, stage, proc)
+        wait_for_log(log, stage, proc)
         _kill(proc)
         assert proc.returncode == -signal.SIGKILL
         assert _state(db) == (0, 0, 0), f"killed after '{stage}': the transaction must vanish"
@@ -111,7 +101,7 @@ def test_a_live_writers_copy_survives_and_a_killed_ones_is_removed(
     """The next writer deletes a killed writer's copy, never the copy of a running one."""
     db = writable_settings.db_path
     proc = _start(writable_settings, big_file, tmp_path / "killed.log")
-    _wait_for(tmp_path / "killed.log", STAGES[0], proc)
+    wait_for_log(tmp_path / "killed.log", STAGES[0], proc)
     _kill(proc)
     killed = _copies(db, proc.pid)
     assert killed

@@ -27,7 +27,7 @@ from geo_app.settings import DATABASE_URL_VAR
 from geo_app.store import postgis_schema, postgis_write
 from tests import pgcluster
 from tests.conftest import PgDatabase
-from tests.helpers import write_import_csv
+from tests.helpers import wait_for_log, write_import_csv
 
 ROWS = 3000
 STAGES = ("entities written, inside the import transaction",
@@ -216,16 +216,6 @@ def _start(settings_env: dict[str, str], file: Path, log: Path,
                                 stdout=subprocess.DEVNULL, stderr=err)
 
 
-def _wait_for(log: Path, text: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if text in log.read_text(encoding="utf-8", errors="replace"):
-            return
-        assert proc.poll() is None, f"import ended before '{text}': {log.read_text()}"
-        time.sleep(0.01)
-    raise AssertionError(f"'{text}' never appeared in {log}")
-
-
 def test_kill_9_of_an_importer_leaves_before_or_after(pg_writable: PgDatabase,
                                                       tmp_path: Path) -> None:
     env = {**os.environ}
@@ -235,7 +225,7 @@ def test_kill_9_of_an_importer_leaves_before_or_after(pg_writable: PgDatabase,
     for stage in STAGES:
         log = tmp_path / f"log-{STAGES.index(stage)}.txt"
         proc = _start(env, file, log, "30")
-        _wait_for(log, stage, proc)
+        wait_for_log(log, stage, proc)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
         # the server rolls the dead session's transaction back: nothing of it is visible

@@ -50,6 +50,42 @@ def utc_now() -> Any:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def indicator_batch(frame: pd.DataFrame, file_name: str
+                    ) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The rows and the ``import_batches`` record of one user-indicator import (a new id)."""
+    import uuid
+
+    batch_id = f"ind-{uuid.uuid4().hex[:12]}"
+    rows = pd.DataFrame(frame).copy()
+    rows["origin"] = "user"
+    rows["batch_id"] = batch_id
+    batch = {"batch_id": batch_id, "file_name": file_name, "imported_at": utc_now(),
+             "target": "board_indicators", "row_count": len(rows), "source_datum": None}
+    return rows, batch
+
+
+def page_sql(select_sql: str, params: Sequence[Any], *, limit: int | None, offset: int,
+             matched: int, placeholder: str) -> tuple[str, list[Any]]:
+    """``select_sql`` with the LIMIT/OFFSET of one page, and its parameters.
+
+    The offset is clamped to ``[0, matched]`` and a negative limit to 0; ``placeholder`` is
+    the engine's parameter marker (``?`` or ``%s``).
+
+    >>> page_sql("SELECT 1", [], limit=10, offset=25, matched=20, placeholder="?")
+    ('SELECT 1 LIMIT ? OFFSET ?', [10, 20])
+    >>> page_sql("SELECT 1", ["x"], limit=None, offset=3, matched=20, placeholder="%s")
+    ('SELECT 1 OFFSET %s', ['x', 3])
+    """
+    page_params = list(params)
+    if limit is not None:
+        select_sql += f" LIMIT {placeholder} OFFSET {placeholder}"
+        page_params += [max(int(limit), 0), min(max(int(offset), 0), matched)]
+    elif offset:
+        select_sql += f" OFFSET {placeholder}"
+        page_params.append(min(max(int(offset), 0), matched))
+    return select_sql, page_params
+
+
 def entities_to_gdf(df: pd.DataFrame) -> gpd.GeoDataFrame:
     """Turn entity rows with ``lon``/``lat`` into a GeoDataFrame (None where unknown)."""
     lon = pd.to_numeric(df["lon"], errors="coerce").to_numpy(dtype=float)

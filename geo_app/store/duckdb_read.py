@@ -14,7 +14,13 @@ import shapely
 
 from geo_app.errors import DatabaseBusyError, DataError
 from geo_app.filters import EntityFilter
-from geo_app.store.common import _TABLES, ENTITY_COLUMNS, FILTER_COLUMNS, entities_to_gdf
+from geo_app.store.common import (
+    _TABLES,
+    ENTITY_COLUMNS,
+    FILTER_COLUMNS,
+    entities_to_gdf,
+    page_sql,
+)
 from geo_app.store.duckdb_connect import _scalar, connect
 
 
@@ -237,18 +243,13 @@ def query_entities_page(
         params.append(entity_id)
     where_sql = (" WHERE " + " AND ".join(clauses)) if clauses else ""
     cols = ", ".join(f"e.{c}" for c in ENTITY_COLUMNS)
-    page_sql = f"SELECT {cols}, e.layers FROM entities e{where_sql} ORDER BY e.rowid"  # noqa: S608 (placeholders only)
+    select_sql = f"SELECT {cols}, e.layers FROM entities e{where_sql} ORDER BY e.rowid"  # noqa: S608 (placeholders only)
     with connect(path) as con:
         row = con.execute(f"SELECT count(*) FROM entities e{where_sql}", params).fetchone()  # noqa: S608
         matched = int(row[0]) if row else 0
-        page_params = list(params)
-        if limit is not None:
-            page_sql += " LIMIT ? OFFSET ?"
-            page_params += [max(int(limit), 0), min(max(int(offset), 0), matched)]
-        elif offset:
-            page_sql += " OFFSET ?"
-            page_params.append(min(max(int(offset), 0), matched))
-        df = _arrow_frame(con, page_sql, page_params)
+        sql, page_params = page_sql(select_sql, params, limit=limit, offset=offset,
+                                    matched=matched, placeholder="?")
+        df = _arrow_frame(con, sql, page_params)
     return entities_to_gdf(df), matched
 
 

@@ -13,7 +13,7 @@ import geopandas as gpd
 import pandas as pd
 
 from geo_app.auth import Actor, require_editor
-from geo_app.store.common import _by_board, utc_now
+from geo_app.store.common import _by_board, indicator_batch, utc_now
 from geo_app.store.duckdb_connect import connect
 from geo_app.store.duckdb_files import rewrite, writer_lock
 from geo_app.store.duckdb_read import _query
@@ -88,18 +88,11 @@ def import_board_indicators(path: Path, frame: pd.DataFrame, *, file_name: str,
     NotAuthorisedError
         When ``actor`` is not an editor (nothing is written).
     """
-    import uuid
-
     require_editor(actor, "import indicators")
-    batch_id = f"ind-{uuid.uuid4().hex[:12]}"
-    rows = pd.DataFrame(frame).copy()
-    rows["origin"] = "user"
-    rows["batch_id"] = batch_id
-    batch = {"batch_id": batch_id, "file_name": file_name, "imported_at": utc_now(),
-             "target": "board_indicators", "row_count": len(rows), "source_datum": None}
+    rows, batch = indicator_batch(frame, file_name)
     _write(path, [_batch_insert(batch, actor), _audit_insert("import", batch, actor)],
            {"board_indicators": rows})
-    return batch_id
+    return str(batch["batch_id"])
 
 
 # ----------------------------------------------------------------------------- attribution

@@ -21,6 +21,7 @@ from geo_app.store.common import (
     ENTITY_COLUMNS,
     FILTER_COLUMNS,
     entities_to_gdf,
+    page_sql,
 )
 from geo_app.store.postgis_connect import (
     _pool,
@@ -332,16 +333,11 @@ def query_entities_page(
         params.append(entity_id)
     where_sql = (" WHERE " + " AND ".join(clauses)) if clauses else ""
     cols = ", ".join(f"e.{c}" for c in ENTITY_COLUMNS)
-    page_sql = f"SELECT {cols}, e.layers FROM entities e{where_sql} ORDER BY e.rowid"  # noqa: S608 (placeholders only)
+    select_sql = f"SELECT {cols}, e.layers FROM entities e{where_sql} ORDER BY e.rowid"  # noqa: S608 (placeholders only)
     with _read(path, snapshot=True) as con:
         row = con.execute(f"SELECT count(*) FROM entities e{where_sql}", params).fetchone()  # noqa: S608
         matched = int(row[0]) if row else 0
-        page_params = list(params)
-        if limit is not None:
-            page_sql += " LIMIT %s OFFSET %s"
-            page_params += [max(int(limit), 0), min(max(int(offset), 0), matched)]
-        elif offset:
-            page_sql += " OFFSET %s"
-            page_params.append(min(max(int(offset), 0), matched))
-        table = _entities_table(con, page_sql, page_params)
+        sql, page_params = page_sql(select_sql, params, limit=limit, offset=offset,
+                                    matched=matched, placeholder="%s")
+        table = _entities_table(con, sql, page_params)
     return _entities_gdf(table), matched

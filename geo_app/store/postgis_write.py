@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from geo_app.auth import Actor, require_editor
 from geo_app.errors import DatabaseBusyError, ImportValidationError
 from geo_app.store.common import (
     _by_board,
+    indicator_batch,
     utc_now,
 )
 from geo_app.store.postgis_connect import (
@@ -112,18 +112,13 @@ def import_board_indicators(path: Path | str, frame: pd.DataFrame, *, file_name:
                             actor: Actor) -> str:
     """Load validated user figures into ``board_indicators`` as one batch; returns its id."""
     require_editor(actor, "import indicators")
-    batch_id = f"ind-{uuid.uuid4().hex[:12]}"
-    rows = pd.DataFrame(frame).copy()
-    rows["origin"] = "user"
-    rows["batch_id"] = batch_id
-    batch = {"batch_id": batch_id, "file_name": file_name, "imported_at": utc_now(),
-             "target": "board_indicators", "row_count": len(rows), "source_datum": None}
+    rows, batch = indicator_batch(frame, file_name)
     with _write(path) as con:
         _shared_xact_lock(con)
         _batch_insert(con, batch, actor)
         _audit_insert(con, "import", batch, actor)
         insert_frame(con, "board_indicators", rows)
-    return batch_id
+    return str(batch["batch_id"])
 
 
 def delete_batch(path: Path | str, batch_id: str, *, actor: Actor) -> int | None:
