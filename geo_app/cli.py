@@ -217,12 +217,14 @@ def _cmd_import_indicators(args: argparse.Namespace) -> int:
     from geo_app import ingest
 
     path = Path(args.file)
-    if not path.is_file():
+    if not path.exists():
         print(f"geo-app: error: no such file {path}", file=sys.stderr)
         return 1
-    db = build.ensure_database(load_settings())
     try:
-        rows, batch = ingest.import_user_indicators(db, path.read_bytes(), path.name,
+        # read_file refuses a device, a pipe or an oversized file before reading it whole
+        data = ingest.read_file(path)
+        db = build.ensure_database(load_settings())
+        rows, batch = ingest.import_user_indicators(db, data, path.name,
                                                     actor=local_actor(), dry_run=args.dry_run)
     except ImportValidationError as err:
         print(f"geo-app: error: {err.user_message}", file=sys.stderr)

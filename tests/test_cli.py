@@ -249,6 +249,9 @@ def test_cli_bad_output_is_one_line(env_settings: Settings, tmp_path: Path,
     (["export", "entities", "--kind", "bogus", "-o", "{tmp}/x.csv"], "Unknown kind 'bogus'"),
     (["compare", "--metric", "nope"], "Unknown metric"),
     (["import-indicators", "{tmp}/missing.csv"], "no such file"),
+    # a folder or a device is named as such, and refused before a byte is read
+    (["import-indicators", "{tmp}"], "is a directory, not a file"),
+    (["import-indicators", "/dev/zero"], "is a device, not a file"),
     (["remove-batch", "nope"], "No import batch"),
 ])
 def test_cli_bad_arguments_are_one_line(env_settings: Settings, tmp_path: Path,
