@@ -208,6 +208,34 @@ def test_plan_lab_bids_pair_no_organisation_with_a_field() -> None:
         assert not any(f in r["name_zh"] for f in fields), r["id"]
 
 
+def test_campus_rows_name_their_university_and_share_its_level() -> None:
+    """A campus added as its own row (id = the university's id + a suffix) says whose campus it
+    is, keeps that university's level, and never borrows the university's point: a campus gets
+    a point only from a coordinate published for that campus."""
+    rows = {r["id"]: r for r in _rows("registry.csv")}
+    universities = {i: r for i, r in rows.items() if r["kind"] == "university"}
+    campuses = [(r, universities[p]) for r in universities.values() for p in universities
+                if r["id"].startswith(p + "-")]
+    assert len(campuses) >= 3
+    for campus, parent in campuses:
+        assert f"campus of {parent['name_zh']} ({parent['id']}" in campus["notes"], campus["id"]
+        assert campus["level"] == parent["level"], campus["id"]
+        assert campus["board"], campus["id"]
+        if campus["lon"]:
+            assert campus["location_precision"] in EXACT_PRECISIONS, campus["id"]
+            assert (campus["lon"], campus["lat"]) != (parent["lon"], parent["lat"]), campus["id"]
+
+
+def test_seed_enterprises_have_a_board_or_say_why_not() -> None:
+    """Every firm the seed names carries the 板块 of a published address, or its notes say that
+    none was found (issue 14: 板块 for every entity whose address is public)."""
+    firms = [r for r in _rows("registry.csv") if r["kind"] == "enterprise"]
+    assert len(firms) >= 7
+    for r in firms:
+        assert r["board"] or "no 板块" in r["notes"], r["id"]
+    assert sum(1 for r in firms if r["board"]) >= 6
+
+
 def test_planned_items_from_the_2023_plan_are_marked_planned() -> None:
     planned = [r for r in _rows("registry.csv") if r["status"] == "planned"]
     assert len(planned) >= 5
