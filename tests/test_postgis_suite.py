@@ -7,6 +7,11 @@ and its settings ``env_settings``, an API ``client``, a fresh database of its ow
 ``capsys``, ``capsysbinary``, ``monkeypatch``) runs here against the same data on the
 session's PostGIS server (``GEO_APP_DATABASE_URL`` set). Checks of the DuckDB file itself
 cannot run on a server and are listed in :data:`DUCKDB_ONLY`.
+
+A check that makes a database of its own from copies of the sources in ``tmp_path``
+(``copy_sources``) gets an empty PostGIS database of its own: on PostGIS the path it builds
+names the server's live schema, so on the session's database it would rebuild what every
+other test reads (a spec edited to 6 km once made ``test_postgis_same`` fail).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+import psycopg
 import pytest
 
 from geo_app import store
@@ -28,6 +34,7 @@ from tests import (
     test_layers,
     test_store,
 )
+from tests.conftest import PgDatabase, use_postgis
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -88,6 +95,10 @@ def test_check_holds_on_postgis(name: str, check: Callable[..., Any],
     params = inspect.signature(check).parameters
     settings: Settings = request.getfixturevalue(
         "pg_writable" if "writable_settings" in params else "pg_settings")
+    shared: PgDatabase = request.getfixturevalue("pg_built")
+    before = _version(shared.url)
+    if "copy_sources" in check.__code__.co_names:  # it builds: an empty database of its own
+        use_postgis(request.getfixturevalue("pg_url"), request.getfixturevalue("monkeypatch"))
     if not isinstance(settings, Settings):  # pg_writable: a PgDatabase
         settings = settings.settings
     db = settings.db_path
@@ -103,3 +114,12 @@ def test_check_holds_on_postgis(name: str, check: Callable[..., Any],
         if name_ in params:
             args[name_] = request.getfixturevalue(name_)
     check(**{k: v for k, v in args.items() if k in params})
+    assert _version(shared.url) == before, "the check wrote the session's shared database"
+
+
+def _version(url: str) -> str:
+    """The ``data_version`` of the database ``url`` (changes with every write)."""
+    with psycopg.connect(url) as con:
+        row = con.execute("SELECT value FROM geo_app.data_version").fetchone()
+    assert row is not None
+    return str(row[0])
