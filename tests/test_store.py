@@ -122,6 +122,59 @@ def test_failed_write_leaves_the_live_file_byte_identical(writable_settings) -> 
     assert not list(live.parent.glob(live.name + ".write-*"))
 
 
+def _count_opens(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Every read-only instance this process opens from now on (kept or private)."""
+    opened: list[Path] = []
+    attach = duckdb_connect._attach_read_only
+
+    def counted(path: Path) -> duckdb.DuckDBPyConnection:
+        opened.append(path)
+        return attach(path)
+
+    monkeypatch.setattr(duckdb_connect, "_attach_read_only", counted)
+    return opened
+
+
+def test_a_write_leaves_the_new_file_open_for_the_next_query(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first query after a write does not open the replaced file: ``rewrite`` opened
+    (and read) this process's reader of it right after the swap."""
+    path = _table_db(tmp_path / "x.duckdb", 1)
+    assert _v(path) == 1
+    old = duckdb_connect._reader_instance(path, 0, 0.01)
+    with store.rewrite(path) as con:
+        con.execute("UPDATE t SET v = 2")
+    opened = _count_opens(monkeypatch)
+    assert _v(path) == 2 and opened == []  # the new file, on the reader the write opened
+    assert duckdb_connect._reader_instance(path, 0, 0.01) is not old
+
+
+def test_a_failed_write_keeps_the_reader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _table_db(tmp_path / "x.duckdb", 1)
+    assert _v(path) == 1
+    kept = duckdb_connect._reader_instance(path, 0, 0.01)
+    opened = _count_opens(monkeypatch)
+    with pytest.raises(duckdb.Error), store.rewrite(path) as con:
+        con.execute("UPDATE t SET v = 3")
+        con.execute("SELECT no_such_column FROM t")
+    assert len(opened) == 1  # only the write's own read-only lock on the live file
+    assert _v(path) == 1 and duckdb_connect._reader_instance(path, 0, 0.01) is kept
+    assert len(opened) == 1
+
+
+def test_the_map_points_stream_on_the_kept_reader(db: Path, monkeypatch: pytest.MonkeyPatch
+                                                  ) -> None:
+    """The map's point stream reuses the process's reader (no new instance, no cold reads
+    per filter); the exports' streams keep instances of their own."""
+    list(store.iter_point_batches(db))
+    opened = _count_opens(monkeypatch)
+    flt = make_filter(kinds=["laboratory"])
+    rows = sum(b.num_rows for b in store.iter_point_batches(db, flt, unlocated=["id"]))
+    assert rows == store.count_entities(db, flt) > 0 and opened == []
+    assert sum(b.num_rows for b in store.iter_entity_batches(db, flt)) == rows
+    assert len(opened) == 1
+
+
 def test_readers_are_bounded(tmp_path: Path) -> None:
     paths = [_table_db(tmp_path / f"db{i}.duckdb", i) for i in range(store.MAX_OPEN_READERS + 3)]
     assert [_v(p) for p in paths] == list(range(len(paths)))

@@ -406,7 +406,8 @@ def _plan(db: Path, flt: Any, view: Any = None) -> Any:
     return page.plan_map(mp, view, loaders=page.DIRECT)
 
 
-def _component_args(plan: Any, monkeypatch: pytest.MonkeyPatch, *, render: bool) -> dict[str, Any]:
+def _component_args(plan: Any, monkeypatch: pytest.MonkeyPatch, *, render: bool,
+                    key: str = "k") -> dict[str, Any]:
     """What ``st_folium`` hands its component for (a copy of) the plan's map."""
     import copy
 
@@ -417,7 +418,7 @@ def _component_args(plan: Any, monkeypatch: pytest.MonkeyPatch, *, render: bool)
     fmap, layer = copy.deepcopy((plan.fmap, plan.layer))
     streamlit_folium.st_folium(fmap, height=700, use_container_width=True,
                                returned_objects=plan.returned_objects,
-                               feature_group_to_add=layer, key="k", render=render)
+                               feature_group_to_add=layer, key=key, render=render)
     got.pop("on_change")
     return got
 
@@ -476,3 +477,45 @@ def test_an_import_keeps_the_overlays_a_rebuild_replaces_them(tmp_path: Path) ->
         fh.write("\n")
     build.build_database(settings)
     assert stamp(str(db), page.data_version(db)) != before
+
+
+@pytest.mark.parametrize(("zoom", "mode"), [(None, "cells"), (14, "view markers")])
+def test_the_kept_base_map_gives_the_component_what_st_folium_gives(
+        zoom: int | None, mode: str, large_built: Settings,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large filters: the page renders the base map once (``BaseMap``) and hands the
+    component its strings with each view's layer; that must be exactly what ``st_folium``
+    gives for the base map and the layer."""
+    import copy
+
+    import streamlit_folium
+
+    from geo_app import aggregate as agg
+    from geo_app.views import map as page
+
+    view = agg.view_from_state(view_state(120.62, 31.30, zoom)) if zoom else None
+    plan = _plan(large_built.db_path, make_filter(), view)
+    assert plan.mode == mode
+    theirs = _component_args(plan, monkeypatch, render=False, key="main_map")
+    base = page.BaseMap.render(copy.deepcopy(plan.fmap), agg.View(0, 0, 1, 1, 5))
+    ours: dict[str, Any] = {}
+    monkeypatch.setattr(streamlit_folium, "_component_func", lambda **kw: ours.update(kw))
+    page._view_component(base, copy.deepcopy(plan.layer))  # noqa: SLF001
+    ours.pop("on_change")
+    assert ours.keys() == theirs.keys() and ours["feature_group"]
+    assert [k for k in ours if ours[k] != theirs[k]] == []
+
+
+def test_a_pan_changes_only_the_layer_of_the_component(large: Settings) -> None:
+    """A pan or zoom reruns the page, and the component gets the same arguments but the
+    view's layer: the browser keeps its map (the same iframe) and swaps the layer."""
+    at = run_app()
+    first = before = map_args(at)
+    for zoom in (12, 14, 11, 9):
+        state = view_state(120.62, 31.30, zoom)
+        at.session_state["_map_view"] = {"sig": at.session_state["_map_sig"], "state": state}
+        at.run()
+        args = map_args(at)
+        assert [k for k in args if args[k] != before[k]] == ["feature_group"], zoom
+        before = args
+    assert args == first  # back at the first view: the first layer again

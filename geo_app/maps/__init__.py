@@ -30,7 +30,8 @@ The modules, in the order a map is made (callers import every public name from h
     :class:`MapInputs` in the display datum (:func:`display_inputs`) and the compact
     payloads of the large-registry modes (:func:`marker_payload`, :func:`cells_payload`).
 ``webmap``
-    :func:`build_map`, :func:`view_layer`, :func:`map_bounds`, :func:`render_html`.
+    :func:`build_map`, :func:`view_layer`, :func:`map_bounds`, :func:`render_html`,
+    :func:`layer_host`, :func:`asset_links`.
 ``choropleth``
     The 板块 choropleth (:func:`build_choropleth`) and its classes.
 """
@@ -85,7 +86,9 @@ from geo_app.maps.webmap import (
     FIT_MAX_ZOOM,
     FIT_PADDING_PX,
     MAP_MODES,
+    asset_links,
     build_map,
+    layer_host,
     map_bounds,
     render_html,
     view_layer,
@@ -105,6 +108,7 @@ __all__ = [
     "Basemap",
     "KindStyle",
     "MapInputs",
+    "asset_links",
     "basemap_label",
     "build_choropleth",
     "build_map",
@@ -117,6 +121,7 @@ __all__ = [
     "escape_html",
     "is_exact",
     "kind_style",
+    "layer_host",
     "layer_name_map",
     "legend_html",
     "linkify",

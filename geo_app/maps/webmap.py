@@ -400,6 +400,31 @@ def view_layer(plan: ViewPlan, *, lang: str = "zh", entities: gpd.GeoDataFrame |
     return group
 
 
+def layer_host() -> folium.Map:
+    """A bare map to render a :func:`view_layer` on, without its base map.
+
+    A view's layer script names its map only through the map's variable, which
+    ``st_folium`` replaces with the component's own name, so the layer's script is the
+    same on any map: the page renders its base map once (per filter) and each view's
+    layer on one of these.
+    """
+    return folium.Map(location=(31.3, 120.62), zoom_start=9, tiles=None)
+
+
+def asset_links(m: folium.Map) -> tuple[list[str], list[str]]:
+    """The style sheets and scripts ``m``'s elements load (each once, in tree order), as
+    ``st_folium`` hands them to its component."""
+    css: list[str] = []
+    js: list[str] = []
+    todo: list[Any] = [m]
+    while todo:
+        element = todo.pop()
+        css += [href for _, href in getattr(element, "default_css", [])]
+        js += [src for _, src in getattr(element, "default_js", [])]
+        todo += reversed(list(getattr(element, "_children", {}).values()))
+    return list(dict.fromkeys(css)), list(dict.fromkeys(js))
+
+
 def render_html(m: folium.Map) -> str:
     """The map as a standalone HTML page (what the tests inspect)."""
     return m.get_root().render()

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import duckdb
 
-from geo_app.store.duckdb_connect import _require, connect, private_reader
+from geo_app.errors import GeoAppError
+from geo_app.store.duckdb_connect import _require, connect, private_reader, warm_reader
 
 _LOCAL_LOCKS: dict[str, threading.RLock] = {}
 _LOCAL_DEPTH: dict[str, int] = {}
@@ -175,6 +176,7 @@ def rewrite(path: Path, *, retries: int = 8, base_delay: float = 0.05
     """
     path = Path(os.path.realpath(path))  # a symlinked GEO_APP_DB: write the file it names
     _require(path)
+    swapped = False
     with writer_lock(path):
         clear_leftovers(path)
         copy = path.with_name(f"{path.name}.write-{os.getpid()}-{threading.get_ident()}")
@@ -190,9 +192,26 @@ def rewrite(path: Path, *, retries: int = 8, base_delay: float = 0.05
                     con.execute("CHECKPOINT")
                 _fsync(copy)
                 swap_in(copy, path)
+                swapped = True
         finally:
             for leftover in (copy, Path(f"{copy}.wal")):
                 leftover.unlink(missing_ok=True)
+    if swapped:
+        _warm(path)
+
+
+def _warm(path: Path) -> None:
+    """Open and warm this process's reader of the file just swapped in
+    (:func:`~geo_app.store.duckdb_connect.warm_reader`), after the writer lock is released.
+
+    Only a head start: the write is done whatever happens here, so a failure (another
+    process holding the file, a newer swap) is left to the next query, which opens the
+    reader itself and says what is wrong.
+    """
+    try:
+        warm_reader(path, retries=0)
+    except (duckdb.Error, OSError, GeoAppError):
+        pass
 
 
 def swap_in(new: Path, live: Path) -> None:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import geopandas as gpd
 import pandas as pd
 import streamlit as st
+import streamlit_folium
 from streamlit_folium import st_folium
 
 from geo_app import aggregate, assets, maps, store
@@ -247,21 +248,37 @@ def plan_map(page: MapPage, view: aggregate.View | None = None, *,
                               asset_base=page.asset_base, height=MAP_HEIGHT)
         # returned_objects=[]: pans, zooms and clicks stay in the browser (no rerun)
         return MapPlan(fmap, None, [], [], mode)
+    fmap = view_base_map(page)
+    layer, notes, mode = plan_layer(page, view or first_view(page), loaders=loaders)
+    return MapPlan(fmap, layer, ["bounds", "zoom"], notes, mode)
+
+
+def view_base_map(page: MapPage) -> folium.Map:
+    """The base map of a large filter: overlays and legend, no entity (``"view"`` mode)."""
+    return maps.build_map(page.inputs, lang=page.lang, basemap=page.basemap, mode="view",
+                          points=page.summary.points, asset_base=page.asset_base,
+                          height=MAP_HEIGHT)
+
+
+def first_view(page: MapPage) -> aggregate.View:
+    """The view the base map's ``fitBounds`` will show (its first drawing)."""
+    bounds = maps.map_bounds(page.inputs, basemap=page.basemap, points=page.summary.points)
+    (south, west), (north, east) = bounds or [[30.8, 119.9], [32.1, 121.4]]
+    return aggregate.fit_view((west, south, east, north), width_px=MAP_WIDTH_GUESS,
+                              height_px=MAP_HEIGHT, padding_px=maps.FIT_PADDING_PX,
+                              max_zoom=maps.FIT_MAX_ZOOM)
+
+
+def plan_layer(page: MapPage, view: aggregate.View, *,
+               loaders: Loaders = CACHED) -> tuple[folium.FeatureGroup, list[str], str]:
+    """The layer of one view of a large filter, the caption's notes and the mode
+    (``"cells"`` or ``"view markers"``)."""
     base = maps.BASEMAPS[page.basemap]
-    points = page.summary.points
-    fmap = maps.build_map(page.inputs, lang=page.lang, basemap=page.basemap, mode="view",
-                          points=points, asset_base=page.asset_base, height=MAP_HEIGHT)
-    if view is None:  # first drawing of this filter: the view fitBounds will show
-        bounds = maps.map_bounds(page.inputs, basemap=page.basemap, points=points)
-        (south, west), (north, east) = bounds or [[30.8, 119.9], [32.1, 121.4]]
-        view = aggregate.fit_view((west, south, east, north), width_px=MAP_WIDTH_GUESS,
-                                  height_px=MAP_HEIGHT, padding_px=maps.FIT_PADDING_PX,
-                                  max_zoom=maps.FIT_MAX_ZOOM)
-    plan = aggregate.plan_view(points.in_datum(base.datum), view, max_zoom=base.max_zoom)
+    plan = aggregate.plan_view(page.summary.points.in_datum(base.datum), view,
+                               max_zoom=base.max_zoom)
     rows = _plan_rows(page, plan, base.datum, loaders) if plan.mode == "markers" else None
     layer = maps.view_layer(plan, lang=page.lang, entities=rows, layer_names=page.layer_names)
-    return MapPlan(fmap, layer, ["bounds", "zoom"], _scale_notes(page, plan),
-                   "cells" if plan.mode == "cells" else "view markers")
+    return layer, _scale_notes(page, plan), "cells" if plan.mode == "cells" else "view markers"
 
 
 def _scale_notes(page: MapPage, plan: aggregate.ViewPlan) -> list[str]:
@@ -303,29 +320,102 @@ def current_view(sig: str, *, max_zoom: int) -> aggregate.View | None:
     return aggregate.view_from_state(stored.get("state"), min_zoom=0, max_zoom=max_zoom)
 
 
+@dataclass(frozen=True)
+class BaseMap:
+    """The component arguments of a large filter's base map, rendered once.
+
+    A pan or zoom reruns the page, but only the view's layer changes: the base map is
+    built and rendered once per :meth:`MapPage.signature` (:func:`_base_map`) and each
+    run hands the component these same strings with the new layer, so the browser keeps
+    its map and swaps the layer. (A sealed folium map cannot be rendered twice, so the
+    strings are kept, not the map.)
+    """
+
+    script: str
+    header: str
+    html: str
+    map_id: str
+    css_links: list[str]
+    js_links: list[str]
+    bounds: dict[str, dict[str, float | None]]
+    zoom: object
+    fit: aggregate.View
+
+    @classmethod
+    def render(cls, fmap: folium.Map, fit: aggregate.View) -> BaseMap:
+        """What ``st_folium(fmap, render=False)`` hands its component, but the layer."""
+        fmap.render()
+        html = streamlit_folium._get_html(fmap)  # noqa: SLF001 (as st_folium does)
+        header = streamlit_folium._get_header(fmap)  # noqa: SLF001
+        script = streamlit_folium._get_map_string(fmap)  # noqa: SLF001
+        (south, west), (north, east) = fmap.get_bounds()
+        css, js = maps.asset_links(fmap)
+        return cls(script=script, header=header, html=html,
+                   map_id=streamlit_folium.get_full_id(fmap), css_links=css, js_links=js,
+                   bounds={"_southWest": {"lat": south, "lng": west},
+                           "_northEast": {"lat": north, "lng": east}},
+                   zoom=fmap.options.get("zoom"), fit=fit)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _base_map(sig: str, asset_base: str, _page: MapPage) -> BaseMap:
+    """:class:`BaseMap` of ``_page`` (its signature ``sig`` and ``asset_base`` are the key)."""
+    return BaseMap.render(view_base_map(_page), first_view(_page))
+
+
+def layer_script(layer: folium.FeatureGroup) -> str:
+    """The script ``st_folium`` sends for ``feature_group_to_add=layer`` (on any map)."""
+    return str(streamlit_folium._get_feature_group_string(layer, map=maps.layer_host()))  # noqa: SLF001
+
+
+_RETURNED = ["bounds", "zoom"]
+
+
+def _view_component(base: BaseMap, layer: folium.FeatureGroup) -> None:
+    """Hand the component the base map and a view's layer, exactly as ``st_folium`` would
+    for ``feature_group_to_add=layer`` (``tests/test_views_map.py`` compares them)."""
+    hash_key = streamlit_folium.generate_js_hash(base.script, _MAP_KEY, False)
+
+    def on_change() -> None:  # st_folium's: the reported state under the map's own key
+        st.session_state[_MAP_KEY] = st.session_state.get(hash_key, {})
+        _remember_view()
+
+    streamlit_folium._component_func(  # noqa: SLF001
+        script=base.script, header=base.header, html=base.html, id=base.map_id, key=hash_key,
+        height=MAP_HEIGHT, width=None, returned_objects=_RETURNED,
+        default={"bounds": base.bounds, "zoom": base.zoom}, zoom=None, center=None,
+        feature_group=layer_script(layer), return_on_hover=False, layer_control=None,
+        pixelated=False, css_links=base.css_links, js_links=base.js_links,
+        on_change=on_change, wrap_longitude=False)
+
+
 def _draw_map(page: MapPage) -> list[str]:
     """Draw the map; returns notes for the caption.
 
+    Up to ``MARKER_LIMIT`` entities the page carries them all (:func:`plan_map`).
     ``render=False`` outside the markers mode: ``st_folium`` renders the map itself
     (``Map.render``, which fills the page's header, body and script) and then walks it for
     the script; rendering the whole page first as well, its default, repeats the costliest
     step (every overlay's GeoJSON written out once more) for the same strings
     (``tests/test_views_map.py`` checks that the component gets the same arguments either
     way). The markers mode needs it: folium adds each marker's icon while the page renders.
+
+    Above, the base map is rendered once per signature (:class:`BaseMap`) and each run
+    only plans, builds and renders the layer of the current view.
     """
-    sig = page.signature()
-    view = current_view(sig, max_zoom=maps.BASEMAPS[page.basemap].max_zoom)
-    plan = plan_map(page, view)
-    if plan.layer is None:
+    if len(page.summary.points) <= aggregate.MARKER_LIMIT:
+        plan = plan_map(page, None)
         st_folium(plan.fmap, height=MAP_HEIGHT, use_container_width=True,
                   returned_objects=plan.returned_objects, key=_MAP_KEY,
                   render=plan.mode == "markers")
-    else:
-        st.session_state[MAP_SIG_KEY] = sig
-        st_folium(plan.fmap, height=MAP_HEIGHT, use_container_width=True,
-                  returned_objects=plan.returned_objects, feature_group_to_add=plan.layer,
-                  key=_MAP_KEY, on_change=_remember_view, render=False)
-    return plan.notes
+        return plan.notes
+    sig = page.signature()
+    base = _base_map(sig, page.asset_base, page)
+    view = current_view(sig, max_zoom=maps.BASEMAPS[page.basemap].max_zoom) or base.fit
+    layer, notes, _ = plan_layer(page, view)
+    st.session_state[MAP_SIG_KEY] = sig
+    _view_component(base, layer)
+    return notes
 
 
 def _draw_no_point(summary: aggregate.PointSummary, lang: str, layer_names: dict[str, str]) -> None:
