@@ -10,10 +10,13 @@ the memberships) and says so on stderr, for the kill -9 test.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +27,7 @@ from geo_app import build, cli, ingest, store
 from geo_app.auth import local_actor
 from geo_app.errors import ImportValidationError
 from geo_app.settings import DATABASE_URL_VAR
-from geo_app.store import postgis_schema, postgis_write
+from geo_app.store import postgis_connect, postgis_schema, postgis_write
 from tests import pgcluster
 from tests.conftest import PgDatabase
 from tests.helpers import wait_for_log, write_import_csv
@@ -102,6 +105,51 @@ def test_an_id_already_there_refuses_the_whole_file(pg_writable: PgDatabase,
     assert _state(pg_writable.url) == before
 
 
+#: Prints 20 batch ids of the database named by the environment, each drawn with the same
+#: clock and the same "random" digits (what two importers in the same second could draw).
+_DRAW_IDS = (
+    "import sys, uuid\n"
+    "from datetime import UTC, datetime\n"
+    "uuid.uuid4 = lambda: uuid.UUID(int=7)\n"
+    "from geo_app import store\n"
+    "now = datetime(2026, 1, 1, tzinfo=UTC)\n"
+    "print(' '.join(store.new_batch_id(sys.argv[1], now) for _ in range(20)))\n")
+
+
+def test_batch_ids_cannot_collide(pg_writable: PgDatabase, tmp_path: Path,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Importers with the same clock and the same random digits still get distinct batch ids
+    (a server sequence numbers them); the old id, time + random digits, was drawn twice."""
+    db = pg_writable.settings.db_path
+    monkeypatch.setattr(uuid, "uuid4", lambda: uuid.UUID(int=7))
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    procs = [subprocess.Popen([sys.executable, "-c", _DRAW_IDS, str(db)], env={**os.environ},
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(3)]
+    drawn = [store.new_batch_id(db, now) for _ in range(20)]
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        drawn += out.split()
+    assert len(drawn) == 80 and len(set(drawn)) == 80
+    assert all(re.fullmatch(r"imp-20260101T000000-[0-9a-f]{6}", i) for i in drawn), drawn[:3]
+    # two imports at the same moment both land; so do two indicator files
+    ids = []
+    for prefix in ("same1", "same2"):
+        report, none = ingest.import_file(_csv(tmp_path, f"{prefix}.csv", prefix, 5), db,
+                                          actor=local_actor(), dry_run=True)
+        assert none is None and report.ok
+        ids.append(ingest.import_report(report, db, actor=local_actor(), now=now))
+    for _ in range(2):
+        ids.append(ingest.import_user_indicators(db, _INDICATORS.encode(), "ind.csv",
+                                                 actor=local_actor())[1])
+    assert len(set(ids)) == 4
+    assert set(ids) == set(ingest.list_batches(db)["batch_id"])
+    # a rebuild swaps the app's schema but not the sequence: the numbers go on
+    build.build_database(pg_writable.settings)
+    assert store.new_batch_id(db, now) not in {*drawn, *ids}
+
+
 def test_a_failure_inside_the_import_writes_nothing(pg_writable: PgDatabase, tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     db = pg_writable.settings.db_path
@@ -138,7 +186,7 @@ def test_a_rebuild_keeps_user_imports_and_recomputes_memberships(
     with psycopg.connect(pg_writable.url) as con:
         schemas = {r[0] for r in con.execute(
             "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'geo_app%'").fetchall()}
-    assert schemas == {"geo_app"}
+    assert schemas == {"geo_app", postgis_connect.SERIAL_SCHEMA}  # and the batch sequence
 
 
 _INDICATORS = ("板块,indicator,year,value,unit,source,notes\n"

@@ -4,7 +4,6 @@ trail; every write under :func:`geo_app.store.writer_lock`, by an editor."""
 from __future__ import annotations
 
 import time as time_mod
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -48,7 +47,7 @@ def import_report(report: ImportReport, db_path: Path, *, actor: Actor,
     if not report.ok:
         raise report.to_error()
     now = now or datetime.now(UTC)
-    batch_id = f"imp-{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    batch_id = store.new_batch_id(db_path, now)
     frame = report.rows.copy()
     frame["batch_id"] = batch_id
     with store.writer_lock(Path(db_path)):  # no rebuild swaps the file between check and write

@@ -27,7 +27,7 @@ database runs on PostgreSQL/PostGIS instead (docs/deploy.md); unset, on the Duck
 
 from __future__ import annotations
 
-from geo_app.store.backend import database_exists, on_postgis, postgis_active
+from geo_app.store.backend import database_exists, new_batch_id, on_postgis, postgis_active
 from geo_app.store.common import (
     ACTOR_COLUMNS,
     ENTITY_COLUMNS,
@@ -116,7 +116,7 @@ write_database = on_postgis(write_database)
 writer_lock = on_postgis(writer_lock)
 
 __all__ = [
-    "database_exists", "on_postgis", "postgis_active",
+    "database_exists", "new_batch_id", "on_postgis", "postgis_active",
     "ACTOR_COLUMNS", "ENTITY_COLUMNS", "MAX_OPEN_READERS", "SCHEMA", "SCHEMA_VERSION", "SIDECARS",
     "USER_TABLES", "Version", "clear_leftovers", "connect", "copy_user_data", "count_entities",
     "database_files", "database_version", "delete_batch", "entities_to_gdf", "entity_counts",

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from geo_app.settings import database_url
+from geo_app.store.common import import_batch_id
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -43,3 +44,12 @@ def postgis_active() -> bool:
 def database_exists(path: Path) -> bool:
     """Whether the database exists: the DuckDB file, or on PostgreSQL the app's schema."""
     return Path(path).exists()
+
+
+@on_postgis
+def new_batch_id(path: Path, now: Any) -> str:
+    """The id of a new import batch of user entities, made at ``now``
+    (:func:`geo_app.store.common.import_batch_id`): on the DuckDB file its last digits are
+    random (the one writer refuses a clash whole); on PostGIS they are numbered by a
+    server sequence, so importers in any number of processes never draw the same id."""
+    return import_batch_id(now)

@@ -50,12 +50,30 @@ def utc_now() -> Any:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def indicator_batch(frame: pd.DataFrame, file_name: str
-                    ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The rows and the ``import_batches`` record of one user-indicator import (a new id)."""
+def import_batch_id(now: Any, serial: int | None = None) -> str:
+    """The id of a new batch of user entities: ``imp-<time>-<6 hex digits>``.
+
+    The digits are ``serial`` when the backend numbers its batches (PostGIS: a server
+    sequence, so two ids never clash), else random (DuckDB: a clash is refused whole).
+
+    >>> from datetime import datetime
+    >>> import_batch_id(datetime(2024, 5, 1, 10, 15), serial=42)
+    'imp-20240501T101500-00002a'
+    """
     import uuid
 
-    batch_id = f"ind-{uuid.uuid4().hex[:12]}"
+    digits = f"{serial:06x}" if serial is not None else uuid.uuid4().hex[:6]
+    return f"imp-{now:%Y%m%dT%H%M%S}-{digits}"
+
+
+def indicator_batch(frame: pd.DataFrame, file_name: str, serial: int | None = None
+                    ) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The rows and the ``import_batches`` record of one user-indicator import: a new id
+    ``ind-<12 hex digits>``, ``serial`` when the backend numbers its batches (as
+    :func:`import_batch_id`), else random."""
+    import uuid
+
+    batch_id = f"ind-{serial:012x}" if serial is not None else f"ind-{uuid.uuid4().hex[:12]}"
     rows = pd.DataFrame(frame).copy()
     rows["origin"] = "user"
     rows["batch_id"] = batch_id

@@ -19,7 +19,9 @@ How the server is shared:
   back by the server. Imports from several processes run at once: each takes a *shared*
   advisory lock (:func:`writer_lock`), and a rebuild takes it *exclusive*, so a rebuild
   never interleaves with an import while imports never wait for each other. Ids that
-  arrive twice are refused by the primary key (nothing of that import is written).
+  arrive twice are refused by the primary key (nothing of that import is written). Batch
+  ids are numbered by the sequence ``geo_app_serial.batch_serial`` (:func:`new_batch_id`),
+  in a schema of its own that no rebuild swaps, so they never collide.
 - **A rebuild keeps user imports.** The build writes the new shipped data into a schema of
   its own (``geo_app_build_<pid>``, named after the build's new-file path
   ``<db>.tmp<pid>``), copies the user rows across, computes the memberships there, and
@@ -81,6 +83,7 @@ from geo_app.store.postgis_write import (
     delete_batch,
     import_board_indicators,
     import_entities,
+    new_batch_id,
     replace_memberships,
 )
 
@@ -90,7 +93,7 @@ __all__ = [
     "database_version", "delete_batch", "describe", "drop_build", "entity_counts", "entity_ids",
     "import_board_indicators", "import_entities", "insert_frame", "iter_entity_batches",
     "iter_entity_geojson", "iter_entity_rows", "iter_point_batches", "layer_ids", "list_audit",
-    "list_batches", "located_counts", "query_entities", "query_entities_page", "read_geo_table",
-    "read_meta", "read_table", "read_url", "replace_memberships", "schema_for", "shared_points",
-    "swap_in", "write_database", "writer_lock",
+    "list_batches", "located_counts", "new_batch_id", "query_entities", "query_entities_page",
+    "read_geo_table", "read_meta", "read_table", "read_url", "replace_memberships", "schema_for",
+    "shared_points", "swap_in", "write_database", "writer_lock",
 ]

@@ -24,6 +24,9 @@ from geo_app.settings import DATABASE_URL_VAR, READ_URL_VAR
 SCHEMA_NAME = "geo_app"
 #: Prefix of the schema a build writes before it is swapped in.
 BUILD_PREFIX = "geo_app_build_"
+#: The schema of the sequence numbering import batches: outside the app's schema, so a
+#: rebuild (which swaps that schema) never starts the numbers again.
+SERIAL_SCHEMA = "geo_app_serial"
 #: Key of the advisory lock: shared by imports and removals, exclusive for a rebuild.
 LOCK_KEY = 0x6765_6F61_7070  # "geoapp"
 

@@ -11,14 +11,19 @@ import pandas as pd
 import psycopg
 
 from geo_app.auth import Actor, require_editor
-from geo_app.errors import DatabaseBusyError, ImportValidationError
+from geo_app.errors import DatabaseBusyError, DataError, ImportValidationError
 from geo_app.store.common import (
     _by_board,
+    import_batch_id,
     indicator_batch,
     utc_now,
 )
 from geo_app.store.postgis_connect import (
     LOCK_KEY,
+    SCHEMA_NAME,
+    SERIAL_SCHEMA,
+    _pool,
+    _primary_url,
     _write,
 )
 from geo_app.store.postgis_schema import _python, insert_frame
@@ -38,6 +43,41 @@ def replace_memberships(path: Path | str, members: pd.DataFrame, *,
         con.execute("DELETE FROM layer_members")
         insert_frame(con, "layer_members", members)
         con.execute(_MEMBERSHIP_COLUMN_SQL)
+
+
+_SERIAL = f"{SERIAL_SCHEMA}.batch_serial"
+
+
+def _next_serial() -> int:
+    """A number no other call on this server ever gets: the next value of the batch
+    sequence on the primary (made on first use; a sequence never hands a value out twice,
+    whatever the transactions around it do)."""
+    with _pool(_primary_url(), SCHEMA_NAME).connection() as con:
+        for _ in range(3):
+            try:
+                with con.transaction():
+                    row = con.execute("SELECT nextval(%s)", [_SERIAL]).fetchone()
+                return int(row[0]) if row else 0
+            except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName):
+                _create_serial(con)
+    msg = f"Cannot make the sequence {_SERIAL} numbering import batches"
+    raise DataError(msg)
+
+
+def _create_serial(con: psycopg.Connection[Any]) -> None:
+    try:
+        with con.transaction():
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {SERIAL_SCHEMA}")
+            con.execute(f"CREATE SEQUENCE IF NOT EXISTS {_SERIAL}")
+    except (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateObject,
+            psycopg.errors.DuplicateSchema, psycopg.errors.DuplicateTable):
+        pass  # another process made it at the same moment
+
+
+def new_batch_id(path: Path | str, now: Any) -> str:
+    """The id of a new import batch, ``imp-<time>-<6 hex digits>`` as on DuckDB, the digits
+    numbered by a server sequence: unique by construction across processes and rebuilds."""
+    return import_batch_id(now, _next_serial())
 
 
 def _actor_values(actor: Actor) -> list[str]:
@@ -112,7 +152,7 @@ def import_board_indicators(path: Path | str, frame: pd.DataFrame, *, file_name:
                             actor: Actor) -> str:
     """Load validated user figures into ``board_indicators`` as one batch; returns its id."""
     require_editor(actor, "import indicators")
-    rows, batch = indicator_batch(frame, file_name)
+    rows, batch = indicator_batch(frame, file_name, _next_serial())
     with _write(path) as con:
         _shared_xact_lock(con)
         _batch_insert(con, batch, actor)
