@@ -497,7 +497,7 @@ def test_the_kept_base_map_gives_the_component_what_st_folium_gives(
     plan = _plan(large_built.db_path, make_filter(), view)
     assert plan.mode == mode
     theirs = _component_args(plan, monkeypatch, render=False, key="main_map")
-    base = page.BaseMap.render(copy.deepcopy(plan.fmap), agg.View(0, 0, 1, 1, 5))
+    base = page.BaseMap.render(copy.deepcopy(plan.fmap))
     ours: dict[str, Any] = {}
     monkeypatch.setattr(streamlit_folium, "_component_func", lambda **kw: ours.update(kw))
     page._view_component(base, copy.deepcopy(plan.layer))  # noqa: SLF001
@@ -518,4 +518,36 @@ def test_a_pan_changes_only_the_layer_of_the_component(large: Settings) -> None:
         args = map_args(at)
         assert [k for k in args if args[k] != before[k]] == ["feature_group"], zoom
         before = args
-    assert args == first  # back at the first view: the first layer again
+    assert [k for k in args if args[k] != first[k]] == ["feature_group"]
+
+
+def test_a_filter_change_keeps_the_base_map_and_swaps_the_layer(large: Settings) -> None:
+    """Large filters share one base map (overlays, legend, fitted to the city): a filter
+    change hands the component the same map with another layer, which writes the filter's
+    kinds into the legend and fits the map to the filter on its first drawing only."""
+    from geo_app import aggregate as agg
+    from geo_app.maps.legend import legend_kinds_html
+
+    at = run_app()
+    first = map_args(at)
+    at.sidebar.multiselect(key="f_status").set_value(["operating"]).run()
+    args = map_args(at)
+    assert [k for k in args if args[k] != first[k]] == ["feature_group"]
+    flt = make_filter(statuses=["operating"])
+    ents = store.query_entities(large.db_path, flt)
+    located = ents[ents.geometry.notna()]
+    assert len(located) > 2_000
+    (cells,) = payloads(args["feature_group"], "cells")
+    assert sum(r[2] for r in cells[0]) == len(located)
+    kinds = agg.make_points(located.geometry.x, located.geometry.y, located["kind"]).kind_counts()
+    extras = re.search(r'var kinds = ("(?:[^"\\]|\\.)*"), fit = (\[\[.*?\]\]);',
+                       args["feature_group"])
+    assert extras and json.loads(extras.group(1)) == legend_kinds_html(kinds, "zh")
+    west, south, east, north = located.total_bounds
+    assert json.loads(extras.group(2)) == [[south, west], [north, east]]
+    assert "主体类型" not in legend_text(at)  # the base legend's kinds come from the layer
+    # the view the map then reports gets a layer that keeps it
+    at.session_state["_map_view"] = {"sig": at.session_state["_map_sig"],
+                                     "state": view_state(120.62, 31.30, 12)}
+    at.run()
+    assert ", fit = null;" in map_args(at)["feature_group"]

@@ -48,7 +48,7 @@ from geo_app.maps.choropleth import (
     class_colors,
     value_class,
 )
-from geo_app.maps.legend import legend_html
+from geo_app.maps.legend import legend_html, legend_kinds_html
 from geo_app.maps.payload import (
     DISPLAY_TOLERANCE,
     MapInputs,
@@ -124,6 +124,7 @@ __all__ = [
     "layer_host",
     "layer_name_map",
     "legend_html",
+    "legend_kinds_html",
     "linkify",
     "map_bounds",
     "marker_payload",

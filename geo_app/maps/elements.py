@@ -178,6 +178,45 @@ class _Cells(folium.map.Layer):
         return _map_name(self)
 
 
+class _ViewExtras(MacroElement):
+    """What a large filter's layer changes on its (filter-independent) base map: the
+    legend's kinds with their counts (``kinds``, escaped HTML, as a JSON string) and, on
+    the first drawing of a filter, the extent the map fits (``fit``, or None)."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        (function (map) {
+            var kinds = {{ this.kinds|tojson }}, fit = {{ this.fit|tojson }};
+            var details = map.getContainer().querySelector(".sim-legend details");
+            if (details) {
+                var box = details.querySelector(".sim-kinds");
+                if (!box) {
+                    box = document.createElement("div");
+                    box.className = "sim-kinds";
+                    details.insertBefore(box, details.querySelector("summary").nextSibling);
+                }
+                box.innerHTML = kinds;
+            }
+            if (fit) {
+                map.fitBounds(fit, {{ this.fit_options|tojson }});
+            }
+        })({{ this.map_name() }});
+        {% endmacro %}
+    """)
+
+    def __init__(self, kinds: str, fit: list[list[float]] | None,
+                 fit_options: dict[str, Any]) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # branca has no hints
+        self._name = "ViewExtras"
+        self.kinds = kinds
+        self.fit = fit
+        self.fit_options = fit_options
+
+    def map_name(self) -> str:
+        """The JavaScript name of the map."""
+        return _map_name(self)
+
+
 _CSS = """
 <style>
 .sim-marker { background: none; border: none; }

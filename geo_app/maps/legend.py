@@ -42,14 +42,8 @@ def legend_html(
     cells
         Explain the count bubbles of aggregated views (large registries).
     """
-    parts = [f'<details><summary>{escape_html(t("map_legend", lang))}</summary>']
-    if kind_counts:
-        parts.append(f'<h4>{escape_html(t("map_legend_kinds", lang))}</h4>')
-        for kind in [k for k in KINDS if kind_counts.get(k)] + [
-                k for k in kind_counts if k not in KINDS and kind_counts[k]]:
-            parts.append(f'<div class="row">{marker_svg(kind, True, size=14)}'
-                         f'{escape_html(label(KINDS, kind, lang))} '
-                         f'({int(kind_counts[kind])})</div>')
+    parts = [f'<details><summary>{escape_html(t("map_legend", lang))}</summary>',
+             legend_kinds_html(kind_counts, lang)]
     if cells:
         parts.append(f'<div class="row"><span class="cell"></span>'
                      f'{escape_html(t("map_legend_cells", lang))}</div>')
@@ -84,6 +78,23 @@ def legend_html(
     if base.tiles is None:
         parts.append(f'<div class="note">{escape_html(t("map_no_tiles_note", lang))}</div>')
     parts.append("</details>")
+    return "".join(parts)
+
+
+def legend_kinds_html(kind_counts: Mapping[str, int], lang: str) -> str:
+    """The legend's kinds (with counts): its first section, '' when no kind has a count.
+
+    A large filter's layer brings its own (:func:`geo_app.maps.view_layer`), so the base
+    map does not change with the filter.
+    """
+    if not kind_counts:
+        return ""
+    parts = [f'<h4>{escape_html(t("map_legend_kinds", lang))}</h4>']
+    for kind in [k for k in KINDS if kind_counts.get(k)] + [
+            k for k in kind_counts if k not in KINDS and kind_counts[k]]:
+        parts.append(f'<div class="row">{marker_svg(kind, True, size=14)}'
+                     f'{escape_html(label(KINDS, kind, lang))} '
+                     f'({int(kind_counts[kind])})</div>')
     return "".join(parts)
 
 

@@ -25,8 +25,9 @@ from geo_app.maps.elements import (
     _Cells,
     _CompactMarkers,
     _Legend,
+    _ViewExtras,
 )
-from geo_app.maps.legend import _safe_color, legend_html
+from geo_app.maps.legend import _safe_color, legend_html, legend_kinds_html
 from geo_app.maps.payload import (
     MapInputs,
     cells_payload,
@@ -371,7 +372,9 @@ def map_bounds(inputs: MapInputs, *, basemap: str = DEFAULT_BASEMAP,
 
 
 def view_layer(plan: ViewPlan, *, lang: str = "zh", entities: gpd.GeoDataFrame | None = None,
-               layer_names: Mapping[str, str] | None = None) -> folium.FeatureGroup:
+               layer_names: Mapping[str, str] | None = None,
+               kind_counts: Mapping[str, int] | None = None,
+               fit: list[list[float]] | None = None) -> folium.FeatureGroup:
     """The entities of one view of a large filter, as a layer for ``st_folium``'s
     ``feature_group_to_add`` (or to add to a ``"view"``-mode map for a standalone page).
 
@@ -384,8 +387,17 @@ def view_layer(plan: ViewPlan, *, lang: str = "zh", entities: gpd.GeoDataFrame |
         datum and limited to the plan's window.
     layer_names
         Layer id → name, for the popups.
+    kind_counts, fit
+        For a base map that does not change with the filter (``"view"`` mode built
+        without points): the filter's entities per kind, which the layer writes into the
+        legend, and ``[[south, west], [north, east]]`` to fit the map to (the first
+        drawing of a filter; None keeps the view).
     """
     group = folium.FeatureGroup(name="sim-view", control=False)
+    if kind_counts is not None or fit is not None:
+        _ViewExtras(legend_kinds_html(kind_counts or {}, lang), fit,
+                    {"padding": [FIT_PADDING_PX, FIT_PADDING_PX],
+                     "maxZoom": FIT_MAX_ZOOM}).add_to(group)
     if plan.mode == "cells":
         if plan.cells is None:
             msg = "A cells plan without cells"

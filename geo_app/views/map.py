@@ -200,10 +200,17 @@ class MapPage:
     inputs: maps.MapInputs
     layer_names: dict[str, str]
     asset_base: str = assets.VENDOR_URL
+    build: str = ""
 
     def signature(self) -> str:
-        """Changes whenever the base map changes (and the browser rebuilds it)."""
+        """Changes with the filter's data: a view reported under another signature (another
+        filter, another version of the file) is not applied to this one."""
         return repr((self.db, self.version, self.flt, self.lang, self.basemap))
+
+    def base_signature(self) -> str:
+        """Changes whenever a large filter's base map changes (and the browser rebuilds it):
+        not with the filter, nor with an import (:func:`build_stamp`)."""
+        return repr((self.db, self.build, self.lang, self.basemap, self.asset_base))
 
 
 @dataclass(frozen=True)
@@ -248,36 +255,54 @@ def plan_map(page: MapPage, view: aggregate.View | None = None, *,
                               asset_base=page.asset_base, height=MAP_HEIGHT)
         # returned_objects=[]: pans, zooms and clicks stay in the browser (no rerun)
         return MapPlan(fmap, None, [], [], mode)
-    fmap = view_base_map(page)
-    layer, notes, mode = plan_layer(page, view or first_view(page), loaders=loaders)
-    return MapPlan(fmap, layer, ["bounds", "zoom"], notes, mode)
+    fit = None
+    if view is None:  # first drawing of this filter: the view fitBounds will show
+        fit = fit_bounds(page)
+        view = fit_view(fit)
+    layer, notes, mode = plan_layer(page, view, fit=fit, loaders=loaders)
+    return MapPlan(view_base_map(page), layer, ["bounds", "zoom"], notes, mode)
+
+
+#: The base map of every large filter shows no entity itself (its layer does).
+_NO_POINTS = aggregate.make_points([], [])
 
 
 def view_base_map(page: MapPage) -> folium.Map:
-    """The base map of a large filter: overlays and legend, no entity (``"view"`` mode)."""
-    return maps.build_map(page.inputs, lang=page.lang, basemap=page.basemap, mode="view",
-                          points=page.summary.points, asset_base=page.asset_base,
-                          height=MAP_HEIGHT)
+    """The base map of a large filter (``"view"`` mode): overlays and legend, no entity,
+    fitted to the city. It is the same for every filter, so a filter change only swaps
+    the layer, which brings the filter's kinds for the legend and the extent to fit
+    (:func:`plan_layer`)."""
+    inputs = dataclasses.replace(page.inputs, focus_layers=(), fit_city=True)
+    return maps.build_map(inputs, lang=page.lang, basemap=page.basemap, mode="view",
+                          points=_NO_POINTS, asset_base=page.asset_base, height=MAP_HEIGHT)
 
 
-def first_view(page: MapPage) -> aggregate.View:
-    """The view the base map's ``fitBounds`` will show (its first drawing)."""
+def fit_bounds(page: MapPage) -> list[list[float]]:
+    """``[[south, west], [north, east]]`` a large filter's first drawing fits (display datum):
+    its entities, its layers, the city when unfiltered."""
     bounds = maps.map_bounds(page.inputs, basemap=page.basemap, points=page.summary.points)
-    (south, west), (north, east) = bounds or [[30.8, 119.9], [32.1, 121.4]]
+    return bounds or [[30.8, 119.9], [32.1, 121.4]]
+
+
+def fit_view(bounds: list[list[float]]) -> aggregate.View:
+    """The view ``fitBounds(bounds)`` will show (before the browser reports its own)."""
+    (south, west), (north, east) = bounds
     return aggregate.fit_view((west, south, east, north), width_px=MAP_WIDTH_GUESS,
                               height_px=MAP_HEIGHT, padding_px=maps.FIT_PADDING_PX,
                               max_zoom=maps.FIT_MAX_ZOOM)
 
 
-def plan_layer(page: MapPage, view: aggregate.View, *,
+def plan_layer(page: MapPage, view: aggregate.View, *, fit: list[list[float]] | None = None,
                loaders: Loaders = CACHED) -> tuple[folium.FeatureGroup, list[str], str]:
     """The layer of one view of a large filter, the caption's notes and the mode
-    (``"cells"`` or ``"view markers"``)."""
+    (``"cells"`` or ``"view markers"``). The layer also writes the filter's kinds into the
+    legend, and fits the map to ``fit`` when given (the filter's first drawing)."""
     base = maps.BASEMAPS[page.basemap]
-    plan = aggregate.plan_view(page.summary.points.in_datum(base.datum), view,
-                               max_zoom=base.max_zoom)
+    points = page.summary.points
+    plan = aggregate.plan_view(points.in_datum(base.datum), view, max_zoom=base.max_zoom)
     rows = _plan_rows(page, plan, base.datum, loaders) if plan.mode == "markers" else None
-    layer = maps.view_layer(plan, lang=page.lang, entities=rows, layer_names=page.layer_names)
+    layer = maps.view_layer(plan, lang=page.lang, entities=rows, layer_names=page.layer_names,
+                            kind_counts=points.kind_counts(), fit=fit)
     return layer, _scale_notes(page, plan), "cells" if plan.mode == "cells" else "view markers"
 
 
@@ -339,10 +364,9 @@ class BaseMap:
     js_links: list[str]
     bounds: dict[str, dict[str, float | None]]
     zoom: object
-    fit: aggregate.View
 
     @classmethod
-    def render(cls, fmap: folium.Map, fit: aggregate.View) -> BaseMap:
+    def render(cls, fmap: folium.Map) -> BaseMap:
         """What ``st_folium(fmap, render=False)`` hands its component, but the layer."""
         fmap.render()
         html = streamlit_folium._get_html(fmap)  # noqa: SLF001 (as st_folium does)
@@ -354,13 +378,13 @@ class BaseMap:
                    map_id=streamlit_folium.get_full_id(fmap), css_links=css, js_links=js,
                    bounds={"_southWest": {"lat": south, "lng": west},
                            "_northEast": {"lat": north, "lng": east}},
-                   zoom=fmap.options.get("zoom"), fit=fit)
+                   zoom=fmap.options.get("zoom"))
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _base_map(sig: str, asset_base: str, _page: MapPage) -> BaseMap:
-    """:class:`BaseMap` of ``_page`` (its signature ``sig`` and ``asset_base`` are the key)."""
-    return BaseMap.render(view_base_map(_page), first_view(_page))
+def _base_map(sig: str, _page: MapPage) -> BaseMap:
+    """:class:`BaseMap` of ``_page`` (its :meth:`MapPage.base_signature` ``sig`` is the key)."""
+    return BaseMap.render(view_base_map(_page))
 
 
 def layer_script(layer: folium.FeatureGroup) -> str:
@@ -400,8 +424,10 @@ def _draw_map(page: MapPage) -> list[str]:
     (``tests/test_views_map.py`` checks that the component gets the same arguments either
     way). The markers mode needs it: folium adds each marker's icon while the page renders.
 
-    Above, the base map is rendered once per signature (:class:`BaseMap`) and each run
-    only plans, builds and renders the layer of the current view.
+    Above, the base map is the same for every filter and rendered once
+    (:class:`BaseMap`); each run only plans, builds and renders the layer of the current
+    view (with the filter's legend kinds, and on a filter's first drawing the extent to
+    fit), so neither a pan nor a filter change rebuilds the map in the browser.
     """
     if len(page.summary.points) <= aggregate.MARKER_LIMIT:
         plan = plan_map(page, None)
@@ -410,9 +436,13 @@ def _draw_map(page: MapPage) -> list[str]:
                   render=plan.mode == "markers")
         return plan.notes
     sig = page.signature()
-    base = _base_map(sig, page.asset_base, page)
-    view = current_view(sig, max_zoom=maps.BASEMAPS[page.basemap].max_zoom) or base.fit
-    layer, notes, _ = plan_layer(page, view)
+    base = _base_map(page.base_signature(), page)
+    view = current_view(sig, max_zoom=maps.BASEMAPS[page.basemap].max_zoom)
+    fit = None
+    if view is None:  # first drawing of this filter: the layer fits the map to it
+        fit = fit_bounds(page)
+        view = fit_view(fit)
+    layer, notes, _ = plan_layer(page, view, fit=fit, loaders=CACHED)
     st.session_state[MAP_SIG_KEY] = sig
     _view_component(base, layer)
     return notes
@@ -464,7 +494,7 @@ def render() -> None:
         summary = dataclasses.replace(summary, points=_display_points(str(db), version, flt, datum))
     page = MapPage(db=str(db), version=version, flt=flt, lang=lang, basemap=basemap,
                    summary=summary, inputs=inputs, layer_names=layer_names,
-                   asset_base=_asset_base())
+                   asset_base=_asset_base(), build=build)
     # the map takes the whole width; what has no location is listed below it
     st.markdown(_FILL_CSS, unsafe_allow_html=True)  # constant style sheet, no data
     notes: list[str] = []
