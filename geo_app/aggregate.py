@@ -465,10 +465,17 @@ def aggregate(points: Points, window: Window, *, cell_px: int = CELL_PX) -> Cell
     """
     x, y = points.world_px(window.zoom)
     inside = window.contains_px(x, y)
-    lon, lat, kind = points.lon[inside], points.lat[inside], points.kind[inside].astype(np.int64)
     cx = np.floor(x[inside] / cell_px).astype(np.int64)
     cy = np.floor(y[inside] / cell_px).astype(np.int64)
     inv, n = _cell_index(cx, cy)
+    return _bin(points.lon[inside], points.lat[inside], points.kind[inside], inv, n,
+                zoom=window.zoom, cell_px=cell_px)
+
+
+def _bin(lon: np.ndarray, lat: np.ndarray, kind_codes: np.ndarray, inv: np.ndarray, n: int, *,
+         zoom: int, cell_px: int) -> Cells:
+    """The cells of points whose cell index (:func:`_cell_index`) is ``inv``."""
+    kind = kind_codes.astype(np.int64)
     count = np.bincount(inv, minlength=n)
     if n:
         # a stable sort is one answer whatever the algorithm; on 16-bit keys numpy's is a
@@ -489,7 +496,7 @@ def aggregate(points: Points, window: Window, *, cell_px: int = CELL_PX) -> Cell
         lat=np.bincount(inv, weights=lat, minlength=n) / safe,
         lon=np.bincount(inv, weights=lon, minlength=n) / safe,
         count=count, south=south, west=west, north=north, east=east,
-        kind_counts=kinds, zoom=window.zoom, cell_px=cell_px,
+        kind_counts=kinds, zoom=zoom, cell_px=cell_px,
     )
 
 
@@ -546,13 +553,65 @@ class ViewPlan:
     capped: bool = False
 
 
+#: Most cells a :class:`Points` keeps per zoom (:func:`plan_view`): ~7 MB at most each.
+KEPT_CELLS = 50_000
+
+
+@dataclass(frozen=True, eq=False)
+class _ZoomCells:
+    """Every point of a :class:`Points` binned at one zoom, and each cell's grid position."""
+
+    cells: Cells
+    cx: np.ndarray
+    cy: np.ndarray
+
+
+def _zoom_cells(points: Points, zoom: int, cell_px: int) -> _ZoomCells | None:
+    """The cells of all ``points`` at ``zoom``, kept on the ``Points`` (None when there
+    would be more than :data:`KEPT_CELLS`: then each view bins its own points)."""
+    kept: dict[tuple[int, int], _ZoomCells | None] = points.__dict__.setdefault("_cells", {})
+    key = (zoom, cell_px)
+    if key in kept:
+        return kept[key]
+    x, y = points.world_px(zoom)
+    cx = np.floor(x / cell_px).astype(np.int64)
+    cy = np.floor(y / cell_px).astype(np.int64)
+    inv, n = _cell_index(cx, cy)
+    found = None
+    if n <= KEPT_CELLS:
+        # every point lies in the world's window: the cells aggregate() gives for it
+        cells = _bin(points.lon, points.lat, points.kind, inv, n, zoom=zoom, cell_px=cell_px)
+        cell_x = np.zeros(n, dtype=np.int64)
+        cell_y = np.zeros(n, dtype=np.int64)
+        cell_x[inv] = cx  # each cell's grid position, from its points (all the same)
+        cell_y[inv] = cy
+        found = _ZoomCells(cells, cell_x, cell_y)
+    kept[key] = found
+    return found
+
+
 def plan_view(points: Points, view: View, *, marker_limit: int = MARKER_LIMIT,
               max_zoom: int = 18, cell_px: int = CELL_PX) -> ViewPlan:
     """Decide between cells and markers for ``view`` and compute the cells if needed.
 
     ``points`` and ``view`` must be in the same (display) datum.
+
+    A window's edges lie on the grid (its tiles are whole cells), so its cells are
+    exactly the cells of all points that lie inside it. Where all the points make at
+    most :data:`KEPT_CELLS` cells at the view's zoom, they are binned once per zoom and
+    kept on ``points`` (a filter's points are kept per file version), so a pan or zoom
+    only picks the window's cells (the same cells, in the same order, bit for bit).
     """
     window = view_window(view)
+    if view.zoom < max_zoom and cell_px > 0 and TILE_PX % cell_px == 0:
+        whole = _zoom_cells(points, window.zoom, cell_px)
+        if whole is not None:
+            inside = ((whole.cx * cell_px >= window.x0) & (whole.cx * cell_px < window.x1)
+                      & (whole.cy * cell_px >= window.y0) & (whole.cy * cell_px < window.y1))
+            n = int(whole.cells.count[inside].sum())
+            if n <= marker_limit:
+                return ViewPlan("markers", window, n)
+            return ViewPlan("cells", window, n, cells=_take_cells(whole.cells, inside))
     mask = window.contains_px(*points.world_px(window.zoom))
     n = int(mask.sum())
     if n <= marker_limit:
@@ -560,3 +619,10 @@ def plan_view(points: Points, view: View, *, marker_limit: int = MARKER_LIMIT,
     if view.zoom >= max_zoom:
         return ViewPlan("markers", window, n, capped=True)
     return ViewPlan("cells", window, n, cells=aggregate(points.take(mask), window, cell_px=cell_px))
+
+
+def _take_cells(cells: Cells, mask: np.ndarray) -> Cells:
+    return Cells(lat=cells.lat[mask], lon=cells.lon[mask], count=cells.count[mask],
+                 south=cells.south[mask], west=cells.west[mask], north=cells.north[mask],
+                 east=cells.east[mask], kind_counts=cells.kind_counts[mask], zoom=cells.zoom,
+                 cell_px=cells.cell_px)

@@ -277,3 +277,41 @@ def test_point_select_agrees_with_query_entities(db: Path, flt) -> None:
     np.testing.assert_allclose(np.sort(summary.points.lon), np.sort(located.geometry.x), atol=1e-6)
     exact = located["location_precision"].isin(["site", "campus"]).sum()
     assert int(summary.points.exact.sum()) == int(exact)
+
+
+def _random_points(seed: int, n: int) -> agg.Points:
+    rng = np.random.default_rng(seed)
+    lon = np.r_[rng.normal(120.6, 0.3, n), rng.uniform(-180, 180, 20), [180.0, -180.0]]
+    lat = np.r_[rng.normal(31.3, 0.2, n), rng.uniform(-85, 85, 20), [0.0, 85.0]]
+    kinds = rng.choice([*KINDS, "x"], len(lon))
+    return agg.make_points(np.round(lon, 6), np.round(lat, 6), kinds, ["site"] * len(lon))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_kept_cells_per_zoom_give_the_plan_of_each_window(seed: int,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cells a Points keeps per zoom, picked for a window, are the cells binned from
+    the window's own points: same cells, same order, bit for bit, in every view."""
+    kept = _random_points(seed, 30_000)
+    views = [agg.View(31.0 + d, 120.2 + d, 31.6 + d, 121.0 + d, z)
+             for z in (3, 7, 9, 10, 11, 12, 13, 14, 16) for d in (0.0, 0.37)]
+    views.append(agg.View(-80.0, -179.0, 84.0, 179.9, 2))  # the world's edges
+    views += [agg.View(31.29, 120.59, 31.31, 120.61, z) for z in (12, 14, 15)]  # few points
+    planned = [agg.plan_view(kept, v, max_zoom=18) for v in views]
+    assert kept.__dict__["_cells"]  # kept on the points
+    monkeypatch.setattr(agg, "KEPT_CELLS", 0)  # each window bins its own points
+    fresh = _random_points(seed, 30_000)
+    modes = set()
+    for view, got in zip(views, planned, strict=True):
+        want = agg.plan_view(fresh, view, max_zoom=18)
+        assert (got.mode, got.in_window, got.capped, got.window) == (
+            want.mode, want.in_window, want.capped, want.window), view
+        modes.add(got.mode)
+        if want.cells is None:
+            assert got.cells is None
+            continue
+        assert got.cells is not None
+        for name in ("lat", "lon", "count", "south", "west", "north", "east", "kind_counts"):
+            assert np.array_equal(getattr(got.cells, name), getattr(want.cells, name)), name
+    assert modes == {"cells", "markers"}
+    assert not fresh.__dict__["_cells"] or all(v is None for v in fresh.__dict__["_cells"].values())
