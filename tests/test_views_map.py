@@ -64,7 +64,9 @@ def expected(db: Path, **kw: Any) -> tuple[int, int]:
 
 def no_point_rows(at: AppTest) -> int:
     """Rows of the table of entities without a point (absent when there are none)."""
-    return len(at.dataframe[0].value) if len(at.dataframe) else 0
+    tables = [m.value for m in at.markdown if m.value.startswith('<div class="sim-np">')]
+    assert len(tables) <= 1
+    return tables[0].count("<tr>") - 1 if tables else 0
 
 
 def params_of(at: AppTest) -> dict[str, list[str]]:
@@ -551,3 +553,20 @@ def test_a_filter_change_keeps_the_base_map_and_swaps_the_layer(large: Settings)
                                      "state": view_state(120.62, 31.30, 12)}
     at.run()
     assert ", fit = null;" in map_args(at)["feature_group"]
+
+
+def test_the_no_point_table_escapes_every_value() -> None:
+    """The table of entities without a point is HTML on one line: no value becomes markup,
+    Markdown, a formula or a second block."""
+    import pandas as pd
+
+    from geo_app.views.map import no_point_html
+
+    hostile = ["<img src=x onerror=alert(1)>", "a\n\n# heading\n\n<script>x</script>",
+               "$x^2$ `code` \\n", "</td></tr></table><b>x</b>", None]
+    out = no_point_html(pd.DataFrame({"名称 <i>": hostile, "id": ["1", "2", "3", "4", "5"]}))
+    assert "\n" not in out and "\r" not in out and "$" not in out and "`" not in out
+    assert "<img" not in out and "<script" not in out and "<b>" not in out and "<i>" not in out
+    assert out.count("<tr>") == 6 and out.count("<td>") == 10
+    assert "&lt;img src=x onerror=alert(1)&gt;" in out and "名称 &lt;i&gt;" in out
+    assert html.unescape(out.split("<td>")[3].split("</td>")[0]) == hostile[1]

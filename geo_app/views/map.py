@@ -61,6 +61,9 @@ _FILL_CSS = """<style>
   [data-testid="stMainBlockContainer"] { padding-left: 0.5rem; padding-right: 0.5rem; }
 }
 iframe[title="streamlit_folium.st_folium"] { height: max(380px, calc(100vh - 220px)) !important; }
+.sim-np { max-height: 560px; overflow: auto; }
+.sim-np table { font-size: 0.85rem; width: 100%; }
+.sim-np th { position: sticky; top: 0; background: var(--background-color, #fff); }
 </style>"""
 #: Map width the first drawing of a large filter assumes (the browser then reports its own).
 MAP_WIDTH_GUESS = 700
@@ -448,6 +451,25 @@ def _draw_map(page: MapPage) -> list[str]:
     return notes
 
 
+def no_point_html(table: pd.DataFrame) -> str:
+    """``table`` as one line of HTML (a scrolling table), every header and value escaped.
+
+    Shown through ``st.markdown(unsafe_allow_html=True)`` instead of ``st.dataframe``: a
+    data grid makes a new visitor's browser fetch ~20 code chunks before it creates the
+    map's frame, and this list is only read on demand. One line: a blank line would end
+    the HTML block and let Markdown read the rest, so line breaks become ``&#10;``; ``$``,
+    backticks and backslashes become entities too (:func:`geo_app.maps.escape_html`).
+    """
+    def cell(value: object) -> str:
+        return maps.escape_html(value).replace("\r", "&#13;").replace("\n", "&#10;")
+
+    head = "".join(f"<th>{cell(c)}</th>" for c in table.columns)
+    rows = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>"
+                   for row in table.itertuples(index=False, name=None))
+    return (f'<div class="sim-np"><table><thead><tr>{head}</tr></thead>'
+            f"<tbody>{rows}</tbody></table></div>")
+
+
 def _draw_no_point(summary: aggregate.PointSummary, lang: str, layer_names: dict[str, str]) -> None:
     title = f"{t('no_point', lang)} ({summary.n_no_point:,})"
     if not summary.n_no_point:
@@ -458,7 +480,7 @@ def _draw_no_point(summary: aggregate.PointSummary, lang: str, layer_names: dict
         table = entity_table(summary.no_point, lang, layer_names)
         keep = [t("col_name_zh", lang), t("col_name_en", lang), t("kind", lang), t("board", lang),
                 t("status", lang), t("col_id", lang)]
-        st.dataframe(table[keep], hide_index=True, width="stretch", height=560)
+        st.markdown(no_point_html(table[keep]), unsafe_allow_html=True)  # escaped: no_point_html
         if summary.n_no_point > len(summary.no_point):
             st.caption(t("map_no_point_more", lang, shown=f"{len(summary.no_point):,}",
                          n=f"{summary.n_no_point:,}"))
