@@ -11,7 +11,10 @@ thresholds live in :mod:`geo_app.aggregate`, which explains the approach):
   individual markers once the view holds at most ``MARKER_LIMIT``. The map returns its
   bounds and zoom (``returned_objects=["bounds", "zoom"]``), so a pan, a zoom or a click
   on a bubble (which zooms into it) reruns the script, which sends the layer for the new
-  view; the base map script stays the same, so the map is not rebuilt in the browser.
+  view. The base map is the same for every such filter and is rendered once
+  (:class:`BaseMap`): a pan, a zoom or a filter change hands the component the same
+  strings with a new layer (which also brings the filter's kinds for the legend and, on
+  its first drawing, the extent to fit), so the browser keeps its map and swaps the layer.
 
 :func:`plan_map` builds the map without drawing anything, so the benchmarks
 (``benchmarks/bench_map.py``) time exactly what the page sends.
