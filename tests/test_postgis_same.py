@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import psycopg
 import pyarrow as pa
 import pytest
 
@@ -278,3 +279,39 @@ def test_comparison_tables_are_identical(both: Both) -> None:
 def test_json_of_every_entity_parses_the_same(both: Both) -> None:
     duck, pg = both.both(lambda db: json.loads(export.export_bytes(db, "entities", "geojson")))
     assert duck == pg and len(duck["features"]) > 50
+
+
+#: Texts whose JSON escapes differ between engines unless rendered with care: the control
+#: characters DuckDB escapes in upper-case hex, the ones with short escapes, quotes and
+#: backslashes (also right before a closing quote), a literal "\u000b", non-BMP characters.
+HOSTILE_TEXTS = ["v\x0bt\x0e\x0f", "\x1a\x1b\x1c\x1d\x1e\x1f", "tab\there\nnew\rline\x08\x0c",
+                 "\x01\x07\x10\x19", 'quote" back\\slash', "ends in a backslash\\",
+                 "\\u000b written out", "\\\x0b", "\u2028\u2029\u00a0", "火箭 🚀", ""]
+
+
+def test_hostile_text_is_exported_byte_identically(request: pytest.FixtureRequest,
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   tmp_path: Path) -> None:
+    from geo_app import build
+    from tests.conftest import copy_sources
+    from tests.helpers import execute_sql
+
+    monkeypatch.delenv(DATABASE_URL_VAR, raising=False)
+    duck = copy_sources(tmp_path / "duckdb")
+    build.build_database(duck)
+    pg: PgDatabase = request.getfixturevalue("pg_writable")
+    ids = list(store.query_entities(pg.settings.db_path)["id"][:len(HOSTILE_TEXTS)])
+    update = "UPDATE entities SET name_en = {p}, notes = {p} || {p}, board = {p} WHERE id = {p}"
+    with psycopg.connect(pg.url, options="-c search_path=geo_app,public") as con:
+        for text, entity in zip(HOSTILE_TEXTS, ids, strict=True):
+            con.execute(update.format(p="%s"), [text, text, text, text, entity])
+    execute_sql(duck.db_path, [(update.format(p="?"), [t, t, t, t, e])
+                               for t, e in zip(HOSTILE_TEXTS, ids, strict=True)])
+    both = Both(duck, pg, monkeypatch)
+    for fmt in ("geojson", "csv"):
+        duck_bytes, pg_bytes = both.both(lambda db, f=fmt: export.export_bytes(db, "entities", f))
+        assert duck_bytes == pg_bytes, fmt
+    features = json.loads(duck_bytes if fmt == "geojson" else
+                          both.duckdb(lambda db: export.export_bytes(db, "entities", "geojson")))
+    names = {f["id"]: f["properties"]["name_en"] for f in features["features"]}
+    assert [names[i] for i in ids] == HOSTILE_TEXTS

@@ -8,8 +8,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
+from geo_app.errors import DataError
 from geo_app.filters import EntityFilter
 from geo_app.store.common import (
     ENTITY_COLUMNS,
@@ -124,6 +126,9 @@ def _json_text_sql(name: str, decimals: int) -> str:
 
 
 def _entity_feature_sql(properties: Sequence[str], decimals: int) -> str:
+    """The exact feature text of ``e`` (raw entity columns): every string through
+    :func:`_json_string_sql`. Exact for every text, but slow (a regular expression per
+    string); :func:`iter_entity_geojson` uses it only for the rare row that needs it."""
     parts = ["',' || chr(10)", "'{\"type\": \"Feature\", \"id\": '", _json_text_sql("id", decimals),
              "', \"properties\": {'"]
     for i, name in enumerate(properties):
@@ -134,21 +139,120 @@ def _entity_feature_sql(properties: Sequence[str], decimals: int) -> str:
               f"CASE WHEN {_finite('e.lon')} AND {_finite('e.lat')} THEN concat("
               f"'{{\"type\": \"Point\", \"coordinates\": [', {lon}, ', ', {lat}, ']}}') "
               "ELSE 'null' END", "'}'"]
-    return f"concat({', '.join(parts)}) AS feature"
+    return f"concat({', '.join(parts)})"
+
+
+def _fast_double_text(col: str) -> str:
+    """:func:`_double_text` of a column that is NULL or finite, JSON ``null`` for NULL; the
+    regular expression only for a whole number (rare)."""
+    return (f"CASE WHEN {col} IS NULL THEN 'null' WHEN {col} = trunc({col}) "
+            f"THEN {_double_text(col)} ELSE ({col})::text END")
+
+
+def _fast_feature_sql(properties: Sequence[str]) -> str:
+    """The feature text of ``f`` (:func:`_numbers_sql`'s columns): strings by PostgreSQL's
+    ``to_json``, which equals DuckDB's unless a text holds a control character (then its
+    text holds ``\\u00`` and :func:`iter_entity_geojson` writes it again exactly)."""
+    def value(name: str) -> str:
+        if name in _DOUBLE_COLUMNS:
+            return _fast_double_text(f"f.n_{name}")
+        return f"coalesce(to_json(f.{name})::text, 'null')"
+
+    parts = ["',' || chr(10)", "'{\"type\": \"Feature\", \"id\": '", value("id"),
+             "', \"properties\": {'"]
+    for i, name in enumerate(properties):
+        parts += [f"'{', ' if i else ''}\"{name}\": '", value(name)]
+    parts += ["'}, \"geometry\": '",
+              "CASE WHEN f.glon IS NOT NULL THEN '{\"type\": \"Point\", \"coordinates\": [' || "
+              f"{_fast_double_text('f.glon')} || ', ' || {_fast_double_text('f.glat')} || ']}}' "
+              "ELSE 'null' END", "'}'"]
+    return f"concat({', '.join(parts)})"
+
+
+def _numbers_sql(decimals: int) -> list[str]:
+    """Select items of the rounded point (``glon``, ``glat``: NULL unless both are finite)
+    and of each double property as exported (``n_<name>``: rounded for ``lon``/``lat``,
+    NULL when not finite)."""
+    finite = f"{_finite('e.lon')} AND {_finite('e.lat')}"
+    items = [f"CASE WHEN {finite} THEN {_round_sql(f'e.{c}', decimals)} END AS g{c}"
+             for c in ("lon", "lat")]
+    for name in sorted(_DOUBLE_COLUMNS):
+        col = f"e.{name}"
+        value = _round_sql(col, decimals) if name in _COORDINATE_COLUMNS else col
+        items.append(f"CASE WHEN {_finite(col)} THEN {value} END AS n_{name}")
+    return items
+
+
+def _geojson_chunk_sql(names: Sequence[str], decimals: int, where: str) -> str:
+    """The query of one chunk of :func:`iter_entity_geojson`: the next ``%s`` (a limit)
+    features after the rowid ``%s``, aggregated into one row of binary columns (rowids,
+    ``glon``, ``glat``, feature lengths, the features' UTF-8 text, each run together)."""
+    raw = sorted({*names, "lon", "lat"})
+    after = f"{where} AND e.rowid > %s" if where else " WHERE e.rowid > %s"
+    numbers = (f"SELECT e.rowid, {', '.join(f'e.{c}' for c in raw)}, "  # noqa: S608 (module SQL)
+               f"{', '.join(_numbers_sql(decimals))} FROM entities e{after} "
+               "ORDER BY e.rowid LIMIT %s")
+    fast = (f"SELECT f.rowid, f.glon, f.glat, {', '.join(f'f.{c}' for c in raw)}, "  # noqa: S608
+            f"{_fast_feature_sql(names)} AS fast FROM ({numbers}) f ORDER BY f.rowid OFFSET 0")
+    rows = ("SELECT e.rowid, e.glon, e.glat, convert_to(CASE WHEN strpos(e.fast, '\\u00') > 0 "  # noqa: S608
+            f"THEN {_entity_feature_sql(names, decimals)} ELSE e.fast END, 'UTF8') AS feature "
+            f"FROM ({fast}) e ORDER BY e.rowid")
+    nan = "'\\x7ff8000000000000'::bytea"
+    return ("SELECT count(*), string_agg(int8send(r.rowid), ''), "  # noqa: S608
+            f"string_agg(coalesce(float8send(r.glon), {nan}), ''), "
+            f"string_agg(coalesce(float8send(r.glat), {nan}), ''), "
+            "string_agg(int4send(length(r.feature)), ''), string_agg(r.feature, '') "
+            f"FROM ({rows}) r")
+
+
+def _geojson_batch(n: int, rowids: bytes, glon: bytes, glat: bytes, lengths: bytes,
+                   text: bytes) -> pa.RecordBatch:
+    """One chunk's binary columns as an Arrow batch (``glon``/``glat`` NaN → null)."""
+    if not np.all(np.diff(np.frombuffer(rowids, ">i8")) > 0):
+        msg = "PostgreSQL aggregated a GeoJSON chunk out of order"  # never seen; never hidden
+        raise DataError(msg)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.frombuffer(lengths, ">i4"), out=offsets[1:])
+    features = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(text))
+    coords = []
+    for raw in (glon, glat):
+        values = np.frombuffer(raw, ">f8").astype(np.float64)
+        coords.append(pa.array(values, mask=np.isnan(values)))
+    return pa.RecordBatch.from_arrays([*coords, features.cast(pa.string())],
+                                      names=["glon", "glat", "feature"])
 
 
 def iter_entity_geojson(path: Path | str, flt: EntityFilter | None, *,
                         properties: Sequence[str], decimals: int,
                         batch_size: int = 10_000) -> Iterator[Any]:
     """Stream GeoJSON Feature text rendered by the server (columns ``glon``, ``glat``,
-    ``feature``, as on DuckDB)."""
-    decimals = int(decimals)
+    ``feature``, as on DuckDB).
+
+    Each feature is written first with PostgreSQL's ``to_json`` (fast); the rare one whose
+    text holds an escaped control character (``\\u00`` in it) is written again exactly
+    (:func:`_entity_feature_sql`), as DuckDB writes the hex of some in upper case. Nested
+    selects (fenced by ``LIMIT``/``OFFSET 0``) compute every value once. The features come
+    ``batch_size`` at a time (by rowid, in one snapshot), each chunk aggregated by the
+    server into one row of binary columns that become Arrow arrays without a Python step
+    per feature (about half the time of a row-by-row fetch).
+    """
     names = _checked_columns(properties)
-    items = [f"CASE WHEN {_finite('e.lon')} AND {_finite('e.lat')} THEN "
-             f"{_round_sql(f'e.{c}', decimals)} END AS g{c}" for c in ("lon", "lat")]
-    items.append(_entity_feature_sql(names, decimals))
-    types = [("glon", pa.float64()), ("glat", pa.float64()), ("feature", pa.string())]
-    yield from _stream(path, flt, items, types, batch_size)
+    where, params = _entity_where(flt or EntityFilter())
+    query = _geojson_chunk_sql(names, int(decimals), where)
+    size = max(int(batch_size), 1)
+    last = -1
+    with _read(path, snapshot=True) as con, con.cursor(binary=True) as cur:
+        while True:
+            # never prepared: a generic plan, blind to the limit, sorts the whole table
+            row = cur.execute(query, [*params, last, size], prepare=False).fetchone()
+            if row is None or not row[0]:
+                return
+            n, rowids = int(row[0]), bytes(row[1])
+            yield _geojson_batch(n, rowids, bytes(row[2]), bytes(row[3]), bytes(row[4]),
+                                 bytes(row[5]))
+            if n < size:
+                return
+            last = int(np.frombuffer(rowids[-8:], ">i8")[0])
 
 
 def _sql_text(value: str) -> str:
