@@ -548,6 +548,10 @@ def test_a_filter_change_keeps_the_base_map_and_swaps_the_layer(large: Settings)
     west, south, east, north = located.total_bounds
     assert json.loads(extras.group(2)) == [[south, west], [north, east]]
     assert "主体类型" not in legend_text(at)  # the base legend's kinds come from the layer
+    # the layer makes the map report a move at once, only inside st_folium's frame and
+    # only as its own report of bounds and zoom would
+    assert "streamlit:setComponentValue" in args["feature_group"]
+    assert 'r.indexOf("bounds") < 0 || r.indexOf("zoom") < 0' in args["feature_group"]
     # the view the map then reports gets a layer that keeps it
     at.session_state["_map_view"] = {"sig": at.session_state["_map_sig"],
                                      "state": view_state(120.62, 31.30, 12)}

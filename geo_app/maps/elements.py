@@ -181,7 +181,12 @@ class _Cells(folium.map.Layer):
 class _ViewExtras(MacroElement):
     """What a large filter's layer changes on its (filter-independent) base map: the
     legend's kinds with their counts (``kinds``, escaped HTML, as a JSON string) and, on
-    the first drawing of a filter, the extent the map fits (``fit``, or None)."""
+    the first drawing of a filter, the extent the map fits (``fit``, or None).
+
+    It also makes the map report a move as soon as it ends: inside ``st_folium``'s frame
+    (``window.__GLOBAL_DATA__``, the component's state) and only when the map returns
+    exactly its bounds and zoom, with the value and the message streamlit-folium's own
+    (debounced) report would send."""
 
     _template = Template("""
         {% macro script(this, kwargs) %}
@@ -196,6 +201,27 @@ class _ViewExtras(MacroElement):
                     details.insertBefore(box, details.querySelector("summary").nextSibling);
                 }
                 box.innerHTML = kinds;
+            }
+            if (window.__simReporting !== map && window.__GLOBAL_DATA__) {
+                // streamlit-folium reports a move 250 ms after it ended (debounced): report
+                // it at once, as that report would (same value, and marked as sent, so the
+                // debounced one finds nothing new), and the view's layer comes sooner
+                window.__simReporting = map;
+                map.on("moveend", function () {
+                    var g = window.__GLOBAL_DATA__, r = g && g.returned_objects;
+                    if (window.__simReporting !== map || !r || r.length !== 2
+                            || r.indexOf("bounds") < 0 || r.indexOf("zoom") < 0) {
+                        return;
+                    }
+                    var value = {bounds: map.getBounds(), zoom: map.getZoom()};
+                    if (JSON.stringify(g.previous_data) === JSON.stringify(value)) {
+                        return;
+                    }
+                    g.previous_data = value;
+                    window.parent.postMessage({isStreamlitMessage: true,
+                        type: "streamlit:setComponentValue", value: value,
+                        dataType: "json"}, "*");
+                });
             }
             if (fit) {
                 map.fitBounds(fit, {{ this.fit_options|tojson }});
