@@ -17,7 +17,8 @@ other test reads (a spec edited to 6 km once made ``test_postgis_same`` fail).
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from types import ModuleType
 from typing import Any
 
 import psycopg
@@ -59,6 +60,7 @@ DUCKDB_ONLY = {
     "tests.test_store.test_readers_never_block_writers",
     "tests.test_store.test_failed_write_leaves_the_live_file_byte_identical",
     "tests.test_store.test_leftovers_of_killed_writers_are_cleared",
+    "tests.test_store.test_the_map_points_stream_on_the_kept_reader",  # DuckDB reader opens
     "tests.test_layers.test_invalid_spec_stops_the_build_and_keeps_the_old_database",
     "tests.test_ingest.test_cli_import_dry_run_batches_and_remove",
     # rows written or read with the tests' own SQL on the file (tests.helpers)
@@ -68,30 +70,73 @@ DUCKDB_ONLY = {
 }
 
 
-def _checks() -> list[tuple[str, Callable[..., Any]]]:
-    found = []
-    for module in MODULES:
+#: One check: its name, the test function, and the arguments its parametrisation fixes.
+Check = tuple[str, Callable[..., Any], dict[str, Any]]
+
+
+def _parametrisations(fn: Callable[..., Any]) -> list[tuple[str, dict[str, Any]]] | None:
+    """Every combination of ``fn``'s ``parametrize`` marks (id, arguments); None when it has
+    another mark (which this runner cannot honour)."""
+    combos: list[tuple[str, dict[str, Any]]] = [("", {})]
+    for mark in getattr(fn, "pytestmark", []):
+        if mark.name != "parametrize":
+            return None
+        names = mark.args[0]
+        names = [n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)
+        rows = []
+        for value in mark.args[1]:
+            if hasattr(value, "marks") and hasattr(value, "id"):  # pytest.param(...)
+                rows.append(tuple(value.values))
+            else:
+                rows.append((value,) if len(names) == 1 else tuple(value))
+        combos = [(f"{cid}-{i}" if cid else str(i), {**args, **dict(zip(names, row, strict=True))})
+                  for cid, args in combos for i, row in enumerate(rows)]
+    return combos
+
+
+def find_checks(modules: Sequence[ModuleType], supplied: set[str], left_out: set[str], *,
+                parametrised: bool = False) -> list[Check]:
+    """The test functions of ``modules`` that ask only for fixtures in ``supplied`` and are
+    not in ``left_out`` (``module.name``); with ``parametrised``, each combination of a
+    parametrised one too (others are left out)."""
+    found: list[Check] = []
+    for module in modules:
         for name, fn in vars(module).items():
             if not name.startswith("test_") or not inspect.isfunction(fn):
                 continue
-            if fn.__module__ != module.__name__ or hasattr(fn, "pytestmark"):
+            if fn.__module__ != module.__name__ or f"{module.__name__}.{name}" in left_out:
                 continue
-            params = set(inspect.signature(fn).parameters)
-            if params and params <= SUPPLIED and f"{module.__name__}.{name}" not in DUCKDB_ONLY:
-                found.append((f"{module.__name__.removeprefix('tests.')}.{name}", fn))
+            label = f"{module.__name__.removeprefix('tests.')}.{name}"
+            combos = _parametrisations(fn) if parametrised else (
+                None if hasattr(fn, "pytestmark") else [("", {})])
+            for cid, fixed in combos or []:
+                params = set(inspect.signature(fn).parameters) - set(fixed)
+                if (params or fixed) and params <= supplied:
+                    found.append((f"{label}[{cid}]" if cid else label, fn, fixed))
     return found
 
 
-CHECKS = _checks()
+CHECKS = find_checks(MODULES, SUPPLIED, DUCKDB_ONLY)
 
 
 def test_enough_checks_are_found() -> None:
-    assert len(CHECKS) >= 60, [name for name, _ in CHECKS]
+    assert len(CHECKS) >= 60, [name for name, _, _ in CHECKS]
 
 
-@pytest.mark.parametrize(("name", "check"), CHECKS, ids=[name for name, _ in CHECKS])
-def test_check_holds_on_postgis(name: str, check: Callable[..., Any],
+@pytest.mark.parametrize(("name", "check", "fixed"), CHECKS, ids=[c[0] for c in CHECKS])
+def test_check_holds_on_postgis(name: str, check: Callable[..., Any], fixed: dict[str, Any],
                                 request: pytest.FixtureRequest) -> None:
+    run_on_postgis(check, fixed, request)
+
+
+def run_on_postgis(check: Callable[..., Any], fixed: dict[str, Any],
+                   request: pytest.FixtureRequest,
+                   extra: Mapping[str, Callable[[Settings], Any]] | None = None) -> None:
+    """Run ``check`` with ``fixed`` arguments on the session's PostGIS database (a fresh one
+    of its own when it asks for ``writable_settings``; an empty one when it builds from
+    copies itself), each other fixture it asks for as the DuckDB run would give it
+    (``extra``: more fixtures, each made from the settings); then check that the session's
+    shared database was not written."""
     params = inspect.signature(check).parameters
     settings: Settings = request.getfixturevalue(
         "pg_writable" if "writable_settings" in params else "pg_settings")
@@ -113,7 +158,10 @@ def test_check_holds_on_postgis(name: str, check: Callable[..., Any],
     for name_ in ("tmp_path", "capsys", "capsysbinary", "monkeypatch"):
         if name_ in params:
             args[name_] = request.getfixturevalue(name_)
-    check(**{k: v for k, v in args.items() if k in params})
+    for name_, make in (extra or {}).items():
+        if name_ in params:
+            args[name_] = make(settings)
+    check(**{k: v for k, v in args.items() if k in params}, **fixed)
     assert _version(shared.url) == before, "the check wrote the session's shared database"
 
 
