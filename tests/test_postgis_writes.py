@@ -9,6 +9,7 @@ the memberships) and says so on stderr, for the kill -9 test.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -23,7 +24,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from geo_app import build, cli, ingest, store
+from geo_app import build, cli, export, ingest, store
 from geo_app.auth import local_actor
 from geo_app.errors import ImportValidationError
 from geo_app.settings import DATABASE_URL_VAR
@@ -148,6 +149,34 @@ def test_batch_ids_cannot_collide(pg_writable: PgDatabase, tmp_path: Path,
     # a rebuild swaps the app's schema but not the sequence: the numbers go on
     build.build_database(pg_writable.settings)
     assert store.new_batch_id(db, now) not in {*drawn, *ids}
+
+
+def test_settings_hold_on_connections_a_pooler_shares(pg_writable: PgDatabase,
+                                                      tmp_path: Path) -> None:
+    """Behind PgBouncer in transaction mode a server connection keeps whatever another
+    client set on it: here every pooled connection is left with a search path without the
+    app's schema and JIT on. Reads, the export and an import still work, with the store's
+    settings inside each transaction (docs/deploy.md, PgBouncer)."""
+    db = pg_writable.settings.db_path
+    before = store.count_entities(db)
+    pool = postgis_connect._pool(pg_writable.url, postgis_connect.SCHEMA_NAME)
+    held = [pool.getconn() for _ in range(pool.max_size)]
+    for con in held:
+        con.execute("SET search_path = pg_catalog")
+        con.execute("SET jit = on")
+        con.commit()
+        pool.putconn(con)
+    assert store.count_entities(db) == before > 50
+    features = json.loads(export.export_bytes(db, "entities", "geojson"))["features"]
+    assert len(features) == before
+    _, batch = ingest.import_file(_csv(tmp_path, "p.csv", "pooled", 30), db, actor=local_actor())
+    assert batch is not None and store.count_entities(db) == before + 30
+    with postgis_connect._read(db) as con:
+        row = con.execute("SELECT current_setting('search_path'), current_setting('jit')"
+                          ).fetchone()
+    assert row == ("geo_app, public", "off")
+    with pool.connection() as con:  # the session's own settings were left as they were
+        assert con.execute("SHOW search_path").fetchone() == ("pg_catalog",)
 
 
 def test_a_failure_inside_the_import_writes_nothing(pg_writable: PgDatabase, tmp_path: Path,

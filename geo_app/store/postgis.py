@@ -9,7 +9,8 @@ another server, e.g. a streaming-replication standby; writes always go to the pr
 How the server is shared:
 
 - **Tables live in the schema** :data:`SCHEMA_NAME` (``geo_app``), PostGIS in ``public``;
-  every connection runs with ``search_path = geo_app, public``. Geometry columns are
+  every transaction runs with ``search_path = geo_app, public`` (set in the transaction,
+  so a pooler in transaction mode keeps it; docs/deploy.md). Geometry columns are
   ``geometry(…, 4326)`` with GiST indexes, so QGIS, ArcGIS and GDAL read them directly.
   Text columns use the ``"C"`` collation, so every ``ORDER BY`` sorts as DuckDB does
   (by code point), whatever the server's locale.

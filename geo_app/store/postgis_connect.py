@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import psycopg
+from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from geo_app import settings
@@ -84,7 +85,7 @@ _POOLS_LOCK = threading.Lock()
 
 
 def _pool(url: str, schema: str) -> ConnectionPool[psycopg.Connection[Any]]:
-    """This process's pool of connections to ``url`` with ``search_path`` on ``schema``."""
+    """This process's pool of connections to ``url`` for ``schema`` (:func:`_connection`)."""
     key = (os.getpid(), url, schema)
     with _POOLS_LOCK:
         pool = _POOLS.get(key)
@@ -92,10 +93,9 @@ def _pool(url: str, schema: str) -> ConnectionPool[psycopg.Connection[Any]]:
             pool = ConnectionPool(
                 url, min_size=1 if schema == SCHEMA_NAME else 0,
                 max_size=POOL_MAX if schema == SCHEMA_NAME else 2,
-                # jit off: compiling the long GeoJSON expressions took ~3 s a query, for
-                # queries that run in milliseconds
-                kwargs={"options": f"-c search_path={schema},public -c jit=off",
-                        "application_name": "geo-app"},
+                # no startup options: search_path and jit are set in each transaction
+                # (:func:`_connection`), which a pooler in transaction mode keeps
+                kwargs={"application_name": "geo-app"},
                 name=f"geo-app {describe(url)} {schema}", open=False, timeout=30,
                 check=ConnectionPool.check_connection)
             try:
@@ -128,6 +128,24 @@ def close_pools() -> None:
 atexit.register(close_pools)
 
 
+def _settings_sql(schema: str) -> sql.Composed:
+    """The settings of every transaction, local to it: ``search_path`` on ``schema`` (then
+    ``public``, PostGIS), and JIT off (compiling the long GeoJSON expressions took ~3 s a
+    query, for queries that run in milliseconds). Set per transaction, not per connection,
+    so that they hold behind a pooler in transaction mode (PgBouncer: docs/deploy.md)."""
+    return sql.SQL("SELECT set_config('search_path', {}, true), set_config('jit', 'off', true)"
+                   ).format(sql.Literal(f"{schema}, public"))
+
+
+@contextmanager
+def _connection(url: str, schema: str) -> Iterator[psycopg.Connection[Any]]:
+    """A connection of the pool of ``url``/``schema`` inside one transaction (committed at
+    the end) with :func:`_settings_sql` set."""
+    with _pool(url, schema).connection() as con:
+        con.execute(_settings_sql(schema))
+        yield con
+
+
 @contextmanager
 def _read(path: Path | str, *, snapshot: bool = False) -> Iterator[psycopg.Connection[Any]]:
     """A connection for one read, in a read-only transaction (repeatable read when several
@@ -136,7 +154,9 @@ def _read(path: Path | str, *, snapshot: bool = False) -> Iterator[psycopg.Conne
     url = read_url() if schema == SCHEMA_NAME else _primary_url()
     with _pool(url, schema).connection() as con:
         level = "REPEATABLE READ" if snapshot else "READ COMMITTED"
-        con.execute(f"SET TRANSACTION ISOLATION LEVEL {level}, READ ONLY")
+        # one round trip: the isolation level must come first in the transaction
+        con.execute(sql.SQL("SET TRANSACTION ISOLATION LEVEL {}, READ ONLY; {}").format(
+            sql.SQL(level), _settings_sql(schema)))
         yield con
 
 
@@ -146,7 +166,7 @@ def _write(path: Path | str) -> Iterator[psycopg.Connection[Any]]:
     back when the body raises); the transaction changes ``data_version``."""
     schema = schema_for(path)
     try:
-        with _pool(_primary_url(), schema).connection() as con:
+        with _connection(_primary_url(), schema) as con:
             yield con
             if con.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
                 return  # the body rolled back: nothing changed

@@ -24,7 +24,7 @@ from geo_app.store.common import (
     page_sql,
 )
 from geo_app.store.postgis_connect import (
-    _pool,
+    _connection,
     _primary_url,
     _read,
     describe,
@@ -111,7 +111,7 @@ def read_meta(path: Path | str) -> dict[str, str]:
         When the server has no database of this app yet, or cannot be reached.
     """
     try:
-        with _pool(_primary_url(), schema_for(path)).connection() as con:
+        with _connection(_primary_url(), schema_for(path)) as con:
             rows = con.execute("SELECT key, value FROM meta").fetchall()
     except psycopg.errors.UndefinedTable as err:
         msg = f"{describe(_primary_url())} holds no geo-app database yet; it will be built."
@@ -280,7 +280,7 @@ def layer_ids(path: Path | str) -> list[str]:
 
 def entity_ids(path: Path | str) -> frozenset[str]:
     """Every entity id (read on the primary: an import checks its ids against it)."""
-    with _pool(_primary_url(), schema_for(path)).connection() as con:
+    with _connection(_primary_url(), schema_for(path)) as con:
         return frozenset(str(r[0]) for r in con.execute("SELECT id FROM entities").fetchall())
 
 
