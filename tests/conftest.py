@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from geo_app import build, store
@@ -169,3 +171,64 @@ def any_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
     pg: PgDatabase = request.getfixturevalue("pg_built")
     use_postgis(pg.url, monkeypatch)
     return point_env_at(pg.settings, monkeypatch)
+
+
+# ----------------------------------------------------------------------------- PostGIS: the
+# tests' own SQL and a snapshot of the whole store (tests/test_postgis_suite.py)
+
+#: DuckDB's spellings of standard types in the tests' own SQL, with PostgreSQL's name.
+_DUCKDB_TYPES = {"::DOUBLE": "::double precision"}
+
+
+def _pg_sql(text: str) -> str:
+    """A test's own SQL (DuckDB's ``?`` placeholders) for psycopg (``%s``), with the
+    type names of :data:`_DUCKDB_TYPES` given PostgreSQL's names."""
+    for duck, pg in _DUCKDB_TYPES.items():
+        text = text.replace(duck, pg)
+    return text.replace("%", "%%").replace("?", "%s")
+
+
+def pg_query_sql(path: Path, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
+    """:func:`tests.helpers.query_sql` on PostGIS: a test's read query on the database
+    ``GEO_APP_DATABASE_URL`` names (``path`` names nothing there), in the app's schema."""
+    from geo_app.store import postgis_connect
+
+    with postgis_connect._read(path) as con:
+        cur = con.execute(_pg_sql(sql), list(params))
+        names = [d.name for d in cur.description or []]
+        return pd.DataFrame(cur.fetchall(), columns=names)
+
+
+def pg_execute_sql(path: Path, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
+    """:func:`tests.helpers.execute_sql` on PostGIS: a test's write statements as one
+    transaction that changes ``data_version``, as every write of the store does."""
+    from geo_app.store import postgis_connect
+
+    with postgis_connect._write(path) as con:
+        for sql, params in statements:
+            con.execute(_pg_sql(sql), list(params))
+
+
+def pg_snapshot(url: str | None = None) -> str:
+    """A digest of every table of the app's schema (every row, as text, in order) and of
+    ``data_version``, on the database ``url`` (default: ``GEO_APP_DATABASE_URL``): what
+    "the store is byte-identical" means on PostGIS, where there is no file to hash."""
+    import psycopg
+    from psycopg import sql as pgsql
+
+    from geo_app.settings import database_url
+
+    url = url or database_url()
+    assert url, f"{DATABASE_URL_VAR} is not set"
+    digest = hashlib.sha256()
+    with psycopg.connect(url) as con:
+        tables = con.execute("SELECT table_name FROM information_schema.tables WHERE "
+                             "table_schema = 'geo_app' ORDER BY table_name").fetchall()
+        assert len(tables) >= 12, tables  # the schema's tables and data_version
+        for (table,) in tables:
+            digest.update(f"\n[{table}]\n".encode())
+            query = pgsql.SQL("SELECT t::text FROM geo_app.{} AS t ORDER BY 1").format(
+                pgsql.Identifier(table))
+            for (row,) in con.execute(query):
+                digest.update(row.encode() + b"\n")
+    return digest.hexdigest()
