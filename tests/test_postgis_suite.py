@@ -1,7 +1,8 @@
 """The existing store, export, API, import, CLI, layer and comparison checks, run again on PostGIS.
 
 Every test function of :data:`MODULES` (each combination of a parametrised one) that asks
-for a database fixture (:data:`DB_FIXTURES`) runs here against the same data on the
+for a database fixture (:data:`DB_FIXTURES`) or builds a database from copies of the
+sources runs here against the same data on the
 session's PostGIS server (``GEO_APP_DATABASE_URL`` set), each fixture made on PostGIS the
 way its DuckDB namesake is made (:func:`run_on_postgis`): the session's read-only database
 ``db`` (``env_settings``, ``built_settings``, an API ``client``, the map's ``static``
@@ -9,10 +10,10 @@ overlays, the comparison's ``data``, the ``exported`` files), a fresh database o
 where the DuckDB fixture writes (``writable_settings``; test_ingest's ``user_db``; test_export's
 ``user_db``, a copy of a database holding one user import), and one database per module
 fixture (test_export's ``awkward_db``, test_ingest's ``corpus_db``), built by the DuckDB
-fixture's own code on the server. Non-parametrised checks that ask only for pytest's own
-fixtures (``tmp_path``, ``capsys``, ``monkeypatch`` …) run here too; parametrised checks
-without a database fixture are pure functions of their arguments and run once, in their
-own module.
+fixture's own code on the server. Checks that ask for no database and build none are pure
+functions of their arguments, or checks of DuckDB files of their own in ``tmp_path``
+(``store.reader``/``store.connect`` on a path, DuckDB whatever the environment): they
+would run here exactly as there, so they run once, in their own module.
 
 The tests' own SQL (``tests.helpers.query_sql``/``execute_sql``) runs on the server
 (:func:`tests.conftest.pg_query_sql`, :func:`tests.conftest.pg_execute_sql`: a write is one
@@ -165,11 +166,10 @@ def module_tests(modules: Sequence[ModuleType]) -> Iterator[tuple[str, Callable[
 
 
 def find_checks(modules: Sequence[ModuleType], supplied: set[str], left_out: set[str], *,
-                parametrised: bool = False, needs: set[str] | None = None) -> list[Check]:
+                parametrised: bool = False) -> list[Check]:
     """The test functions of ``modules`` that ask only for fixtures in ``supplied`` and are
     not in ``left_out`` (``module.name``); with ``parametrised``, each combination of a
-    parametrised one too (others are left out), and with ``needs`` only those parametrised
-    ones that ask for one of the fixtures ``needs`` names."""
+    parametrised one too (others are left out)."""
     found: list[Check] = []
     for qualname, fn in module_tests(modules):
         if qualname in left_out:
@@ -177,10 +177,6 @@ def find_checks(modules: Sequence[ModuleType], supplied: set[str], left_out: set
         label = qualname.removeprefix("tests.")
         combos = _parametrisations(fn) if parametrised else (
             None if hasattr(fn, "pytestmark") else [("", {})])
-        wanted = fixtures_of(fn)
-        if needs is not None and any(m.name == "parametrize" for m in _marks(fn)) \
-                and not wanted & needs:
-            continue
         for cid, fixed in combos or []:
             params = (set(inspect.signature(fn).parameters) - set(fixed)) | used_fixtures(fn)
             if (params or fixed) and params <= supplied:
@@ -188,12 +184,22 @@ def find_checks(modules: Sequence[ModuleType], supplied: set[str], left_out: set
     return found
 
 
-CHECKS = find_checks(MODULES, SUPPLIED, DUCKDB_ONLY | KNOWN_DIFFERENCES, parametrised=True,
-                     needs=DB_FIXTURES)
+def touches_the_store(fn: Callable[..., Any]) -> bool:
+    """Whether ``fn`` asks for a database fixture or builds a database of its own from copies
+    of the sources (``copy_sources``)."""
+    return bool(fixtures_of(fn) & DB_FIXTURES) or "copy_sources" in fn.__code__.co_names
+
+
+#: Checks that ask for no database and build none are pure functions of their arguments or
+#: checks of DuckDB files of their own (store.reader, store.connect on a file in tmp_path):
+#: they would run here exactly as in their own module, so they run once, there.
+CHECKS = [check for check in find_checks(MODULES, SUPPLIED, DUCKDB_ONLY | KNOWN_DIFFERENCES,
+                                         parametrised=True)
+          if touches_the_store(check[1])]
 
 
 def test_enough_checks_are_found() -> None:
-    assert len(CHECKS) >= 250, [name for name, _, _ in CHECKS]
+    assert len(CHECKS) >= 400, [name for name, _, _ in CHECKS]
 
 
 def test_every_store_check_runs_here_or_says_why() -> None:
@@ -203,7 +209,7 @@ def test_every_store_check_runs_here_or_says_why() -> None:
     listed = DUCKDB_ONLY | KNOWN_DIFFERENCES
     everything = dict(module_tests(MODULES))
     missing = [name for name, fn in everything.items()
-               if fixtures_of(fn) & DB_FIXTURES and name.removeprefix("tests.") not in run
+               if touches_the_store(fn) and name.removeprefix("tests.") not in run
                and name not in listed]
     assert missing == [], "neither run on PostGIS nor listed with a reason"
     assert sorted(listed - set(everything)) == [], "listed but gone"
