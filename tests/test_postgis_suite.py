@@ -235,7 +235,7 @@ def test_check_holds_on_postgis(name: str, check: Callable[..., Any], fixed: dic
 # The databases of the test modules' own fixtures, made on PostGIS by those fixtures' code.
 
 
-def _body(fixture: Callable[..., Any]) -> Callable[..., Any]:
+def fixture_body(fixture: Callable[..., Any]) -> Callable[..., Any]:
     """The code of a test module's fixture (the function under pytest's decorator)."""
     body: Callable[..., Any] = inspect.unwrap(fixture)
     return body
@@ -261,7 +261,7 @@ def pg_awkward(pg_cluster: pgcluster.Cluster,
                tmp_path_factory: pytest.TempPathFactory) -> PgDatabase:
     """test_export's ``awkward_db`` on PostGIS."""
     return _build_on_postgis(
-        pg_cluster, lambda: _body(test_export.awkward_db)(tmp_path_factory), test_export)
+        pg_cluster, lambda: fixture_body(test_export.awkward_db)(tmp_path_factory), test_export)
 
 
 @pytest.fixture(scope="module")
@@ -269,7 +269,7 @@ def pg_imported(pg_cluster: pgcluster.Cluster,
                 tmp_path_factory: pytest.TempPathFactory) -> PgDatabase:
     """test_export's ``imported_source`` (the shipped data and one user import) on PostGIS."""
     return _build_on_postgis(
-        pg_cluster, lambda: _body(test_export.imported_source)(tmp_path_factory),
+        pg_cluster, lambda: fixture_body(test_export.imported_source)(tmp_path_factory),
         test_export)
 
 
@@ -278,7 +278,7 @@ def pg_corpus(pg_cluster: pgcluster.Cluster,
               tmp_path_factory: pytest.TempPathFactory) -> PgDatabase:
     """test_ingest's ``corpus_db`` on PostGIS: every bad file is thrown at it."""
     return _build_on_postgis(
-        pg_cluster, lambda: _body(test_ingest.corpus_db)(tmp_path_factory), test_ingest)
+        pg_cluster, lambda: fixture_body(test_ingest.corpus_db)(tmp_path_factory), test_ingest)
 
 
 @pytest.fixture(scope="module")
@@ -287,7 +287,7 @@ def pg_exported(pg_built: PgDatabase, tmp_path_factory: pytest.TempPathFactory
     """test_districts' ``exported``: what ``geo-app export`` writes on PostGIS."""
     with pytest.MonkeyPatch.context() as mp:
         use_postgis(pg_built.url, mp)
-        frames: dict[str, gpd.GeoDataFrame] = _body(test_districts.exported)(
+        frames: dict[str, gpd.GeoDataFrame] = fixture_body(test_districts.exported)(
             pg_built.settings, tmp_path_factory)
     return frames
 
