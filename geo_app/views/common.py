@@ -136,7 +136,11 @@ def show_error(err: GeoAppError) -> None:
 # ----------------------------------------------------------------------------- text
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
+#: Markdown's punctuation, HTML's brackets, TeX's ``$``, and the ``:`` and ``/`` of Streamlit's
+#: directives (``:red[…]``, emoji shortcodes) and icons (``:material/home:``, matched before
+#: Markdown), each shown literally when escaped with a backslash (tests/test_browser_markdown.py
+#: checks it in Chromium).
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:/])")
 
 
 def md_escape(text: object) -> str:
@@ -144,6 +148,8 @@ def md_escape(text: object) -> str:
 
     >>> md_escape("*a* <b> $x$")
     '\\*a\\* \\<b\\> \\$x\\$'
+    >>> md_escape(":red[x]")
+    '\\:red\\[x\\]'
     """
     return _MD_SPECIAL.sub(r"\\\1", str(text))
 

@@ -1,0 +1,58 @@
+"""``views.common.md_escape`` in the real frontend: Streamlit's Markdown (remark with its
+directive, emoji-shortcode and Material-icon extensions) in Debian's Chromium must show an
+escaped value as the same characters, whatever it holds: a colon that would start a
+directive (``:red[…]``, ``:material/…:``, ``email:name@host`` once lost the text after the
+colon), Markdown, HTML or TeX."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from benchmarks.bench_map import chromium, streamlit_app
+from geo_app.settings import Settings
+from tests.conftest import copy_sources
+
+pytestmark = pytest.mark.browser
+
+VALUES = [
+    "email:example@hotmail.com",
+    ":red[红色] and :blue-background[蓝]",
+    ":material/home: 首页",
+    "a :sunglasses: b :sunglasses",
+    "Words:a, b, c",
+    ":color[x]{foreground=\"#E03131\"}",
+    "*粗体* _斜_ `代码` <b>html</b> $x^2$ [链接](http://example.com)",
+    "苏州工业园区：独墅湖科教创新区",
+]
+
+SCRIPT = '''import json
+import streamlit as st
+from geo_app.views.common import md_escape
+
+for value in json.loads({values!r}):
+    st.markdown(md_escape(value))
+'''
+
+
+@pytest.fixture(scope="module")
+def page_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    root = tmp_path_factory.mktemp("markdown")
+    settings: Settings = copy_sources(root)
+    script = root / "escaped.py"
+    script.write_text(SCRIPT.format(values=json.dumps(VALUES, ensure_ascii=False)),
+                      encoding="utf-8")
+    with streamlit_app(settings, root / "streamlit.log", script=script) as url:
+        yield url
+
+
+def test_escaped_values_show_as_the_same_characters(page_url: str) -> None:
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(page_url)
+        boxes = page.locator('[data-testid="stMarkdownContainer"]')
+        boxes.nth(len(VALUES) - 1).wait_for(timeout=60_000)
+        shown = [text.strip() for text in boxes.all_inner_texts()]
+    assert shown == VALUES
