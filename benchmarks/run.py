@@ -4,7 +4,8 @@
 Prints one table: each figure for N synthetic entities, the baseline measured in the
 same run, their ratio, and the budget from issue 9 (or 18) where one applies.
 ``--first-sight`` prints only the rows of issue 18 and a profile of the app's first load
-(``benchmarks/bench_map.py``: ``first_sight``, ``profile_first_load``). A small smoke
+(``benchmarks/bench_map.py``: ``first_sight``, ``profile_first_load``). ``--postgis`` prints
+the PostGIS column beside DuckDB's (``benchmarks/bench_postgis.py``). A small smoke
 version (``--sizes 500 --quick``) runs in the test suite so the runner cannot rot.
 """
 
@@ -233,9 +234,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="only the rows of 'Fast at first sight' (first load vs a bare "
                              "Streamlit page, filter change, pan/zoom, first query after a "
                              "write) and the profile of the first load")
+    parser.add_argument("--postgis", action="store_true",
+                        help="the rows build, filter, export, membership and import on DuckDB "
+                             "and on a throwaway PostGIS server side by side, and OGC API "
+                             "throughput (benchmarks/bench_postgis.py)")
     args = parser.parse_args(argv)
     np.random.seed(0)
-    if args.first_sight:
+    if args.postgis:
+        from benchmarks import bench_postgis
+
+        bench_postgis.run(args.sizes, quick=args.quick)
+    elif args.first_sight:
         first_sight(args.sizes)
     else:
         run(args.sizes, quick=args.quick)
