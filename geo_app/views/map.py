@@ -261,11 +261,7 @@ def plan_map(page: MapPage, view: aggregate.View | None = None, *,
                               asset_base=page.asset_base, height=MAP_HEIGHT)
         # returned_objects=[]: pans, zooms and clicks stay in the browser (no rerun)
         return MapPlan(fmap, None, [], [], mode)
-    fit = None
-    if view is None:  # first drawing of this filter: the view fitBounds will show
-        fit = fit_bounds(page)
-        view = fit_view(fit)
-    layer, notes, mode = plan_layer(page, view, fit=fit, loaders=loaders)
+    layer, notes, mode = plan_layer(page, view, loaders=loaders)
     return MapPlan(view_base_map(page), layer, ["bounds", "zoom"], notes, mode)
 
 
@@ -298,11 +294,17 @@ def fit_view(bounds: list[list[float]]) -> aggregate.View:
                               max_zoom=maps.FIT_MAX_ZOOM)
 
 
-def plan_layer(page: MapPage, view: aggregate.View, *, fit: list[list[float]] | None = None,
+def plan_layer(page: MapPage, view: aggregate.View | None, *,
                loaders: Loaders = CACHED) -> tuple[folium.FeatureGroup, list[str], str]:
     """The layer of one view of a large filter, the caption's notes and the mode
     (``"cells"`` or ``"view markers"``). The layer also writes the filter's kinds into the
-    legend, and fits the map to ``fit`` when given (the filter's first drawing)."""
+    legend. ``view`` is the view the browser last reported; None is the filter's first
+    drawing: the layer fits the map to the filter (:func:`fit_bounds`) and is planned for
+    the view that fit will show."""
+    fit = None
+    if view is None:
+        fit = fit_bounds(page)
+        view = fit_view(fit)
     base = maps.BASEMAPS[page.basemap]
     points = page.summary.points
     plan = aggregate.plan_view(points.in_datum(base.datum), view, max_zoom=base.max_zoom)
@@ -356,7 +358,7 @@ class BaseMap:
     """The component arguments of a large filter's base map, rendered once.
 
     A pan or zoom reruns the page, but only the view's layer changes: the base map is
-    built and rendered once per :meth:`MapPage.signature` (:func:`_base_map`) and each
+    built and rendered once per :meth:`MapPage.base_signature` (:func:`_base_map`) and each
     run hands the component these same strings with the new layer, so the browser keeps
     its map and swaps the layer. (A sealed folium map cannot be rendered twice, so the
     strings are kept, not the map.)
@@ -444,11 +446,7 @@ def _draw_map(page: MapPage) -> list[str]:
     sig = page.signature()
     base = _base_map(page.base_signature(), page)
     view = current_view(sig, max_zoom=maps.BASEMAPS[page.basemap].max_zoom)
-    fit = None
-    if view is None:  # first drawing of this filter: the layer fits the map to it
-        fit = fit_bounds(page)
-        view = fit_view(fit)
-    layer, notes, _ = plan_layer(page, view, fit=fit, loaders=CACHED)
+    layer, notes, _ = plan_layer(page, view, loaders=CACHED)
     st.session_state[MAP_SIG_KEY] = sig
     _view_component(base, layer)
     return notes
