@@ -241,44 +241,32 @@ def fixture_body(fixture: Callable[..., Any]) -> Callable[..., Any]:
     return body
 
 
-def _build_on_postgis(cluster: pgcluster.Cluster, make: Callable[[], Path],
-                      module: ModuleType) -> PgDatabase:
-    """Run a DuckDB fixture's code ``make`` (it copies the sources and builds) with the store
-    on a new PostGIS database, the tests' own SQL of ``module`` on it too."""
-    url = cluster.create_database()
-    with pytest.MonkeyPatch.context() as mp:
-        use_postgis(url, mp)
-        if hasattr(module, "execute_sql"):
-            mp.setattr(module, "execute_sql", pg_execute_sql)
-        path = make()
-    data = path.parent
-    return PgDatabase(Settings(db_path=path, data_dir=data, layers_dir=data.parent / "layers"),
-                      url)
+def _on_postgis(name: str, fixture: Callable[..., Any], module: ModuleType) -> Any:
+    """A module-scoped fixture ``name``: the database ``module``'s DuckDB fixture ``fixture``
+    makes (its own code copies the sources and builds), made with the store on a new PostGIS
+    database, and the tests' own SQL of ``module`` on it too."""
+
+    def made(pg_cluster: pgcluster.Cluster,
+             tmp_path_factory: pytest.TempPathFactory) -> PgDatabase:
+        url = pg_cluster.create_database()
+        with pytest.MonkeyPatch.context() as mp:
+            use_postgis(url, mp)
+            if hasattr(module, "execute_sql"):
+                mp.setattr(module, "execute_sql", pg_execute_sql)
+            path: Path = fixture_body(fixture)(tmp_path_factory)
+        data = path.parent
+        return PgDatabase(Settings(db_path=path, data_dir=data,
+                                   layers_dir=data.parent / "layers"), url)
+
+    made.__doc__ = f"{module.__name__}'s ``{fixture.__name__}`` on PostGIS."
+    return pytest.fixture(scope="module", name=name)(made)
 
 
-@pytest.fixture(scope="module")
-def pg_awkward(pg_cluster: pgcluster.Cluster,
-               tmp_path_factory: pytest.TempPathFactory) -> PgDatabase:
-    """test_export's ``awkward_db`` on PostGIS."""
-    return _build_on_postgis(
-        pg_cluster, lambda: fixture_body(test_export.awkward_db)(tmp_path_factory), test_export)
-
-
-@pytest.fixture(scope="module")
-def pg_imported(pg_cluster: pgcluster.Cluster,
-                tmp_path_factory: pytest.TempPathFactory) -> PgDatabase:
-    """test_export's ``imported_source`` (the shipped data and one user import) on PostGIS."""
-    return _build_on_postgis(
-        pg_cluster, lambda: fixture_body(test_export.imported_source)(tmp_path_factory),
-        test_export)
-
-
-@pytest.fixture(scope="module")
-def pg_corpus(pg_cluster: pgcluster.Cluster,
-              tmp_path_factory: pytest.TempPathFactory) -> PgDatabase:
-    """test_ingest's ``corpus_db`` on PostGIS: every bad file is thrown at it."""
-    return _build_on_postgis(
-        pg_cluster, lambda: fixture_body(test_ingest.corpus_db)(tmp_path_factory), test_ingest)
+#: test_export's ``awkward_db``; its ``imported_source`` (the shipped data and one user
+#: import); test_ingest's ``corpus_db`` (every bad file is thrown at it).
+pg_awkward = _on_postgis("pg_awkward", test_export.awkward_db, test_export)
+pg_imported = _on_postgis("pg_imported", test_export.imported_source, test_export)
+pg_corpus = _on_postgis("pg_corpus", test_ingest.corpus_db, test_ingest)
 
 
 @pytest.fixture(scope="module")
