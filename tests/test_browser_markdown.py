@@ -1,4 +1,5 @@
-"""``views.common.md_escape`` in the real frontend: Streamlit's Markdown (remark with its
+"""``views.common.md_escape`` and ``views.map.no_point_html`` (the one table the app shows
+through ``unsafe_allow_html``) in the real frontend: Streamlit's Markdown (remark with its
 directive, emoji-shortcode and Material-icon extensions) in Debian's Chromium must show an
 escaped value as the same characters, whatever it holds: a colon that would start a
 directive (``:red[…]``, ``:material/…:``, ``email:name@host`` once lost the text after the
@@ -29,11 +30,15 @@ VALUES = [
 ]
 
 SCRIPT = '''import json
+import pandas as pd
 import streamlit as st
 from geo_app.views.common import md_escape
+from geo_app.views.map import no_point_html
 
-for value in json.loads({values!r}):
+values = json.loads({values!r})
+for value in values:
     st.markdown(md_escape(value))
+st.markdown(no_point_html(pd.DataFrame({{"值": values}})), unsafe_allow_html=True)
 '''
 
 
@@ -53,6 +58,10 @@ def test_escaped_values_show_as_the_same_characters(page_url: str) -> None:
         page = browser.new_page(viewport={"width": 1280, "height": 800})
         page.goto(page_url)
         boxes = page.locator('[data-testid="stMarkdownContainer"]')
-        boxes.nth(len(VALUES) - 1).wait_for(timeout=60_000)
-        shown = [text.strip() for text in boxes.all_inner_texts()]
+        boxes.nth(len(VALUES)).wait_for(timeout=60_000)
+        shown = [text.strip() for text in boxes.all_inner_texts()[:len(VALUES)]]
+        cells = [text.strip() for text in page.locator(".sim-np td").all_inner_texts()]
+        tags = page.locator(".sim-np b, .sim-np a, .sim-np span, .sim-np code").count()
     assert shown == VALUES
+    assert cells == VALUES
+    assert tags == 0  # no value became an element

@@ -459,10 +459,13 @@ def no_point_html(table: pd.DataFrame) -> str:
     data grid makes a new visitor's browser fetch ~20 code chunks before it creates the
     map's frame, and this list is only read on demand. One line: a blank line would end
     the HTML block and let Markdown read the rest, so line breaks become ``&#10;``; ``$``,
-    backticks and backslashes become entities too (:func:`geo_app.maps.escape_html`).
+    backticks and backslashes become entities too (:func:`geo_app.maps.escape_html`), and
+    so does ``:``: Streamlit rewrites ``:material/…:`` in the Markdown source, raw HTML
+    included (``tests/test_browser_markdown.py``).
     """
     def cell(value: object) -> str:
-        return maps.escape_html(value).replace("\r", "&#13;").replace("\n", "&#10;")
+        return (maps.escape_html(value).replace("\r", "&#13;").replace("\n", "&#10;")
+                .replace(":", "&#58;"))
 
     head = "".join(f"<th>{cell(c)}</th>" for c in table.columns)
     rows = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>"
