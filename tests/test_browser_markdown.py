@@ -59,6 +59,8 @@ def test_escaped_values_show_as_the_same_characters(page_url: str) -> None:
         page.goto(page_url)
         boxes = page.locator('[data-testid="stMarkdownContainer"]')
         boxes.nth(len(VALUES)).wait_for(timeout=60_000)
+        # The table's container can be attached before its HTML is rendered into it.
+        page.locator(".sim-np td").nth(len(VALUES) - 1).wait_for(timeout=60_000)
         shown = [text.strip() for text in boxes.all_inner_texts()[:len(VALUES)]]
         cells = [text.strip() for text in page.locator(".sim-np td").all_inner_texts()]
         tags = page.locator(".sim-np b, .sim-np a, .sim-np span, .sim-np code").count()
