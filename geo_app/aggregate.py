@@ -248,10 +248,94 @@ def points_from_batches(batches: Iterable[Any], *,
         np.concatenate(kinds) if kinds else np.empty(0, dtype=np.uint8),
         np.concatenate(exacts) if exacts else np.empty(0, dtype=bool),
     )
-    no_point = (pd.concat(frames, ignore_index=True).sort_values("id", kind="stable")
-                .reset_index(drop=True) if frames
-                else pd.DataFrame({c: pd.Series(dtype=object) for c in NO_POINT_COLUMNS}))
-    return PointSummary(points=points, n_total=n_total, no_point=no_point, n_no_point=n_no_point)
+    return PointSummary(points=points, n_total=n_total, no_point=_no_point_frame(frames),
+                        n_no_point=n_no_point)
+
+
+def _no_point_frame(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The kept rows without a point, ordered by id (an empty frame of the columns if none)."""
+    return (pd.concat(frames, ignore_index=True).sort_values("id", kind="stable")
+            .reset_index(drop=True) if frames
+            else pd.DataFrame({c: pd.Series(dtype=object) for c in NO_POINT_COLUMNS}))
+
+
+@dataclass(frozen=True, eq=False)
+class PointIndex:
+    """Every entity's point by storage position, read once per database version: a
+    filter's :class:`PointSummary` is then the row ids it matches
+    (:func:`geo_app.store.match_rowids`, a scan of the filter's columns alone) taken from
+    here, the same summary :func:`points_from_batches` makes of the filter's stream.
+
+    Attributes
+    ----------
+    version
+        ``repr`` of the database version the index was read at; a match read at another
+        version must not be taken from it.
+    rowids
+        Every entity's storage position, ascending.
+    lon, lat, kind, exact
+        Every entity's point (NaN coordinates where it has none), as in :class:`Points`.
+    no_point
+        The entities without a point (``rowid`` and :data:`NO_POINT_COLUMNS`), in storage
+        order.
+    """
+
+    version: str
+    rowids: np.ndarray
+    lon: np.ndarray
+    lat: np.ndarray
+    kind: np.ndarray
+    exact: np.ndarray
+    no_point: pd.DataFrame
+
+    @classmethod
+    def from_tables(cls, version: str, points: Any, no_point: Any) -> PointIndex:
+        """Make the index of :func:`geo_app.store.point_index`'s two tables."""
+        def column(name: str) -> np.ndarray:
+            return np.asarray(points.column(name).to_numpy())
+
+        lon = column("lon").astype(float)
+        lat = column("lat").astype(float)
+        located = np.isfinite(lon) & np.isfinite(lat)
+        # rounded as points_from_batches rounds them (NaN where there is no point)
+        return cls(version=version, rowids=column("rowid").astype(np.int64),
+                   lon=np.where(located, np.round(lon, 6), np.nan),
+                   lat=np.where(located, np.round(lat, 6), np.nan),
+                   kind=column("kind_code").astype(np.uint8),
+                   exact=np.asarray(points.column("exact").fill_null(False).to_numpy(), dtype=bool),
+                   no_point=no_point.to_pandas())
+
+    def summary(self, rowids: np.ndarray | None = None, *,
+                no_point_rows: int = NO_POINT_ROWS) -> PointSummary:
+        """The summary of the entities at ``rowids`` (every entity when None).
+
+        Raises
+        ------
+        ValueError
+            When a row id is not in the index (read at another version).
+        """
+        if rowids is None:
+            pos = np.arange(len(self.rowids))
+        elif len(self.rowids) and self.rowids[0] == 0 and self.rowids[-1] == len(self.rowids) - 1:
+            pos = np.asarray(rowids, dtype=np.int64)  # dense: a row id is its position
+            if len(pos) and (pos[0] < 0 or pos[-1] >= len(self.rowids)):
+                msg = "Row ids outside the index: read at another version"
+                raise ValueError(msg)
+        else:
+            pos = np.searchsorted(self.rowids, rowids)
+            if len(pos) and (pos[-1] >= len(self.rowids)
+                             or not np.array_equal(self.rowids[pos], rowids)):
+                msg = "Row ids outside the index: read at another version"
+                raise ValueError(msg)
+        lon, lat = self.lon[pos], self.lat[pos]
+        located = ~np.isnan(lon)
+        points = Points(lon[located], lat[located], self.kind[pos][located],
+                        self.exact[pos][located])
+        missing = self.rowids[pos[~located]]
+        kept = self.no_point[self.no_point["rowid"].isin(missing[:no_point_rows])]
+        frames = [kept.drop(columns="rowid")] if len(kept) else []
+        return PointSummary(points=points, n_total=len(pos), no_point=_no_point_frame(frames),
+                            n_no_point=len(missing))
 
 
 # ----------------------------------------------------------------------------- web mercator

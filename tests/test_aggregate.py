@@ -315,3 +315,25 @@ def test_kept_cells_per_zoom_give_the_plan_of_each_window(seed: int,
             assert np.array_equal(getattr(got.cells, name), getattr(want.cells, name)), name
     assert modes == {"cells", "markers"}
     assert not fresh.__dict__["_cells"] or all(v is None for v in fresh.__dict__["_cells"].values())
+
+
+def test_a_point_index_with_gaps_in_its_row_ids() -> None:
+    """Row ids need not be dense (rows removed by a batch's removal): a summary takes the
+    rows by id, and refuses ids the index does not hold (a match of another version)."""
+    points = pa.table({"rowid": pa.array([3, 7, 8, 20], pa.int64()),
+                       "lon": [120.1, None, 120.3, 120.4], "lat": [31.1, None, 31.3, 31.4],
+                       "kind_code": pa.array([0, 1, 2, 3], pa.uint8()),
+                       "exact": [True, None, False, True]})
+    no_point = pa.table({"rowid": pa.array([7], pa.int64()), "id": ["b"], "name_zh": ["乙"],
+                         "name_en": [None], "kind": ["laboratory"], "status": ["operating"],
+                         "board": [""]})
+    index = agg.PointIndex.from_tables("v1", points, no_point)
+    some = index.summary(np.array([7, 20]))
+    assert some.points.lon.tolist() == [120.4] and some.points.kind.tolist() == [3]
+    assert (some.n_total, some.n_no_point, some.no_point["id"].tolist()) == (2, 1, ["b"])
+    every = index.summary()
+    assert every.points.lon.tolist() == [120.1, 120.3, 120.4] and every.n_total == 4
+    assert every.points.exact.tolist() == [True, False, True]
+    for wrong in ([4], [21], [3, 9]):
+        with pytest.raises(ValueError, match="another version"):
+            index.summary(np.array(wrong))

@@ -86,12 +86,12 @@ def _v(path: Path) -> int:
 def test_reader_is_kept_and_follows_a_replaced_file(tmp_path: Path) -> None:
     path = _table_db(tmp_path / "x.duckdb", 1)
     assert _v(path) == 1
-    first = duckdb_connect._reader_instance(path, 0, 0.01)
+    first = duckdb_connect._reader_instance(path, 0, 0.01)[1]
     # kept, not reopened
-    assert _v(path) == 1 and duckdb_connect._reader_instance(path, 0, 0.01) is first
+    assert _v(path) == 1 and duckdb_connect._reader_instance(path, 0, 0.01)[1] is first
     _table_db(path, 2)  # a writer swaps a new file in (os.replace)
     assert _v(path) == 2  # duckdb.connect(path) would still serve the old file here
-    assert duckdb_connect._reader_instance(path, 0, 0.01) is not first
+    assert duckdb_connect._reader_instance(path, 0, 0.01)[1] is not first
 
 
 def test_a_read_in_progress_keeps_its_snapshot(tmp_path: Path) -> None:
@@ -141,24 +141,24 @@ def test_a_write_leaves_the_new_file_open_for_the_next_query(
     (and read) this process's reader of it right after the swap."""
     path = _table_db(tmp_path / "x.duckdb", 1)
     assert _v(path) == 1
-    old = duckdb_connect._reader_instance(path, 0, 0.01)
+    old = duckdb_connect._reader_instance(path, 0, 0.01)[1]
     with store.rewrite(path) as con:
         con.execute("UPDATE t SET v = 2")
     opened = _count_opens(monkeypatch)
     assert _v(path) == 2 and opened == []  # the new file, on the reader the write opened
-    assert duckdb_connect._reader_instance(path, 0, 0.01) is not old
+    assert duckdb_connect._reader_instance(path, 0, 0.01)[1] is not old
 
 
 def test_a_failed_write_keeps_the_reader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = _table_db(tmp_path / "x.duckdb", 1)
     assert _v(path) == 1
-    kept = duckdb_connect._reader_instance(path, 0, 0.01)
+    kept = duckdb_connect._reader_instance(path, 0, 0.01)[1]
     opened = _count_opens(monkeypatch)
     with pytest.raises(duckdb.Error), store.rewrite(path) as con:
         con.execute("UPDATE t SET v = 3")
         con.execute("SELECT no_such_column FROM t")
     assert len(opened) == 1  # only the write's own read-only lock on the live file
-    assert _v(path) == 1 and duckdb_connect._reader_instance(path, 0, 0.01) is kept
+    assert _v(path) == 1 and duckdb_connect._reader_instance(path, 0, 0.01)[1] is kept
     assert len(opened) == 1
 
 
@@ -383,3 +383,69 @@ def test_the_filter_columns_are_entity_columns() -> None:
     assert FILTER_COLUMNS == (
         ("kind", "kinds"), ("level", "levels"), ("status", "statuses"), ("board", "boards"))
     assert {column for column, _ in FILTER_COLUMNS} <= set(store.ENTITY_COLUMNS)
+
+
+# ----------------------------------------------------------------------------- the map's index
+
+_INDEX_FILTERS = [
+    make_filter(),
+    make_filter(kinds=["laboratory", "university"]),
+    make_filter(boards=["昆山市"], statuses=["operating"]),
+    make_filter(search="苏州"),         # caseless: searched without lower()
+    make_filter(search="Lab"),          # cased: searched lowercased
+    make_filter(search="没有这个名字"),  # nothing matches
+]
+
+
+@pytest.mark.parametrize("flt", _INDEX_FILTERS)
+def test_the_point_index_gives_the_summary_of_the_filters_stream(db: Path, flt) -> None:  # type: ignore[no-untyped-def]
+    """The map's summary taken from the index by the filter's row ids is the summary of
+    the filter's own point stream: same points in the same order, same rows without a point."""
+    import numpy as np
+
+    from geo_app import aggregate
+
+    read, points, no_point = store.point_index(db, unlocated=aggregate.NO_POINT_COLUMNS)
+    index = aggregate.PointIndex.from_tables(repr(read), points, no_point)
+    matched, rowids = store.match_rowids(db, flt)
+    assert matched == read and list(rowids) == sorted(rowids)
+    assert len(rowids) == store.count_entities(db, flt)
+    for cap in (aggregate.NO_POINT_ROWS, 2):
+        got = index.summary(None if flt.is_empty() else rowids, no_point_rows=cap)
+        want = aggregate.points_from_batches(
+            store.iter_point_batches(db, flt, unlocated=aggregate.NO_POINT_COLUMNS),
+            no_point_rows=cap)
+        for name in ("lon", "lat", "kind", "exact"):
+            assert np.array_equal(getattr(got.points, name), getattr(want.points, name)), name
+        assert (got.n_total, got.n_no_point) == (want.n_total, want.n_no_point)
+        assert got.no_point.to_dict("records") == want.no_point.to_dict("records")
+
+
+def test_a_caseless_search_matches_what_the_lowercased_search_matches(db: Path) -> None:
+    """A search of digits, punctuation and CJK skips lower() over every name and finds the
+    same entities (the names are searched as they are)."""
+    names = store.query_entities(db)
+    for text in ("苏州", "实验室", "（", "1", "-", "独墅湖科教创新区", "：", "2"):
+        want = {i for i, zh, en in zip(names["id"], names["name_zh"], names["name_en"],
+                                      strict=True)
+                if text.lower() in zh.lower() or text.lower() in (en or "").lower() or i == text}
+        got = set(store.query_entities(db, make_filter(search=text))["id"])
+        assert got == want, text
+
+
+def test_caseless_characters_are_never_made_by_lower() -> None:
+    """Every code point of ``caseless`` is its own lowercase in DuckDB, and DuckDB's lower()
+    makes none of them of any other code point (every code point checked)."""
+    import pyarrow as pa
+
+    from geo_app.store.common import _CASELESS_RANGES, caseless
+
+    every = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    con = duckdb.connect()
+    con.register("code_points", pa.table({"c": every}))
+    changed = con.execute("SELECT c, lower(c) FROM code_points WHERE lower(c) <> c").fetchall()
+    made = {ch for _, low in changed for ch in low}
+    inside = [chr(c) for lo, hi in _CASELESS_RANGES for c in range(lo, hi + 1)]
+    assert all(caseless(c) for c in inside) and len(inside) > 20_000
+    assert [c for c in inside if c in made or c in {src for src, _ in changed}] == []
+    assert not caseless("a") and not caseless("Ａ") and not caseless("é")

@@ -574,3 +574,30 @@ def test_the_no_point_table_escapes_every_value() -> None:
     assert out.count("<tr>") == 6 and out.count("<td>") == 10
     assert "&lt;img src=x onerror=alert(1)&gt;" in out and "名称 &lt;i&gt;" in out
     assert html.unescape(out.split("<td>")[3].split("</td>")[0]) == hostile[1]
+
+
+def test_a_summary_read_across_a_write_is_the_new_files(tmp_path: Path) -> None:
+    """The index is read once per version; a filter's row ids read after the file changed
+    are not taken from an index of the old file: the summary streams the new file."""
+    from geo_app import aggregate, build, ingest, store
+    from geo_app.auth import local_actor
+    from geo_app.views import map as page
+    from tests.conftest import copy_sources
+
+    settings = copy_sources(tmp_path)
+    build.build_database(settings)
+    db = settings.db_path
+    old = page.data_version(db)
+    flt = make_filter(kinds=["incubator"])
+    before = page.load_summary(str(db), old, flt)  # reads the old file's index
+    source = tmp_path / "one.csv"
+    source.write_text("id,name_zh,kind,level,status,board,lon,lat,location_precision,"
+                      "location_source,source_datum,source\nidx-1,索引孵化器,incubator,municipal,"
+                      "operating,苏州高新区,120.4425,31.3391,town,test,wgs84,test\n",
+                      encoding="utf-8")
+    assert ingest.import_file(source, db, actor=local_actor())[1] is not None
+    after = page.load_summary(str(db), old, flt)  # the old version's key, the new file
+    want = aggregate.points_from_batches(store.iter_point_batches(
+        db, flt, unlocated=aggregate.NO_POINT_COLUMNS))
+    assert after.n_total == before.n_total + 1 == want.n_total
+    assert after.points.lon.tolist() == want.points.lon.tolist()

@@ -77,6 +77,8 @@ from geo_app.store.duckdb_stream import (
     iter_entity_geojson,
     iter_entity_rows,
     iter_point_batches,
+    match_rowids,
+    point_index,
 )
 from geo_app.store.duckdb_write import (
     delete_batch,
@@ -104,6 +106,8 @@ layer_ids = on_postgis(layer_ids)
 list_audit = on_postgis(list_audit)
 list_batches = on_postgis(list_batches)
 located_counts = on_postgis(located_counts)
+match_rowids = on_postgis(match_rowids)
+point_index = on_postgis(point_index)
 query_entities = on_postgis(query_entities)
 query_entities_page = on_postgis(query_entities_page)
 read_geo_table = on_postgis(read_geo_table)
@@ -123,7 +127,8 @@ __all__ = [
     "entity_ids", "file_stamp", "forget_readers", "import_board_indicators", "import_entities",
     "insert_frame", "is_database_file", "iter_entity_batches", "iter_entity_geojson",
     "iter_entity_rows", "iter_point_batches", "layer_ids", "list_audit", "list_batches",
-    "located_counts", "private_reader", "process_alive", "query_entities", "query_entities_page",
+    "located_counts", "match_rowids", "point_index", "private_reader", "process_alive",
+    "query_entities", "query_entities_page",
     "read_geo_table", "read_meta", "read_table", "reader", "replace_memberships", "rewrite",
     "shared_points", "swap_in", "utc_now", "write_database", "writer_lock",
 ]

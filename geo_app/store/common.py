@@ -33,6 +33,25 @@ ENTITY_COLUMNS = (
 FILTER_COLUMNS: tuple[tuple[str, str], ...] = tuple(
     (spec.key, spec.field) for spec in FILTER_KEYS.values() if spec.vocab is not None)
 
+#: Code point ranges that ``lower()`` maps to themselves and never makes of another code
+#: point, on DuckDB (every code point checked by ``tests/test_store.py``) and on PostgreSQL
+#: (``text COLLATE "C"`` lowers ASCII letters only): ASCII digits and punctuation, CJK
+#: punctuation and ideographs, full-width punctuation and digits.
+_CASELESS_RANGES = ((0x20, 0x40), (0x5B, 0x60), (0x7B, 0x7E), (0x3000, 0x303F), (0x3400, 0x4DBF),
+                    (0x4E00, 0x9FFF), (0xFF01, 0xFF20), (0xFF3B, 0xFF40), (0xFF5B, 0xFF65))
+
+
+def caseless(text: str) -> bool:
+    """Whether every character of ``text`` is in :data:`_CASELESS_RANGES`: then a name
+    holds ``text`` in its lowercase form exactly when it holds ``text`` as it is, and the
+    search need not lowercase every name (at 1M entities ~25 ms instead of ~130 ms).
+
+    >>> caseless("合成主体1"), caseless("苏州（SIP）"), caseless("")
+    (True, False, True)
+    """
+    return all(any(lo <= ord(c) <= hi for lo, hi in _CASELESS_RANGES) for c in text)
+
+
 #: Every table of the schema (names the store accepts from its callers).
 _TABLES = frozenset({
     "meta", "boards", "boundaries", "water", "import_batches", "entities", "indicators",

@@ -139,7 +139,9 @@ def _identity(path: Path) -> Version:
     return version
 
 
-def _reader_instance(path: Path, retries: int, base_delay: float) -> duckdb.DuckDBPyConnection:
+def _reader_instance(path: Path, retries: int, base_delay: float
+                     ) -> tuple[Version, duckdb.DuckDBPyConnection]:
+    """The process's read-only instance of ``path`` and the version of the file it reads."""
     key = os.path.realpath(path)
     while True:
         try:
@@ -151,7 +153,7 @@ def _reader_instance(path: Path, retries: int, base_delay: float) -> duckdb.Duck
             cached = _READERS.get(key)
             if cached is not None and cached[0] == ident:
                 _READERS.move_to_end(key)
-                return cached[1]
+                return cached
         con = _retrying(Path(key), lambda: _attach_read_only(Path(key)), retries, base_delay)
         if _identity(Path(key)) != ident:  # replaced while we opened it: open the new one
             con.close()
@@ -162,7 +164,7 @@ def _reader_instance(path: Path, retries: int, base_delay: float) -> duckdb.Duck
             _READERS.move_to_end(key)
             while len(_READERS) > MAX_OPEN_READERS:
                 _READERS.popitem(last=False)
-        return con
+        return ident, con
 
 
 def _forget_reader(path: Path) -> None:
@@ -189,12 +191,21 @@ def reader(path: Path, *, retries: int = 8, base_delay: float = 0.05
         When a process outside this app's write protocol holds the file read-write past
         ``retries`` attempts (this app's writers never open the live file).
     """
-    base = _reader_instance(Path(path), retries, base_delay)
+    with versioned_reader(path, retries=retries, base_delay=base_delay) as (_, cur):
+        yield cur
+
+
+@contextmanager
+def versioned_reader(path: Path, *, retries: int = 8, base_delay: float = 0.05
+                     ) -> Iterator[tuple[Version, duckdb.DuckDBPyConnection]]:
+    """As :func:`reader`, with the :func:`database_version` of the file the cursor reads
+    (the instance keeps reading that file, whatever replaces it on disk meanwhile)."""
+    version, base = _reader_instance(Path(path), retries, base_delay)
     with _READERS_LOCK:
         cur = base.cursor()
     try:
         cur.execute(f"USE {_READ_ALIAS}")
-        yield cur
+        yield version, cur
     finally:
         cur.close()
 
@@ -217,7 +228,7 @@ def warm_reader(path: Path, *, retries: int = 8, base_delay: float = 0.05) -> No
     small table whole, and :data:`WARM_ENTITY_COLUMNS` of ``entities``. Another process
     still pays at its next operation.
     """
-    base = _reader_instance(Path(path), retries, base_delay)
+    _, base = _reader_instance(Path(path), retries, base_delay)
     with _READERS_LOCK:
         cur = base.cursor()
     try:

@@ -18,6 +18,7 @@ from geo_app.store.common import (
     _TABLES,
     ENTITY_COLUMNS,
     FILTER_COLUMNS,
+    caseless,
     entities_to_gdf,
     page_sql,
 )
@@ -94,7 +95,11 @@ def _entity_where(flt: EntityFilter) -> tuple[str, list[Any]]:
         clauses.append("e.id IN (SELECT entity_id FROM layer_members "
                        "WHERE list_contains(?::VARCHAR[], layer_id))")
         params.append(list(flt.layers))
-    if flt.search:
+    if flt.search and caseless(flt.search):  # lowercasing cannot change a match
+        clauses.append("(contains(e.name_zh, ?) OR contains(coalesce(e.name_en, ''), ?) "
+                       "OR e.id = ?)")
+        params.extend([flt.search, flt.search, flt.search])
+    elif flt.search:
         clauses.append("(contains(lower(e.name_zh), lower(?)) OR "
                        "contains(lower(coalesce(e.name_en, '')), lower(?)) OR e.id = ?)")
         params.extend([flt.search, flt.search, flt.search])

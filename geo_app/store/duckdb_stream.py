@@ -10,7 +10,7 @@ from typing import Any
 
 from geo_app.filters import EntityFilter
 from geo_app.store.common import ENTITY_COLUMNS
-from geo_app.store.duckdb_connect import private_reader, reader
+from geo_app.store.duckdb_connect import Version, private_reader, reader, versioned_reader
 from geo_app.store.duckdb_read import _entity_where
 from geo_app.vocab import EXACT_PRECISIONS, KINDS
 
@@ -189,3 +189,54 @@ def iter_point_batches(path: Path, flt: EntityFilter | None = None, *,
     items = [*_POINT_ITEMS, *(f"CASE WHEN e.lon IS NULL OR e.lat IS NULL THEN e.{c} END AS np_{c}"
                               for c in _checked_columns(unlocated))]
     yield from _stream(path, flt, items, batch_size, shared=True)
+
+
+# ----------------------------------------------------------------------------- the map's index
+# (every entity's point read once per version; a filter is then the row ids it matches)
+
+
+def point_index(path: Path, *, unlocated: Sequence[str] = ()) -> tuple[Version, Any, Any]:
+    """Every entity's point by storage position, for a map that filters in memory.
+
+    One snapshot of the kept reader (two queries in one transaction).
+
+    Parameters
+    ----------
+    unlocated
+        Entity columns also read for the entities without a point.
+
+    Returns
+    -------
+    tuple
+        The :func:`~geo_app.store.database_version` of the file read; a pyarrow Table of
+        every entity in storage order (``rowid``, then the point columns of
+        :func:`iter_point_batches`); a pyarrow Table of the entities without a point
+        (``rowid`` and the ``unlocated`` columns), in storage order.
+    """
+    names = _checked_columns(unlocated)
+    points_sql = (f"SELECT e.rowid AS rowid, {', '.join(_POINT_ITEMS)} "  # noqa: S608 (store SQL)
+                  "FROM entities e ORDER BY e.rowid")
+    unlocated_sql = (f"SELECT e.rowid AS rowid{''.join(f', e.{c}' for c in names)} "  # noqa: S608 (checked names)
+                     "FROM entities e WHERE e.lon IS NULL OR e.lat IS NULL ORDER BY e.rowid")
+    with versioned_reader(path) as (version, cur):
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            points = cur.execute(points_sql).to_arrow_table()
+            missing = cur.execute(unlocated_sql).to_arrow_table()
+        finally:
+            cur.execute("COMMIT")
+    return version, points, missing
+
+
+def match_rowids(path: Path, flt: EntityFilter | None = None) -> tuple[Version, Any]:
+    """The storage positions (``rowid``) of the entities matching ``flt``, ascending, and
+    the :func:`~geo_app.store.database_version` of the file they were read from (the key
+    of :func:`point_index`'s positions): ~25 ms for half of 1M entities, where reading
+    their points costs ~150 ms."""
+    import numpy as np
+
+    where, params = _entity_where(flt or EntityFilter())
+    sql = f"SELECT e.rowid AS rowid FROM entities e{where} ORDER BY e.rowid"  # noqa: S608 (placeholders only)
+    with versioned_reader(path) as (version, cur):
+        got = cur.execute(sql, params).fetchnumpy()["rowid"]
+    return version, np.asarray(got, dtype=np.int64)

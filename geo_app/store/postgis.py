@@ -79,6 +79,8 @@ from geo_app.store.postgis_stream import (
     iter_entity_geojson,
     iter_entity_rows,
     iter_point_batches,
+    match_rowids,
+    point_index,
 )
 from geo_app.store.postgis_write import (
     delete_batch,
@@ -94,7 +96,8 @@ __all__ = [
     "database_version", "delete_batch", "describe", "drop_build", "entity_counts", "entity_ids",
     "import_board_indicators", "import_entities", "insert_frame", "iter_entity_batches",
     "iter_entity_geojson", "iter_entity_rows", "iter_point_batches", "layer_ids", "list_audit",
-    "list_batches", "located_counts", "new_batch_id", "query_entities", "query_entities_page",
-    "read_geo_table", "read_meta", "read_table", "read_url", "replace_memberships", "schema_for",
+    "list_batches", "located_counts", "match_rowids", "new_batch_id", "point_index",
+    "query_entities", "query_entities_page", "read_geo_table", "read_meta", "read_table",
+    "read_url", "replace_memberships", "schema_for",
     "shared_points", "swap_in", "write_database", "writer_lock",
 ]

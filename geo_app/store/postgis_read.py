@@ -20,6 +20,7 @@ from geo_app.store.common import (
     _TABLES,
     ENTITY_COLUMNS,
     FILTER_COLUMNS,
+    caseless,
     entities_to_gdf,
     page_sql,
 )
@@ -192,6 +193,10 @@ def _entity_where(flt: EntityFilter) -> tuple[str, list[Any]]:
         params.append(list(flt.layers))
     if flt.search and "\x00" in flt.search:
         clauses.append("FALSE")  # PostgreSQL text holds no NUL: nothing matches, as on DuckDB
+    elif flt.search and caseless(flt.search):  # lowercasing cannot change a match
+        clauses.append("(strpos(e.name_zh, %s) > 0 OR strpos(coalesce(e.name_en, ''), %s) > 0 "
+                       "OR e.id = %s)")
+        params.extend([flt.search, flt.search, flt.search])
     elif flt.search:
         clauses.append("(strpos(lower(e.name_zh), lower(%s)) > 0 OR "
                        "strpos(lower(coalesce(e.name_en, '')), lower(%s)) > 0 OR e.id = %s)")

@@ -19,6 +19,8 @@ from geo_app.store.common import (
 )
 from geo_app.store.postgis_connect import (
     _read,
+    describe,
+    read_url,
 )
 from geo_app.store.postgis_read import _ENTITY_SCHEMA, _arrow_batch, _entity_where, _finite
 from geo_app.vocab import EXACT_PRECISIONS, KINDS
@@ -303,3 +305,47 @@ def iter_point_batches(path: Path | str, flt: EntityFilter | None = None, *,
     types = [("lon", pa.float64()), ("lat", pa.float64()), ("kind_code", pa.uint8()),
              ("exact", pa.bool_()), *((f"np_{c}", _ENTITY_SCHEMA.field(c).type) for c in names)]
     yield from _stream(path, flt, items, types, batch_size)
+
+
+# ----------------------------------------------------------------------------- the map's index
+
+
+def _data_version(con: psycopg.Connection[Any]) -> tuple[str, str | None]:
+    """:func:`~geo_app.store.postgis_read.database_version`, read inside ``con``'s transaction."""
+    row = con.execute("SELECT value FROM data_version").fetchone()
+    return (describe(read_url()), str(row[0]) if row else None)
+
+
+def point_index(path: Path | str, *, unlocated: Sequence[str] = ()
+                ) -> tuple[tuple[str, str | None], pa.Table, pa.Table]:
+    """Every entity's point by storage position (as on DuckDB), read in one snapshot."""
+    names = _checked_columns(unlocated)
+    point_types = [("rowid", pa.int64()), ("lon", pa.float64()), ("lat", pa.float64()),
+                   ("kind_code", pa.uint8()), ("exact", pa.bool_())]
+    missing_types = [("rowid", pa.int64()), *((c, _ENTITY_SCHEMA.field(c).type) for c in names)]
+    with _read(path, snapshot=True) as con:
+        version = _data_version(con)
+        points = con.execute(f"SELECT e.rowid, {', '.join(_POINT_ITEMS)} FROM entities e "  # noqa: S608 (module SQL)
+                             "ORDER BY e.rowid").fetchall()
+        missing = con.execute(f"SELECT e.rowid{''.join(f', e.{c}' for c in names)} "  # noqa: S608 (checked names)
+                              "FROM entities e WHERE e.lon IS NULL OR e.lat IS NULL "
+                              "ORDER BY e.rowid").fetchall()
+    return version, _arrow_table(point_types, points), _arrow_table(missing_types, missing)
+
+
+def _arrow_table(types: Sequence[tuple[str, pa.DataType]], rows: Sequence[Any]) -> pa.Table:
+    names = [n for n, _ in types]
+    return pa.Table.from_batches([_arrow_batch(names, [t for _, t in types], rows)],
+                                 schema=pa.schema(list(types)))
+
+
+def match_rowids(path: Path | str, flt: EntityFilter | None = None
+                 ) -> tuple[tuple[str, str | None], np.ndarray]:
+    """The storage positions (``rowid``) of the entities matching ``flt``, ascending, and
+    the version they were read at (as on DuckDB)."""
+    where, params = _entity_where(flt or EntityFilter())
+    with _read(path, snapshot=True) as con:
+        version = _data_version(con)
+        rows = con.execute(f"SELECT e.rowid FROM entities e{where} ORDER BY e.rowid",  # noqa: S608 (placeholders only)
+                           params).fetchall()
+    return version, np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
