@@ -391,13 +391,16 @@ bench_map.profiled_run({app!r}, {log!r}, _t0, _first)
 #: Timed sections of a run of the map page (``module:attribute``), in page order.
 PROFILED = ("geo_app.views.map:db_path", "geo_app.views.map:data_version",
             "geo_app.views.map:_static", "geo_app.views.map:layer_choices",
-            "geo_app.views.map:sidebar_filter", "geo_app.views.map:basemap_select",
-            "summary", "geo_app.views.map:_display_overlays", "geo_app.views.map:_display_points",
+            "geo_app.views.map:seed_filter", "geo_app.views.map:seed_basemap",
+            "summary", "geo_app.views.map:_point_index", "geo_app.store:match_rowids",
+            "geo_app.store:iter_point_batches", "geo_app.views.map:_display_overlays",
+            "geo_app.views.map:_display_points",
             "located", "window_rows", "geo_app.views.map:_base_map", "geo_app.maps:build_map",
             "geo_app.aggregate:plan_view", "geo_app.maps:view_layer",
             "streamlit_folium:_get_html", "streamlit_folium:_get_header",
             "streamlit_folium:_get_map_string", "streamlit_folium:_get_feature_group_string",
             "streamlit_folium:_component_func", "geo_app.views.map:st_folium",
+            "geo_app.views.map:_draw_sidebar",
             "geo_app.views.map:_draw_no_point")
 _SECTIONS: dict[str, float] = {}
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
+from playwright.sync_api import expect
 
 from benchmarks.bench_map import chromium, streamlit_app
 from geo_app import build, ingest, store
@@ -239,13 +240,15 @@ def test_back_and_forward_step_through_filter_states(browser: object, app_url: s
         page.go_back()  # type: ignore[attr-defined]
         page.wait_for_url(lambda u: "q=实验室" in unquote(u), timeout=20_000)  # type: ignore[attr-defined]
         page.get_by_text(shown[1]).wait_for(timeout=20_000)  # type: ignore[attr-defined]
-        assert box.input_value() == "实验室"
+        # the sidebar is drawn after the map in the same run: its box follows the counts
+        expect(box).to_have_value("实验室", timeout=20_000)
         page.go_back()  # type: ignore[attr-defined]
         page.get_by_text(shown[0]).wait_for(timeout=20_000)  # type: ignore[attr-defined]
-        assert "q=" not in page.url and box.input_value() == ""  # type: ignore[attr-defined]
+        expect(box).to_have_value("", timeout=20_000)
+        assert "q=" not in page.url  # type: ignore[attr-defined]
         page.go_forward()  # type: ignore[attr-defined]
         page.wait_for_url(lambda u: "q=实验室" in unquote(u), timeout=20_000)  # type: ignore[attr-defined]
         page.get_by_text(shown[1]).wait_for(timeout=20_000)  # type: ignore[attr-defined]
-        assert box.input_value() == "实验室"
+        expect(box).to_have_value("实验室", timeout=20_000)
     finally:
         page.close()  # type: ignore[attr-defined]

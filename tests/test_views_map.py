@@ -64,7 +64,7 @@ def expected(db: Path, **kw: Any) -> tuple[int, int]:
 
 def no_point_rows(at: AppTest) -> int:
     """Rows of the table of entities without a point (absent when there are none)."""
-    tables = [m.value for m in at.markdown if m.value.startswith('<div class="sim-np">')]
+    tables = [m.value for m in at.get("html") if m.value.startswith('<div class="sim-np">')]
     assert len(tables) <= 1
     return tables[0].count("<tr>") - 1 if tables else 0
 

@@ -198,11 +198,24 @@ def get_lang() -> str:
 
 def language_switch() -> str:
     """Sidebar language switch, written back to the URL; returns the language."""
+    return language_widget(seed_language())
+
+
+def seed_language() -> str:
+    """The language of this run, put into the switch's state before it is drawn
+    (:func:`language_widget` draws it, later in the run if the page wants)."""
     ss = st.session_state
     # re-assigned every run: a widget on another page has another id and would
     # otherwise start from its default
     ss[_LANG_WIDGET] = get_lang()
-    lang = st.sidebar.radio(t("language", ss[_LANG_WIDGET]), LANGS,
+    return str(ss[_LANG_WIDGET])
+
+
+def language_widget(lang: str) -> str:
+    """Draw the sidebar language switch seeded by :func:`seed_language` (whose value
+    ``lang`` is) and write the language back to the URL; returns it."""
+    ss = st.session_state
+    lang = st.sidebar.radio(t("language", lang), LANGS,
                             format_func=lambda v: "中文" if v == "zh" else "English",
                             horizontal=True, key=_LANG_WIDGET)
     ss["_lang"] = lang
@@ -252,7 +265,31 @@ def _seed_filter_widgets(known_layers: Sequence[str]) -> list[str]:
 
 def sidebar_filter(lang: str, known_layers: list[str], layer_names: dict[str, str]) -> EntityFilter:
     """Filter widgets in the sidebar, initialised from and written back to the URL."""
+    _, bad = seed_filter(known_layers)
+    return filter_widgets(lang, known_layers, layer_names, bad)
+
+
+def seed_filter(known_layers: list[str]) -> tuple[EntityFilter, list[str]]:
+    """The filter of this run, put into the filter widgets' state before they are drawn
+    (:func:`filter_widgets` draws them, later in the run if the page wants): the filter
+    they will show, and the URL's invalid values."""
     bad = _seed_filter_widgets(known_layers)
+    ss = st.session_state
+    chosen: dict[str, list[str]] = {}
+    for key, spec in FILTER_KEYS.items():
+        value = ss[FILTER_WIDGETS[key]]
+        if spec.text:
+            chosen[key] = [value.strip()] if value and value.strip() else []
+        else:
+            chosen[key] = list(value)
+    flt, _ = parse_filter(chosen, known_layers=known_layers)
+    return flt, bad
+
+
+def filter_widgets(lang: str, known_layers: list[str], layer_names: dict[str, str],
+                   bad: Sequence[str]) -> EntityFilter:
+    """Draw the sidebar's filter widgets seeded by :func:`seed_filter` (``bad``: the URL's
+    invalid values it returned) and write their filter back to the URL; returns it."""
     sb = st.sidebar
     sb.header(t("filters", lang))
     if bad:

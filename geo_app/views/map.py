@@ -23,7 +23,7 @@ thresholds live in :mod:`geo_app.aggregate`, which explains the approach):
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -42,11 +42,13 @@ from geo_app.views.common import (
     data_version,
     db_path,
     entity_table,
-    language_switch,
+    filter_widgets,
+    language_widget,
     layer_choices,
     layers_table,
+    seed_filter,
+    seed_language,
     show_error,
-    sidebar_filter,
     url_choice,
     write_choice_to_url,
 )
@@ -200,11 +202,15 @@ def _asset_base() -> str:
     return assets.vendor_url(str(st.get_option("server.baseUrlPath") or ""))
 
 
-def basemap_select(lang: str) -> str:
-    """Sidebar basemap choice, kept in the URL as ``?basemap=`` (omitted for the default)."""
-    options = list(maps.BASEMAPS)
-    url_choice("basemap", _BASEMAP_WIDGET, options, maps.DEFAULT_BASEMAP)
-    choice = st.sidebar.selectbox(t("map_basemap", lang), options,
+def seed_basemap() -> str:
+    """The basemap of this run (``?basemap=``, omitted from the URL for the default), put
+    into its widget's state before :func:`basemap_widget` draws it."""
+    return url_choice("basemap", _BASEMAP_WIDGET, list(maps.BASEMAPS), maps.DEFAULT_BASEMAP)
+
+
+def basemap_widget(lang: str) -> str:
+    """Draw the basemap choice seeded by :func:`seed_basemap`; write it back to the URL."""
+    choice = st.sidebar.selectbox(t("map_basemap", lang), list(maps.BASEMAPS),
                                   format_func=lambda v: maps.basemap_label(v, lang),
                                   key=_BASEMAP_WIDGET)
     write_choice_to_url("basemap", _BASEMAP_WIDGET, choice, maps.DEFAULT_BASEMAP)
@@ -473,13 +479,14 @@ def _draw_map(page: MapPage) -> list[str]:
 def no_point_html(table: pd.DataFrame) -> str:
     """``table`` as one line of HTML (a scrolling table), every header and value escaped.
 
-    Shown through ``st.markdown(unsafe_allow_html=True)`` instead of ``st.dataframe``: a
-    data grid makes a new visitor's browser fetch ~20 code chunks before it creates the
-    map's frame, and this list is only read on demand. One line: a blank line would end
-    the HTML block and let Markdown read the rest, so line breaks become ``&#10;``; ``$``,
-    backticks and backslashes become entities too (:func:`geo_app.maps.escape_html`), and
-    so does ``:``: Streamlit rewrites ``:material/…:`` in the Markdown source, raw HTML
-    included (``tests/test_browser_markdown.py``).
+    Shown through ``st.html`` (sanitised by the frontend's DOMPurify, never Markdown)
+    instead of ``st.dataframe``: a data grid makes a new visitor's browser fetch ~20 code
+    chunks before it creates the map's frame, and ``st.markdown(unsafe_allow_html=True)``
+    one of 188 kB (rehype-raw); this list is only read on demand. Written so that it
+    would stay inert as Markdown too: one line (line breaks become ``&#10;``), and ``$``,
+    backticks, backslashes (:func:`geo_app.maps.escape_html`) and ``:`` (Streamlit
+    rewrites ``:material/…:`` in a Markdown source, raw HTML included) as entities
+    (``tests/test_browser_markdown.py``).
     """
     def cell(value: object) -> str:
         return (maps.escape_html(value).replace("\r", "&#13;").replace("\n", "&#10;")
@@ -502,28 +509,39 @@ def _draw_no_point(summary: aggregate.PointSummary, lang: str, layer_names: dict
         table = entity_table(summary.no_point, lang, layer_names)
         keep = [t("col_name_zh", lang), t("col_name_en", lang), t("kind", lang), t("board", lang),
                 t("status", lang), t("col_id", lang)]
-        st.markdown(no_point_html(table[keep]), unsafe_allow_html=True)  # escaped: no_point_html
+        st.html(no_point_html(table[keep]))  # escaped: no_point_html
         if summary.n_no_point > len(summary.no_point):
             st.caption(t("map_no_point_more", lang, shown=f"{len(summary.no_point):,}",
                          n=f"{summary.n_no_point:,}"))
 
 
 def render() -> None:
-    """Draw the page."""
-    lang = language_switch()
+    """Draw the page: the map first, then the sidebar.
+
+    The sidebar's widgets are seeded (their state set from the URL or the session) before
+    the map is drawn, and drawn after it with the same values: a new visitor's browser
+    loads each kind of widget's code when the widget first arrives, and with the widgets
+    first the map's frame waited for all of them (~0.65 s of a ~3.8 s first frame at 1M
+    entities, 2 cores; docs/scale.md).
+    """
+    lang = seed_language()
+    sidebar: list[Callable[[], object]] = [lambda: language_widget(lang)]
     try:
         db = db_path()
         version = data_version(db)
         build = build_stamp(str(db), version)
         known_layers, layer_names = layer_choices(db, lang)
-        flt = sidebar_filter(lang, known_layers, layer_names)
-        basemap = basemap_select(lang)
+        flt, bad = seed_filter(known_layers)
+        sidebar.append(lambda: filter_widgets(lang, known_layers, layer_names, bad))
+        basemap = seed_basemap()
+        sidebar.append(lambda: basemap_widget(lang))
         summary = CACHED.summary(str(db), version, flt)
         # the unfiltered summary counts every entity: no second query for the total
         total = summary.n_total if flt.is_empty() else _total(str(db), version)
         _vendor_ready()
     except GeoAppError as err:
         show_error(err)
+        _draw_sidebar(sidebar)
         return
     st.title(t("app_title", lang))
     on_map = len(summary.points)
@@ -540,12 +558,13 @@ def render() -> None:
                    summary=summary, inputs=inputs, layer_names=layer_names,
                    asset_base=_asset_base(), build=build)
     # the map takes the whole width; what has no location is listed below it
-    st.markdown(_FILL_CSS, unsafe_allow_html=True)  # constant style sheet, no data
+    st.html(_FILL_CSS)  # constant style sheet, no data
     notes: list[str] = []
     try:
         notes = _draw_map(page)
     except GeoAppError as err:
         show_error(err)
+    _draw_sidebar(sidebar)
     base = maps.BASEMAPS[basemap]
     notes.append(t("sip_no_polygon", lang))
     if base.datum == "gcj02":
@@ -555,3 +574,9 @@ def render() -> None:
     notes.append(t("map_share_hint", lang))
     st.caption("  \n".join(notes))
     _draw_no_point(summary, lang, layer_names)
+
+
+def _draw_sidebar(widgets: Sequence[Callable[[], object]]) -> None:
+    """Draw the seeded sidebar widgets, in order (language, filters, basemap)."""
+    for draw in widgets:
+        draw()
