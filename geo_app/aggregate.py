@@ -314,17 +314,16 @@ class PointIndex:
         ValueError
             When a row id is not in the index (read at another version).
         """
+        n = len(self.rowids)
         if rowids is None:
-            pos = np.arange(len(self.rowids))
-        elif len(self.rowids) and self.rowids[0] == 0 and self.rowids[-1] == len(self.rowids) - 1:
-            pos = np.asarray(rowids, dtype=np.int64)  # dense: a row id is its position
-            if len(pos) and (pos[0] < 0 or pos[-1] >= len(self.rowids)):
-                msg = "Row ids outside the index: read at another version"
-                raise ValueError(msg)
+            pos = np.arange(n)
         else:
-            pos = np.searchsorted(self.rowids, rowids)
-            if len(pos) and (pos[-1] >= len(self.rowids)
-                             or not np.array_equal(self.rowids[pos], rowids)):
+            wanted = np.asarray(rowids, dtype=np.int64)
+            dense = bool(n) and self.rowids[0] == 0 and self.rowids[-1] == n - 1
+            # dense: a row id is its position; else found by binary search (ids ascend)
+            pos = wanted if dense else np.searchsorted(self.rowids, wanted)
+            if len(pos) and (pos[0] < 0 or pos[-1] >= n
+                             or (not dense and not np.array_equal(self.rowids[pos], wanted))):
                 msg = "Row ids outside the index: read at another version"
                 raise ValueError(msg)
         lon, lat = self.lon[pos], self.lat[pos]

@@ -125,9 +125,14 @@ def database_version(path: Path | str) -> tuple[str, str | None]:
     the server read from and its ``data_version``."""
     try:
         with _read(path) as con:
-            row = con.execute("SELECT value FROM data_version").fetchone()
+            return _data_version(con)
     except psycopg.errors.UndefinedTable:
-        row = None
+        return (describe(read_url()), None)
+
+
+def _data_version(con: psycopg.Connection[Any]) -> tuple[str, str | None]:
+    """:func:`database_version`, read inside ``con``'s transaction (with what it versions)."""
+    row = con.execute("SELECT value FROM data_version").fetchone()
     return (describe(read_url()), str(row[0]) if row else None)
 
 

@@ -19,10 +19,14 @@ from geo_app.store.common import (
 )
 from geo_app.store.postgis_connect import (
     _read,
-    describe,
-    read_url,
 )
-from geo_app.store.postgis_read import _ENTITY_SCHEMA, _arrow_batch, _entity_where, _finite
+from geo_app.store.postgis_read import (
+    _ENTITY_SCHEMA,
+    _arrow_batch,
+    _data_version,
+    _entity_where,
+    _finite,
+)
 from geo_app.vocab import EXACT_PRECISIONS, KINDS
 
 # ----------------------------------------------------------------------------- streams
@@ -308,12 +312,6 @@ def iter_point_batches(path: Path | str, flt: EntityFilter | None = None, *,
 
 
 # ----------------------------------------------------------------------------- the map's index
-
-
-def _data_version(con: psycopg.Connection[Any]) -> tuple[str, str | None]:
-    """:func:`~geo_app.store.postgis_read.database_version`, read inside ``con``'s transaction."""
-    row = con.execute("SELECT value FROM data_version").fetchone()
-    return (describe(read_url()), str(row[0]) if row else None)
 
 
 def point_index(path: Path | str, *, unlocated: Sequence[str] = ()

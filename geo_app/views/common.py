@@ -274,16 +274,22 @@ def seed_filter(known_layers: list[str]) -> tuple[EntityFilter, list[str]]:
     (:func:`filter_widgets` draws them, later in the run if the page wants): the filter
     they will show, and the URL's invalid values."""
     bad = _seed_filter_widgets(known_layers)
-    ss = st.session_state
+    chosen = _chosen({key: st.session_state[FILTER_WIDGETS[key]] for key in FILTER_KEYS})
+    flt, _ = parse_filter(chosen, known_layers=known_layers)
+    return flt, bad
+
+
+def _chosen(values: Mapping[str, Any]) -> dict[str, list[str]]:
+    """The filter widgets' values (by filter key) as :func:`parse_filter` reads them: the
+    search box's text stripped (nothing when blank), a multiselect's list as it is."""
     chosen: dict[str, list[str]] = {}
     for key, spec in FILTER_KEYS.items():
-        value = ss[FILTER_WIDGETS[key]]
+        value = values[key]
         if spec.text:
             chosen[key] = [value.strip()] if value and value.strip() else []
         else:
             chosen[key] = list(value)
-    flt, _ = parse_filter(chosen, known_layers=known_layers)
-    return flt, bad
+    return chosen
 
 
 def filter_widgets(lang: str, known_layers: list[str], layer_names: dict[str, str],
@@ -294,15 +300,16 @@ def filter_widgets(lang: str, known_layers: list[str], layer_names: dict[str, st
     sb.header(t("filters", lang))
     if bad:
         sb.warning(t("map_invalid_url", lang, values=md_escape(", ".join(bad))))
-    chosen: dict[str, list[str]] = {}
+    shown: dict[str, Any] = {}
     for key, spec in FILTER_KEYS.items():
         if spec.text:
-            search = sb.text_input(t("search", lang), key=FILTER_WIDGETS[key], max_chars=MAX_SEARCH)
-            chosen[key] = [search.strip()] if search and search.strip() else []
+            shown[key] = sb.text_input(t("search", lang), key=FILTER_WIDGETS[key],
+                                       max_chars=MAX_SEARCH)
         else:
-            chosen[key] = sb.multiselect(t(key, lang), spec.choices(known_layers),
-                                         format_func=_value_label(key, lang, layer_names),
-                                         key=FILTER_WIDGETS[key], placeholder=t("map_choose", lang))
+            shown[key] = sb.multiselect(t(key, lang), spec.choices(known_layers),
+                                        format_func=_value_label(key, lang, layer_names),
+                                        key=FILTER_WIDGETS[key], placeholder=t("map_choose", lang))
+    chosen = _chosen(shown)
     st.session_state["_filter"] = chosen
     flt, _ = parse_filter(chosen, known_layers=known_layers)  # the widgets offer valid values only
     write_filter_to_url(flt)
