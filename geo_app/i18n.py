@@ -107,6 +107,7 @@ STRINGS.update({
     "col_licence": ("许可", "Licence"),
     "col_table": ("数据表", "Table"),
     "app_loading": ("苏州科创地图 正在加载……", "Suzhou Innovation Map is loading …"),
+    "map_sidebar_loading": ("筛选条件加载中……", "Loading the filters …"),
     "build_title": ("首次启动：正在由 data/ 建立数据库……",
                     "First start: building the database from data/ …"),
     "build_step_registry": ("① 读取主体登记表", "① Reading the registry"),

@@ -34,9 +34,18 @@ def write_import_csv(path: Path, *, prefix: str, rows: int, seed: int, datum: st
 
 
 def run_apptest(at: AppTest, params: Mapping[str, str] | None = None, *,
-                errors_allowed: bool = False) -> AppTest:
+                errors_allowed: bool = False, new_visitor: bool = False) -> AppTest:
     """Run a page under ``AppTest`` with ``params`` in the URL; fail on any exception, and on
-    any ``st.error`` unless ``errors_allowed`` (pages that show errors as their result)."""
+    any ``st.error`` unless ``errors_allowed`` (pages that show errors as their result).
+
+    The session is one whose browser already has the sidebar's widgets, unless
+    ``new_visitor``: a new visitor's first run of the map page leaves them to the next run
+    (``geo_app.views.map.render``), which a browser asks for and ``AppTest`` does not.
+    """
+    from geo_app.views.common import WIDGETS_SHOWN_KEY
+
+    if not new_visitor:
+        at.session_state[WIDGETS_SHOWN_KEY] = True
     for key, value in (params or {}).items():
         at.query_params[key] = value
     at.run()

@@ -161,6 +161,38 @@ def test_invalid_url_values_are_dropped_with_a_warning(env_settings: Settings, d
     assert drawn_markers(at) == expected(db, kinds=["laboratory"])[1]
 
 
+def test_a_new_visitor_gets_the_map_first_and_the_widgets_in_the_next_run(
+        env_settings: Settings, db: Path) -> None:
+    """A session's first run leaves the sidebar's widgets to the next (which the browser's
+    timer or the map's report asks for): the same map, the URL's state kept, and the
+    URL's invalid values still said when the widgets come."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    url = {"kind": ["bogus", "laboratory"], "board": "nowhere", "lang": "en",
+           "basemap": "carto"}
+    run_apptest(at, url, errors_allowed=True, new_visitor=True)
+    on_map = expected(db, kinds=["laboratory"])[1]
+    assert drawn_markers(at) == on_map
+    assert not (at.sidebar.multiselect or at.sidebar.radio or at.sidebar.selectbox
+                or at.sidebar.text_input)
+    assert [c.value for c in at.sidebar.caption] == ["Loading the filters …"]
+    assert params_of(at) == {"kind": ["laboratory"], "lang": ["en"], "basemap": ["carto"]}
+    (comp,) = at.get("component_instance")
+    frame = comp.proto.id
+    at.run()
+    assert at.sidebar.multiselect(key="f_kind").value == ["laboratory"]
+    assert at.sidebar.radio(key="lang_radio").value == "en"
+    assert at.sidebar.selectbox(key="basemap_select").value == "carto"
+    warning = at.sidebar.warning[0].value
+    assert "kind=bogus" in warning and "nowhere" in warning
+    assert not at.sidebar.caption
+    (comp,) = at.get("component_instance")
+    assert comp.proto.id == frame  # the browser keeps its map
+    assert drawn_markers(at) == on_map
+    assert params_of(at) == {"kind": ["laboratory"], "lang": ["en"], "basemap": ["carto"]}
+    at.run()
+    assert not at.sidebar.warning and at.sidebar.multiselect(key="f_kind").value == ["laboratory"]
+
+
 def test_url_lists_are_read_as_the_api_reads_them(env_settings: Settings, db: Path) -> None:
     # geo_app.filters.parse_filter: spaces and empty parts ignored, a repeat counts once, and
     # the URL written back is the normalised one (one value per key entry)

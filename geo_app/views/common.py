@@ -196,6 +196,11 @@ def get_lang() -> str:
     return lang if lang in LANGS else "zh"
 
 
+#: Session key: this session's browser has been sent the sidebar's widgets (and so has
+#: their code; :func:`geo_app.views.map.render` sends a new visitor the map first).
+WIDGETS_SHOWN_KEY = "_widgets_shown"
+
+
 def language_switch() -> str:
     """Sidebar language switch, written back to the URL; returns the language."""
     return language_widget(seed_language())
@@ -218,10 +223,17 @@ def language_widget(lang: str) -> str:
     lang = st.sidebar.radio(t("language", lang), LANGS,
                             format_func=lambda v: "中文" if v == "zh" else "English",
                             horizontal=True, key=_LANG_WIDGET)
-    ss["_lang"] = lang
+    ss[WIDGETS_SHOWN_KEY] = True
+    keep_language(lang)
+    return lang
+
+
+def keep_language(lang: str) -> None:
+    """What :func:`language_widget` does besides drawing: keep ``lang`` for the session and
+    write it to the URL (a run that leaves the widget to the next calls only this)."""
+    st.session_state["_lang"] = lang
     _set_param("lang", [lang])
     _remember_written("lang", {"lang": [lang]})
-    return lang
 
 
 def _url_filter_values() -> dict[str, list[str]]:
@@ -310,10 +322,22 @@ def filter_widgets(lang: str, known_layers: list[str], layer_names: dict[str, st
                                         format_func=_value_label(key, lang, layer_names),
                                         key=FILTER_WIDGETS[key], placeholder=t("map_choose", lang))
     chosen = _chosen(shown)
-    st.session_state["_filter"] = chosen
     flt, _ = parse_filter(chosen, known_layers=known_layers)  # the widgets offer valid values only
-    write_filter_to_url(flt)
+    _keep_filter(chosen, flt)
     return flt
+
+
+def keep_filter(flt: EntityFilter) -> None:
+    """What :func:`filter_widgets` does besides drawing, for the filter :func:`seed_filter`
+    returned: keep it for the session and write it to the URL (a run that leaves the
+    widgets to the next calls only this)."""
+    ss = st.session_state
+    _keep_filter(_chosen({key: ss[FILTER_WIDGETS[key]] for key in FILTER_KEYS}), flt)
+
+
+def _keep_filter(chosen: dict[str, list[str]], flt: EntityFilter) -> None:
+    st.session_state["_filter"] = chosen
+    write_filter_to_url(flt)
 
 
 def _value_label(key: str, lang: str, layer_names: Mapping[str, str]) -> Callable[[str], str]:

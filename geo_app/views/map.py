@@ -39,10 +39,13 @@ from geo_app.errors import GeoAppError
 from geo_app.filters import EntityFilter
 from geo_app.i18n import t
 from geo_app.views.common import (
+    WIDGETS_SHOWN_KEY,
     data_version,
     db_path,
     entity_table,
     filter_widgets,
+    keep_filter,
+    keep_language,
     language_widget,
     layer_choices,
     layers_table,
@@ -77,6 +80,11 @@ _MAP_KEY = "main_map"
 #: Session keys: the signature of the map on the page, and the last view it reported.
 MAP_SIG_KEY = "_map_sig"
 VIEW_STATE_KEY = "_map_view"
+#: Seconds after a session's first map page reached the browser when the page is run again
+#: for the sidebar's widgets, unless the map reported its view before (see :func:`render`).
+WIDGETS_DELAY_S = 0.75
+_WAKE_KEY = "_map_widgets_wake"
+_URL_BAD_KEY = "_map_url_bad"
 _WORLD = (-180.0, -90.0, 180.0, 90.0)
 
 
@@ -213,8 +221,14 @@ def basemap_widget(lang: str) -> str:
     choice = st.sidebar.selectbox(t("map_basemap", lang), list(maps.BASEMAPS),
                                   format_func=lambda v: maps.basemap_label(v, lang),
                                   key=_BASEMAP_WIDGET)
-    write_choice_to_url("basemap", _BASEMAP_WIDGET, choice, maps.DEFAULT_BASEMAP)
+    keep_basemap(choice)
     return choice
+
+
+def keep_basemap(choice: str) -> None:
+    """What :func:`basemap_widget` does besides drawing: keep ``choice`` and write it to
+    the URL."""
+    write_choice_to_url("basemap", _BASEMAP_WIDGET, choice, maps.DEFAULT_BASEMAP)
 
 
 @dataclass(frozen=True)
@@ -523,25 +537,43 @@ def render() -> None:
     loads each kind of widget's code when the widget first arrives, and with the widgets
     first the map's frame waited for all of them (~0.65 s of a ~3.8 s first frame at 1M
     entities, 2 cores; docs/scale.md).
+
+    In a session's first run the widgets come one run later still (:func:`_widgets_later`):
+    sent with the map, their ~45 code chunks took the browser's connections ahead of the
+    map component's frame and Leaflet, and the first marker came ~0.6 s later (1M
+    entities, 2 cores; docs/scale.md). That run shows a line in their place; the next run
+    draws them. It comes when the map reports its view (large filters report it once
+    drawn), or :data:`WIDGETS_DELAY_S` after the page arrived (:func:`_wake_later`),
+    whichever is first. The map's frame is kept across the runs (same key; the component
+    ignores a new script for a map it has drawn), so nothing is drawn twice.
     """
+    later = _widgets_later()
     lang = seed_language()
+    # each widget, and what it does besides drawing (for a run that leaves it to the next)
     sidebar: list[Callable[[], object]] = [lambda: language_widget(lang)]
+    kept: list[Callable[[], object]] = [lambda: keep_language(lang)]
     try:
         db = db_path()
         version = data_version(db)
         build = build_stamp(str(db), version)
         known_layers, layer_names = layer_choices(db, lang)
         flt, bad = seed_filter(known_layers)
+        if later:  # the URL's invalid values, said when the widgets are drawn
+            st.session_state[_URL_BAD_KEY] = bad
+        else:
+            bad = bad or st.session_state.pop(_URL_BAD_KEY, [])
         sidebar.append(lambda: filter_widgets(lang, known_layers, layer_names, bad))
+        kept.append(lambda: keep_filter(flt))
         basemap = seed_basemap()
         sidebar.append(lambda: basemap_widget(lang))
+        kept.append(lambda: keep_basemap(basemap))
         summary = CACHED.summary(str(db), version, flt)
         # the unfiltered summary counts every entity: no second query for the total
         total = summary.n_total if flt.is_empty() else _total(str(db), version)
         _vendor_ready()
     except GeoAppError as err:
         show_error(err)
-        _draw_sidebar(sidebar)
+        _draw_sidebar(sidebar)  # nothing else to wait for
         return
     st.title(t("app_title", lang))
     on_map = len(summary.points)
@@ -564,7 +596,13 @@ def render() -> None:
         notes = _draw_map(page)
     except GeoAppError as err:
         show_error(err)
-    _draw_sidebar(sidebar)
+    if later:
+        _draw_sidebar(kept)
+        with st.sidebar:
+            st.caption(t("map_sidebar_loading", lang))
+            st.fragment(_wake_later, run_every=WIDGETS_DELAY_S)()
+    else:
+        _draw_sidebar(sidebar)
     base = maps.BASEMAPS[basemap]
     notes.append(t("sip_no_polygon", lang))
     if base.datum == "gcj02":
@@ -576,7 +614,29 @@ def render() -> None:
     _draw_no_point(summary, lang, layer_names)
 
 
+def _widgets_later() -> bool:
+    """Whether this run leaves the sidebar's widgets to the next (:func:`render`): only
+    while this session's browser has none yet (:data:`WIDGETS_SHOWN_KEY`, which this sets:
+    the next run draws them)."""
+    if st.session_state.get(WIDGETS_SHOWN_KEY):
+        return False
+    st.session_state[WIDGETS_SHOWN_KEY] = True
+    return True
+
+
+def _wake_later() -> None:
+    """A fragment that shows nothing and runs the whole page again when the browser's timer
+    runs it (every :data:`WIDGETS_DELAY_S`; a page run again meanwhile no longer has it,
+    and its timer is gone)."""
+    ss = st.session_state
+    if ss.get(_WAKE_KEY):  # the timer's run, not the page's
+        ss[_WAKE_KEY] = False
+        st.rerun()
+    ss[_WAKE_KEY] = True
+
+
 def _draw_sidebar(widgets: Sequence[Callable[[], object]]) -> None:
-    """Draw the seeded sidebar widgets, in order (language, filters, basemap)."""
+    """Draw the seeded sidebar widgets, in order (language, filters, basemap), or do what
+    they do besides drawing."""
     for draw in widgets:
         draw()
