@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import gc
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -79,7 +80,8 @@ def bench_filter(n: int, db: Path) -> list[Row]:
     The budget row is a 板块 filter (the 板块 whose count is closest to 1 % of N: 10k rows
     at 1M), best of 5 on a warm reader. Then the same query right after a write of this
     process (``store.rewrite``: copy, write, swap, as an import or a removal in the app;
-    the budget of issue 18), and right after another process replaced the file (this
+    the budget of issue 18; the median of 5 writes, each followed by one query: a single
+    one varied from 38 to 120 ms at 1M), and right after another process replaced the file (this
     process then opens the new file itself: a new reader, cold caches; no budget), and a
     kind filter, whose rows are spread over the whole file instead of grouped like a
     板块's.
@@ -88,11 +90,14 @@ def bench_filter(n: int, db: Path) -> list[Row]:
     target = max(n // 100, 1)
     board = counts.iloc[(counts["c"] - target).abs().argsort().iloc[0]]["board"]
     flt = make_filter(boards=[board])
-    with store.rewrite(db):  # a write (nothing changed, but the file is replaced)
-        pass
-    t0 = time.perf_counter()
-    store.query_entities(db, flt)
-    after_write = time.perf_counter() - t0
+    after: list[float] = []
+    for _ in range(5):
+        with store.rewrite(db):  # a write (nothing changed, but the file is replaced)
+            pass
+        t0 = time.perf_counter()
+        store.query_entities(db, flt)
+        after.append(time.perf_counter() - t0)
+    after_write = statistics.median(after)
     store.forget_readers()  # as after another process swapped a new file in
     t0 = time.perf_counter()
     store.query_entities(db, flt)
@@ -106,8 +111,8 @@ def bench_filter(n: int, db: Path) -> list[Row]:
     return [
         Row(n, f"filter → GeoDataFrame ({rows} rows, 板块)", secs * 1000, "ms",
             budget="≤ 25 ms (10k of 1M)" if at_1m else "", ok=(secs <= 0.025) if at_1m else None),
-        Row(n, "  same, first query after a write", after_write * 1000, "ms", secs * 1000,
-            "the same query, warm reader", "≤ 50 ms at 1M",
+        Row(n, "  same, first query after a write (median of 5)", after_write * 1000, "ms",
+            secs * 1000, "the same query, warm reader", "≤ 50 ms at 1M",
             (after_write <= 0.050) if at_1m else None),
         Row(n, "  same, after another process changed the file", cold * 1000, "ms",
             secs * 1000, "the same query, warm reader"),

@@ -218,6 +218,11 @@ def test_first_start_shows_the_build_steps(browser: object, tmp_path: Path) -> N
             assert page.get_by_text("数据库已建立").count() == 1  # type: ignore[attr-defined]
             for step in ("③ 按规则生成战略图层", "⑤ 计算主体所属图层"):
                 assert page.get_by_text(step).count() == 1, step  # type: ignore[attr-defined]
+            # the page's next run (which brings the sidebar's widgets) keeps the finished box
+            page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').first.wait_for(  # type: ignore[attr-defined]
+                timeout=30_000)
+            assert page.get_by_text("数据库已建立").count() == 1  # type: ignore[attr-defined]
+            assert page.get_by_text("⑤ 计算主体所属图层").count() == 1  # type: ignore[attr-defined]
         finally:
             page.close()  # type: ignore[attr-defined]
     assert fresh.db_path.exists()

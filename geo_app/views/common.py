@@ -61,6 +61,12 @@ def _source_files(settings: Settings) -> list[Path]:
 _CHECKED: set[tuple[str, _Fingerprint]] = set()
 
 
+#: Session key: the steps of the build this session's last run showed (its next run shows
+#: the finished box once more: the map page's next run comes by itself, see
+#: :func:`geo_app.views.map.render`, and the box would vanish as soon as the map came).
+_BUILT_KEY = "_db_built_steps"
+
+
 class _BuildProgress:
     """Shows a build's steps in an ``st.status`` box, opened at the first step (so a run
     that builds nothing shows nothing)."""
@@ -68,15 +74,25 @@ class _BuildProgress:
     def __init__(self, lang: str) -> None:
         self.lang = lang
         self.box: Any = None
+        self.steps: list[str] = []
 
     def __call__(self, step: str) -> None:
         if self.box is None:
             self.box = st.status(t("build_title", self.lang), expanded=True)
         self.box.write(t(f"build_step_{step}", self.lang))
+        self.steps.append(step)
 
     def done(self) -> None:
         if self.box is not None:
             self.box.update(label=t("build_done", self.lang), state="complete", expanded=False)
+            st.session_state[_BUILT_KEY] = self.steps
+
+
+def _show_built(steps: Sequence[str], lang: str) -> None:
+    """The finished box of a build the session's previous run showed."""
+    box = st.status(t("build_done", lang), state="complete", expanded=False)
+    for step in steps:
+        box.write(t(f"build_step_{step}", lang))
 
 
 def db_path() -> Path:
@@ -94,6 +110,10 @@ def db_path() -> Path:
         if len(_CHECKED) > 64:  # one entry per write of the file: keep the set small
             _CHECKED.clear()
         _CHECKED.add((str(settings.db_path), _fingerprint(_source_files(settings))))
+    else:
+        steps = st.session_state.pop(_BUILT_KEY, None)
+        if steps:
+            _show_built(steps, get_lang())
     return settings.db_path
 
 
