@@ -26,7 +26,9 @@ filter change → first frame (app)
     Enter to the animation frame in which the new map shows its entities. The budget of
     issue 9 (≤ 0.5× the ``FastMarkerCluster`` first frame at N = 100k) applies here.
 app first load
-    Opening the app in a new tab (cold Streamlit session) to the map's first frame.
+    The first visitor of the app's new server (a new tab, cold caches) to the map's first
+    frame. The goal of issue 18 (≤ 1.5× a bare Streamlit page) is for a new tab on a warm
+    server: ``--first-sight`` (:func:`first_sight`).
 
 Every time is the median of several runs (the machine is shared; see docs/scale.md).
 ``quick=True`` (the test-suite smoke run) measures payload and server build only; the
@@ -666,8 +668,10 @@ def bench(n: int, settings: Settings, work: Path, *, quick: bool = False) -> lis
             "≤ 0.5× from 100k", (page_change <= 0.5 * f_base) if big else None),
         Row(n, "filter change → first frame (app)", change, "s", f_base, fmc,
             "≤ 0.5× from 100k", (change <= 0.5 * f_base) if big else None),
-        Row(n, "app first load → first frame", app_first, "s", bare, "bare Streamlit page heading",
-            "≤ 1.5× bare Streamlit", app_first <= 1.5 * bare),
+        # the first visitor of a new server (cold caches): no budget; issue 18's goal is
+        # the new tab's first marker (first_sight, --first-sight)
+        Row(n, "app first load → first frame (first visitor)", app_first, "s", bare,
+            "bare Streamlit page heading"),
     ]
 
 

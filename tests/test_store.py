@@ -449,3 +449,17 @@ def test_caseless_characters_are_never_made_by_lower() -> None:
     assert all(caseless(c) for c in inside) and len(inside) > 20_000
     assert [c for c in inside if c in made or c in {src for src, _ in changed}] == []
     assert not caseless("a") and not caseless("Ａ") and not caseless("é")
+
+
+def test_geometries_are_written_as_wkb_and_missing_or_empty_as_null() -> None:
+    import geopandas as gpd
+    import shapely
+    from shapely.geometry import Point, Polygon
+
+    from geo_app.store.common import _geoms_to_wkb
+
+    geoms = [Point(120.6, 31.3), None, Point(), Polygon(), Polygon([(0, 0), (1, 0), (1, 1)])]
+    got = _geoms_to_wkb(gpd.GeoSeries(geoms).values)
+    assert got[1:4] == [None, None, None]
+    assert shapely.from_wkb(got[0]).equals(geoms[0]) and shapely.from_wkb(got[4]).equals(geoms[4])
+    assert _geoms_to_wkb([]) == []
