@@ -60,8 +60,8 @@ def take(url: str, out: Path, width: int, height: int) -> list[Path]:
                 frame.locator("path.leaflet-interactive").first.wait_for(state="attached",
                                                                           timeout=90_000)
                 # a new visitor's sidebar widgets come one run after the map
-                page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').first.wait_for(
-                    timeout=30_000)
+                widgets = '[data-testid="stSidebar"] [data-testid="stMultiSelect"]'
+                page.locator(widgets).first.wait_for(timeout=30_000)
             page.wait_for_timeout(3000)  # tiles are off; let charts, fonts and layout settle
             file = out / f"{stem}.png"
             page.screenshot(path=str(file))
