@@ -306,9 +306,13 @@ def seed_filter(known_layers: list[str]) -> tuple[EntityFilter, list[str]]:
     (:func:`filter_widgets` draws them, later in the run if the page wants): the filter
     they will show, and the URL's invalid values."""
     bad = _seed_filter_widgets(known_layers)
-    chosen = _chosen({key: st.session_state[FILTER_WIDGETS[key]] for key in FILTER_KEYS})
-    flt, _ = parse_filter(chosen, known_layers=known_layers)
+    flt, _ = parse_filter(_seeded_chosen(), known_layers=known_layers)
     return flt, bad
+
+
+def _seeded_chosen() -> dict[str, list[str]]:
+    """The filter widgets' seeded state, as :func:`_chosen` reads the drawn widgets."""
+    return _chosen({key: st.session_state[FILTER_WIDGETS[key]] for key in FILTER_KEYS})
 
 
 def _chosen(values: Mapping[str, Any]) -> dict[str, list[str]]:
@@ -351,8 +355,7 @@ def keep_filter(flt: EntityFilter) -> None:
     """What :func:`filter_widgets` does besides drawing, for the filter :func:`seed_filter`
     returned: keep it for the session and write it to the URL (a run that leaves the
     widgets to the next calls only this)."""
-    ss = st.session_state
-    _keep_filter(_chosen({key: ss[FILTER_WIDGETS[key]] for key in FILTER_KEYS}), flt)
+    _keep_filter(_seeded_chosen(), flt)
 
 
 def _keep_filter(chosen: dict[str, list[str]], flt: EntityFilter) -> None:

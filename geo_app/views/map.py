@@ -549,31 +549,33 @@ def render() -> None:
     """
     later = _widgets_later()
     lang = seed_language()
-    # each widget, and what it does besides drawing (for a run that leaves it to the next)
-    sidebar: list[Callable[[], object]] = [lambda: language_widget(lang)]
-    kept: list[Callable[[], object]] = [lambda: keep_language(lang)]
+    # each widget: how to draw it, and what it does besides drawing (for a run that
+    # leaves it to the next)
+    sidebar: list[tuple[Callable[[], object], Callable[[], object]]] = [
+        (lambda: language_widget(lang), lambda: keep_language(lang))]
     try:
         db = db_path()
         version = data_version(db)
         build = build_stamp(str(db), version)
         known_layers, layer_names = layer_choices(db, lang)
         flt, bad = seed_filter(known_layers)
-        if later:  # the URL's invalid values, said when the widgets are drawn
+        # the URL's invalid values, said when the widgets are drawn
+        stashed = st.session_state.pop(_URL_BAD_KEY, [])
+        if later:
             st.session_state[_URL_BAD_KEY] = bad
         else:
-            bad = bad or st.session_state.pop(_URL_BAD_KEY, [])
-        sidebar.append(lambda: filter_widgets(lang, known_layers, layer_names, bad))
-        kept.append(lambda: keep_filter(flt))
+            bad = bad or stashed
+        sidebar.append((lambda: filter_widgets(lang, known_layers, layer_names, bad),
+                        lambda: keep_filter(flt)))
         basemap = seed_basemap()
-        sidebar.append(lambda: basemap_widget(lang))
-        kept.append(lambda: keep_basemap(basemap))
+        sidebar.append((lambda: basemap_widget(lang), lambda: keep_basemap(basemap)))
         summary = CACHED.summary(str(db), version, flt)
         # the unfiltered summary counts every entity: no second query for the total
         total = summary.n_total if flt.is_empty() else _total(str(db), version)
         _vendor_ready()
     except GeoAppError as err:
         show_error(err)
-        _draw_sidebar(sidebar)  # nothing else to wait for
+        _draw_sidebar(sidebar, later=False)  # nothing else to wait for
         return
     st.title(t("app_title", lang))
     on_map = len(summary.points)
@@ -596,13 +598,11 @@ def render() -> None:
         notes = _draw_map(page)
     except GeoAppError as err:
         show_error(err)
+    _draw_sidebar(sidebar, later=later)
     if later:
-        _draw_sidebar(kept)
         with st.sidebar:
             st.caption(t("map_sidebar_loading", lang))
             st.fragment(_wake_later, run_every=WIDGETS_DELAY_S)()
-    else:
-        _draw_sidebar(sidebar)
     base = maps.BASEMAPS[basemap]
     notes.append(t("sip_no_polygon", lang))
     if base.datum == "gcj02":
@@ -635,8 +635,9 @@ def _wake_later() -> None:
     ss[_WAKE_KEY] = True
 
 
-def _draw_sidebar(widgets: Sequence[Callable[[], object]]) -> None:
-    """Draw the seeded sidebar widgets, in order (language, filters, basemap), or do what
-    they do besides drawing."""
-    for draw in widgets:
-        draw()
+def _draw_sidebar(widgets: Sequence[tuple[Callable[[], object], Callable[[], object]]], *,
+                  later: bool) -> None:
+    """Draw the seeded sidebar widgets, in order (language, filters, basemap); when they
+    are left to a ``later`` run, only do what they do besides drawing."""
+    for draw, keep in widgets:
+        (keep if later else draw)()
