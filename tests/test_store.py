@@ -421,6 +421,53 @@ def test_the_point_index_gives_the_summary_of_the_filters_stream(db: Path, flt) 
         assert got.no_point.to_dict("records") == want.no_point.to_dict("records")
 
 
+_SEARCHES = ["苏州", "实验室", "（", "1", "Lab", "LAB", "lab", "sip", "Nanjing", "-", "%", "_",
+             "'", "没有这个名字", " "]
+
+
+def _ids_by_rowid(path: Path) -> dict[int, str]:
+    return dict(query_sql(path, "SELECT rowid AS r, id FROM entities").itertuples(index=False))
+
+
+@pytest.mark.parametrize("others", [{}, {"kinds": ["laboratory", "university"]},
+                                    {"layers": ["taihu_science_city"]}])
+def test_the_maps_search_finds_what_the_filter_finds(db: Path, others: dict) -> None:  # type: ignore[type-arg]
+    """The map matches a search on the reader's lowercased copy of the names; it finds
+    exactly the entities every other query finds (on the file's columns), alone and with
+    other filters, an id matching whole and nothing else."""
+    by_rowid = _ids_by_rowid(db)
+    some_id = sorted(by_rowid.values())[3]
+    for text in [*_SEARCHES, some_id, some_id[:-1], some_id.upper()]:
+        flt = make_filter(search=text, **others)
+        _, rowids = store.match_rowids(db, flt)
+        got = [by_rowid[int(r)] for r in rowids]
+        want = set(store.query_entities(db, flt)["id"])
+        assert len(got) == len(set(got)) and set(got) == want, text
+    _, found = store.match_rowids(db, make_filter(search=some_id))
+    assert [by_rowid[int(r)] for r in found] == [some_id]
+    assert len(store.match_rowids(db, make_filter(search="实验室"))[1]) > 0
+
+
+def test_the_maps_search_reads_the_names_of_the_file_it_reads(writable_settings) -> None:  # type: ignore[no-untyped-def]
+    """The copy of the names belongs to the reader of one file: after a write the search
+    finds the new name and no longer the old one, made ahead (``prepare_search``) or not."""
+    db = writable_settings.db_path
+    by_rowid = _ids_by_rowid(db)
+    target = sorted(by_rowid.values())[0]
+    old = store.query_entities(db, make_filter(search=target))["name_zh"].iloc[0]
+    assert target in {by_rowid[int(r)] for r in store.match_rowids(db, make_filter(search=old))[1]}
+    for n, prepare in enumerate((False, True)):
+        new = f"改名后的主体Ⅻ{n}"
+        execute_sql(db, [("UPDATE entities SET name_zh = ? WHERE id = ?", [new, target])])
+        if prepare:
+            store.prepare_search(db)
+        _, found = store.match_rowids(db, make_filter(search=new.lower()))
+        assert [by_rowid[int(r)] for r in found] == [target]
+        assert target not in {by_rowid[int(r)] for r in store.match_rowids(
+            db, make_filter(search=old))[1]}
+        old = new
+
+
 def test_a_caseless_search_matches_what_the_lowercased_search_matches(db: Path) -> None:
     """A search of digits, punctuation and CJK skips lower() over every name and finds the
     same entities (the names are searched as they are)."""

@@ -79,6 +79,7 @@ from geo_app.store.duckdb_stream import (
     iter_point_batches,
     match_rowids,
     point_index,
+    prepare_search,
 )
 from geo_app.store.duckdb_write import (
     delete_batch,
@@ -108,6 +109,7 @@ list_batches = on_postgis(list_batches)
 located_counts = on_postgis(located_counts)
 match_rowids = on_postgis(match_rowids)
 point_index = on_postgis(point_index)
+prepare_search = on_postgis(prepare_search)
 query_entities = on_postgis(query_entities)
 query_entities_page = on_postgis(query_entities_page)
 read_geo_table = on_postgis(read_geo_table)
@@ -127,7 +129,8 @@ __all__ = [
     "entity_ids", "file_stamp", "forget_readers", "import_board_indicators", "import_entities",
     "insert_frame", "is_database_file", "iter_entity_batches", "iter_entity_geojson",
     "iter_entity_rows", "iter_point_batches", "layer_ids", "list_audit", "list_batches",
-    "located_counts", "match_rowids", "point_index", "private_reader", "process_alive",
+    "located_counts", "match_rowids", "point_index", "prepare_search", "private_reader",
+    "process_alive",
     "query_entities", "query_entities_page",
     "read_geo_table", "read_meta", "read_table", "reader", "replace_memberships", "rewrite",
     "shared_points", "swap_in", "utc_now", "write_database", "writer_lock",

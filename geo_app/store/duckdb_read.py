@@ -83,7 +83,10 @@ def read_geo_table(path: Path, table: str) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(df, geometry=geoms, crs="EPSG:4326")
 
 
-def _entity_where(flt: EntityFilter) -> tuple[str, list[Any]]:
+def _entity_where(flt: EntityFilter, *, search: bool = True) -> tuple[str, list[Any]]:
+    """`` WHERE …`` of ``flt`` over ``entities e`` (empty when it matches every entity) and
+    its parameters; without the search text's clause when ``search`` is False (the map
+    matches the text on the reader's copy of the names, ``duckdb_stream.match_rowids``)."""
     clauses: list[str] = []
     params: list[Any] = []
     for column, field in FILTER_COLUMNS:
@@ -95,14 +98,15 @@ def _entity_where(flt: EntityFilter) -> tuple[str, list[Any]]:
         clauses.append("e.id IN (SELECT entity_id FROM layer_members "
                        "WHERE list_contains(?::VARCHAR[], layer_id))")
         params.append(list(flt.layers))
-    if flt.search and caseless(flt.search):  # lowercasing cannot change a match
+    text = flt.search if search else ""
+    if text and caseless(text):  # lowercasing cannot change a match
         clauses.append("(contains(e.name_zh, ?) OR contains(coalesce(e.name_en, ''), ?) "
                        "OR e.id = ?)")
-        params.extend([flt.search, flt.search, flt.search])
-    elif flt.search:
+        params.extend([text, text, text])
+    elif text:
         clauses.append("(contains(lower(e.name_zh), lower(?)) OR "
                        "contains(lower(coalesce(e.name_en, '')), lower(?)) OR e.id = ?)")
-        params.extend([flt.search, flt.search, flt.search])
+        params.extend([text, text, text])
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 

@@ -81,6 +81,7 @@ from geo_app.store.postgis_stream import (
     iter_point_batches,
     match_rowids,
     point_index,
+    prepare_search,
 )
 from geo_app.store.postgis_write import (
     delete_batch,
@@ -97,6 +98,7 @@ __all__ = [
     "import_board_indicators", "import_entities", "insert_frame", "iter_entity_batches",
     "iter_entity_geojson", "iter_entity_rows", "iter_point_batches", "layer_ids", "list_audit",
     "list_batches", "located_counts", "match_rowids", "new_batch_id", "point_index",
+    "prepare_search",
     "query_entities", "query_entities_page", "read_geo_table", "read_meta", "read_table",
     "read_url", "replace_memberships", "schema_for",
     "shared_points", "swap_in", "write_database", "writer_lock",

@@ -337,6 +337,11 @@ def _arrow_table(types: Sequence[tuple[str, pa.DataType]], rows: Sequence[Any]) 
                                  schema=pa.schema(list(types)))
 
 
+def prepare_search(path: Path | str) -> None:
+    """Nothing to make on PostgreSQL: the DuckDB reader's copy of the searched names has no
+    counterpart here (the server keeps its own caches)."""
+
+
 def match_rowids(path: Path | str, flt: EntityFilter | None = None
                  ) -> tuple[tuple[str, str | None], np.ndarray]:
     """The storage positions (``rowid``) of the entities matching ``flt``, ascending, and
