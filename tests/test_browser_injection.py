@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 from benchmarks.bench_map import chromium, streamlit_app
 from geo_app import build, store
 from geo_app.filters import make_filter
+from geo_app.i18n import t
 from tests.conftest import copy_sources
 from tests.test_template_injection import PROBE_ENV, TEMPLATE_PAYLOADS, write_payload_import
 
@@ -100,20 +102,43 @@ def _assert_server_clean(app: App) -> None:
     assert "Traceback" not in log and "TemplateSyntaxError" not in log, log[-3000:]
 
 
-@pytest.mark.parametrize("p", range(len(TEMPLATE_PAYLOADS)))
-def test_markers_mode_shows_each_payload_literally(app: App, browser: object, p: int) -> None:
-    payload = TEMPLATE_PAYLOADS[p]
-    query = f"?q=模板{p:02d}00&lang=en"  # ten rows: folium markers
-    n = len(store.query_entities(app.db, make_filter(search=f"模板{p:02d}00")))
-    assert n == 10
-    page, frame, errors = _visit(app, browser, query)
+def _markers_shown(page: object, search: str, n: int, timeout_s: float = 30.0) -> list[str]:
+    """The popups and tooltips of the map's markers once it shows the ``n`` entities of the
+    name ``search`` (the map of the previous search may still be on screen)."""
+    deadline = time.monotonic() + timeout_s
+    shown: list[str] = []
+    while time.monotonic() < deadline:
+        for frame in page.frames:  # type: ignore[attr-defined]
+            if "st_folium" not in frame.url:
+                continue
+            try:
+                shown = frame.evaluate(f"() => window.map && window.L ? ({SHOWN_JS})() : []")
+            except Exception:  # noqa: BLE001 (a frame replaced while it was read: read again)
+                shown = []
+            if len(shown) == 2 * n and all(search in text for text in shown[::2]):
+                return shown
+        page.wait_for_timeout(100)  # type: ignore[attr-defined]
+    raise AssertionError(f"no map of the {n} entities of {search!r}; last seen: {shown[:2]}")
+
+
+def test_markers_mode_shows_each_payload_literally(app: App, browser: object) -> None:
+    """Ten rows of each payload (a name search ``模板PP00``): folium markers. The first
+    search comes in the address, the others are typed in the sidebar, one page for all."""
+    page, _, errors = _visit(app, browser, "?q=模板0000&lang=en")
     try:
-        shown = frame.evaluate(SHOWN_JS)  # type: ignore[attr-defined]
-        assert len(shown) == 2 * n
-        popups = shown[::2]
-        # name_zh, name_en, source, location source and notes all show the payload as typed
-        assert all(text.count(payload) >= 5 for text in popups), (payload, popups[:1])
-        assert all(payload in tip for tip in shown[1::2])
+        box = page.get_by_label(t("search", "en"))  # type: ignore[attr-defined]
+        for p, payload in enumerate(TEMPLATE_PAYLOADS):
+            search = f"模板{p:02d}00"
+            n = store.count_entities(app.db, make_filter(search=search))
+            assert n == 10
+            if p:
+                box.fill(search)
+                box.press("Enter")
+            shown = _markers_shown(page, search, n)
+            popups = shown[::2]
+            # name_zh, name_en, source, location source and notes all show the payload as typed
+            assert all(text.count(payload) >= 5 for text in popups), (payload, popups[:1])
+            assert all(payload in tip for tip in shown[1::2]), payload
         assert errors == []
     finally:
         page.close()  # type: ignore[attr-defined]
