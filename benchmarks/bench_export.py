@@ -172,7 +172,8 @@ def run_child(writer: str, db: Path, work: Path) -> dict[str, Any]:
         raise RuntimeError(msg)
     if out.exists():
         out.unlink()
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
 
 
 def build_synthetic(n: int, work: Path) -> Settings:
@@ -187,9 +188,10 @@ def build_synthetic(n: int, work: Path) -> Settings:
     return settings
 
 
-def measure(n: int, db: Path, work: Path, writers: tuple[str, ...] = WRITERS) -> dict[str, dict]:
+def measure(n: int, db: Path, work: Path,
+            writers: tuple[str, ...] = WRITERS) -> dict[str, dict[str, Any]]:
     """Every writer's figures for the database ``db``."""
-    out: dict[str, dict] = {}
+    out: dict[str, dict[str, Any]] = {}
     for writer in writers:
         if writer == "load":
             continue
@@ -201,7 +203,7 @@ def measure(n: int, db: Path, work: Path, writers: tuple[str, ...] = WRITERS) ->
     return out
 
 
-def print_table(results: dict[int, dict[str, dict]]) -> None:
+def print_table(results: dict[int, dict[str, dict[str, Any]]]) -> None:
     head = (f"| {'N':>9} | {'writer':<42} | {'time s':>7} | {'× ours':>6} | "
             f"{'peak +MiB':>9} | {'output MB':>9} |")
     print(head)
@@ -265,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         writer, db, out = args.child
         print(json.dumps(child(writer, Path(db), Path(out))))
         return 0
-    results: dict[int, dict[str, dict]] = {}
+    results: dict[int, dict[str, dict[str, Any]]] = {}
     if args.db:
         from geo_app import store
 

@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
               f"{'total ms':>9} {'script KB':>10}")
         for name, flt in FILTERS.items():
             q_ms, ents = best_of(partial(store.query_entities, db, flt))
-            inputs = maps.MapInputs(entities=ents, focus_layers=flt.layers, **static)  # type: ignore[arg-type]
+            inputs = maps.MapInputs(entities=ents, focus_layers=flt.layers, **static)
             b_ms, fmap = best_of(partial(maps.build_map, inputs))
             s_ms, size = best_of(partial(_prepared_size, inputs))
             s_ms -= b_ms  # stfolium_prepare builds a fresh map each time

@@ -25,7 +25,7 @@ def test_ruff_is_clean() -> None:
 
 
 def test_mypy_is_clean() -> None:
-    proc = _run("mypy", "geo_app")
+    proc = _run("mypy", "geo_app", "benchmarks")
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 

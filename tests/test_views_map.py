@@ -193,6 +193,37 @@ def test_a_new_visitor_gets_the_map_first_and_the_widgets_in_the_next_run(
     assert not at.sidebar.warning and at.sidebar.multiselect(key="f_kind").value == ["laboratory"]
 
 
+def _has_search_copy(db: Path) -> bool:
+    """Whether this process's reader of ``db`` holds the map search's copy of the names."""
+    from geo_app.store import duckdb_connect
+
+    with duckdb_connect.reader(db) as cur:
+        return bool(cur.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'memory' "
+            "AND table_name = 'entity_search'").fetchone()[0])
+
+
+def test_the_run_that_draws_the_search_box_makes_the_search_copy_ahead(
+        writable_settings: Settings) -> None:
+    """The first search of a file need not wait for the reader's copy of the names: the
+    run that draws the search box has it made in a thread (a new visitor's first run,
+    without the box, does not)."""
+    import time
+
+    db = writable_settings.db_path
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    run_apptest(at, new_visitor=True)
+    assert not at.sidebar.text_input and not _has_search_copy(db)
+    at.run()
+    assert at.sidebar.text_input(key="f_q")
+    deadline = time.monotonic() + 30
+    while not _has_search_copy(db) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _has_search_copy(db)
+    _, found = store.match_rowids(db, make_filter(search="实验室"))
+    assert len(found) == store.count_entities(db, make_filter(search="实验室")) > 0
+
+
 def test_url_lists_are_read_as_the_api_reads_them(env_settings: Settings, db: Path) -> None:
     # geo_app.filters.parse_filter: spaces and empty parts ignored, a repeat counts once, and
     # the URL written back is the normalised one (one value per key entry)

@@ -212,7 +212,9 @@ def versioned_reader(path: Path, *, retries: int = 8, base_delay: float = 0.05
 
 #: Columns of ``entities`` :func:`warm_reader` reads: what every run of the map page scans
 #: (the point summary and the filters). The rest of the table is read by the queries that
-#: need it (all of it would be ~1.7 s after each write at 1M entities).
+#: need it: warming it too would add ~0.36 s to each write at 1M entities (``geom`` ~0.17 s
+#: of it) and took no more than the warm query's own spread off the next 板块 query
+#: (docs/scale.md, fifth pass).
 WARM_ENTITY_COLUMNS = ("lon", "lat", "kind", "location_precision", "level", "status", "board",
                        "origin", "layers")
 
