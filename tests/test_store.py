@@ -466,6 +466,11 @@ def test_the_maps_search_reads_the_names_of_the_file_it_reads(writable_settings)
         assert target not in {by_rowid[int(r)] for r in store.match_rowids(
             db, make_filter(search=old))[1]}
         old = new
+    # a head start only: a file that is not there is left to the search, which says so
+    missing = db.with_name("missing.duckdb")
+    store.prepare_search(missing)
+    with pytest.raises(DataError):
+        store.match_rowids(missing, make_filter(search="苏州"))
 
 
 def test_a_caseless_search_matches_what_the_lowercased_search_matches(db: Path) -> None:

@@ -9,6 +9,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
+from geo_app.errors import GeoAppError
 from geo_app.filters import EntityFilter
 from geo_app.store.common import ENTITY_COLUMNS
 from geo_app.store.duckdb_connect import Version, private_reader, reader, versioned_reader
@@ -240,22 +243,27 @@ _SEARCH_LOCK = threading.Lock()
 
 
 def _ensure_search_table(cur: Any) -> None:
-    """Make :data:`_SEARCH_TABLE` on the instance of ``cur`` unless it is there."""
+    """Make :data:`_SEARCH_TABLE` on the instance of ``cur`` unless it is there (then ~1 ms:
+    the statement does not run its query; the lock keeps two threads from both making it)."""
     with _SEARCH_LOCK:
-        if cur.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = 'memory' "
-                       "AND schema_name = 'main' AND table_name = 'entity_search'"
-                       ).fetchone()[0]:
-            return
-        cur.execute(f"CREATE TABLE {_SEARCH_TABLE} AS SELECT e.rowid AS rid, "  # noqa: S608 (store SQL)
+        cur.execute(f"CREATE TABLE IF NOT EXISTS {_SEARCH_TABLE} AS SELECT e.rowid AS rid, "  # noqa: S608 (store SQL, no values)
                     "lower(e.name_zh) AS name_zh, lower(coalesce(e.name_en, '')) AS name_en, "
                     "e.id AS id FROM entities e ORDER BY e.rowid")
 
 
 def prepare_search(path: Path) -> None:
     """Make the kept reader's copy of the searched names now (:func:`match_rowids` makes
-    it at the first search otherwise), so that the first search does not wait for it."""
-    with reader(path) as cur:
-        _ensure_search_table(cur)
+    it at the first search otherwise), so that the first search does not wait for it.
+
+    Only a head start, as ``duckdb_files._warm``: a failure (the file missing, held by a
+    process outside the app, replaced meanwhile) is left to the next search, which makes
+    the copy itself and says what is wrong.
+    """
+    try:
+        with reader(path, retries=0) as cur:
+            _ensure_search_table(cur)
+    except (duckdb.Error, OSError, GeoAppError):
+        pass
 
 
 def match_rowids(path: Path, flt: EntityFilter | None = None) -> tuple[Version, Any]:

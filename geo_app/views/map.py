@@ -132,22 +132,14 @@ def _point_index(path: str, version: str) -> aggregate.PointIndex:
 
 @st.cache_resource(show_spinner=False, max_entries=2)
 def _prepare_search(path: str, version: str) -> threading.Thread:
-    """Make the reader's copy of the searched names (:func:`geo_app.store.prepare_search`)
-    in a thread, once per database version, from the run that draws the search box: the
-    first search would otherwise wait for it (~0.3 s at 1M entities)."""
-    thread = threading.Thread(target=_head_start, args=(Path(path),), daemon=True,
+    """Make the reader's copy of the searched names (:func:`geo_app.store.prepare_search`,
+    a head start that leaves any failure to the first search) in a thread, once per
+    database version, from the run that draws the search box: the first search would
+    otherwise wait for it (~0.3 s at 1M entities)."""
+    thread = threading.Thread(target=store.prepare_search, args=(Path(path),), daemon=True,
                               name="prepare-search")
     thread.start()
     return thread
-
-
-def _head_start(path: Path) -> None:
-    """:func:`geo_app.store.prepare_search`, and nothing when it fails: the first search
-    then makes the copy itself, and says what is wrong."""
-    try:
-        store.prepare_search(path)
-    except Exception:  # noqa: BLE001, S110 (a head start only, see above)
-        pass
 
 
 def load_summary(path: str, version: str, flt: EntityFilter) -> aggregate.PointSummary:
@@ -630,12 +622,12 @@ def render() -> None:
     except GeoAppError as err:
         show_error(err)
     _draw_sidebar(sidebar, later=later)
-    if not later:  # the search box is there: a search may come next
-        _prepare_search(str(db), version)
     if later:
         with st.sidebar:
             st.caption(t("map_sidebar_loading", lang))
             st.fragment(_wake_later, run_every=WIDGETS_DELAY_S)()
+    else:  # the search box is there: a search may come next
+        _prepare_search(str(db), version)
     base = maps.BASEMAPS[basemap]
     notes.append(t("sip_no_polygon", lang))
     if base.datum == "gcj02":
