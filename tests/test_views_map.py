@@ -195,12 +195,13 @@ def test_a_new_visitor_gets_the_map_first_and_the_widgets_in_the_next_run(
 
 def _has_search_copy(db: Path) -> bool:
     """Whether this process's reader of ``db`` holds the map search's copy of the names."""
-    from geo_app.store import duckdb_connect
+    from geo_app.store import duckdb_connect, duckdb_stream
 
+    catalog, schema, table = duckdb_stream._SEARCH_TABLE.split(".")
     with duckdb_connect.reader(db) as cur:
         return bool(cur.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'memory' "
-            "AND table_name = 'entity_search'").fetchone()[0])
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? "
+            "AND schema_name = ? AND table_name = ?", [catalog, schema, table]).fetchone()[0])
 
 
 def test_the_run_that_draws_the_search_box_makes_the_search_copy_ahead(
