@@ -149,6 +149,20 @@ def test_a_write_leaves_the_new_file_open_for_the_next_query(
     assert duckdb_connect._reader_instance(path, 0, 0.01)[1] is not old
 
 
+def test_the_reader_of_the_app_database_is_warmed_without_error(
+        writable_settings, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """``rewrite`` leaves a failing warm-up to the next query, so it is called here directly:
+    on the app's own tables (``entities`` with every column of a query), then an empty one."""
+    live = writable_settings.db_path
+    duckdb_connect.warm_reader(live)
+    opened = _count_opens(monkeypatch)
+    assert store.count_entities(live) > 50 and opened == []
+    execute_sql(live, [("DELETE FROM entities", [])])  # opens the copy's lock and the new reader
+    opened.clear()
+    duckdb_connect.warm_reader(live)
+    assert store.count_entities(live) == 0 and opened == []
+
+
 def test_a_failed_write_keeps_the_reader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = _table_db(tmp_path / "x.duckdb", 1)
     assert _v(path) == 1

@@ -218,6 +218,9 @@ def versioned_reader(path: Path, *, retries: int = 8, base_delay: float = 0.05
 WARM_ENTITY_COLUMNS = ("lon", "lat", "kind", "location_precision", "level", "status", "board",
                        "origin", "layers")
 
+#: Rows of the query with which :func:`warm_reader` ends (one DuckDB vector).
+_FIRST_ROWS = 2048
+
 
 def warm_reader(path: Path, *, retries: int = 8, base_delay: float = 0.05) -> None:
     """Open this process's reader of ``path`` now and read into it what the next
@@ -227,8 +230,9 @@ def warm_reader(path: Path, *, retries: int = 8, base_delay: float = 0.05) -> No
     (ATTACH and its catalog) and for cold reads of the blocks it touches (~140 ms more
     than warm at 1M entities). :func:`geo_app.store.duckdb_files.rewrite` calls this
     right after its swap, so the next query of the process that wrote runs warm: every
-    small table whole, and :data:`WARM_ENTITY_COLUMNS` of ``entities``. Another process
-    still pays at its next operation.
+    small table whole, :data:`WARM_ENTITY_COLUMNS` of ``entities``, then one vector of
+    every column of ``entities`` returned as Arrow (the first such result of an instance
+    pays a one-time cost of its own). Another process still pays at its next operation.
     """
     _, base = _reader_instance(Path(path), retries, base_delay)
     with _READERS_LOCK:
@@ -249,6 +253,12 @@ def warm_reader(path: Path, *, retries: int = 8, base_delay: float = 0.05) -> No
             # a hash of the columns reads each of their blocks into the instance
             items = ", ".join(_quoted(c) for c in names)
             cur.execute(f"SELECT count(hash({items})) FROM {_quoted(table)}").fetchall()  # noqa: S608 (catalog names, quoted)
+        if "entities" in columns:
+            # The first query of an instance that returns rows to Arrow paid ~15 ms once,
+            # whatever its size, on top of the reads above (the 板块 query right after a
+            # 1M write: a median of 51-56 ms without this, 36-40 ms with it; this query
+            # costs ~20 ms of the write; docs/scale.md, sixth pass).
+            cur.execute(f"SELECT * FROM entities LIMIT {_FIRST_ROWS}").to_arrow_table()  # noqa: S608 (a constant)
     finally:
         cur.close()
 
