@@ -14,6 +14,8 @@ _loading.caption(t("app_loading", _url_lang if _url_lang in LANGS else "zh"))
 from geo_app.views import common, compare, export, importer, sources  # noqa: E402
 from geo_app.views import map as map_view  # noqa: E402
 
+common.freeze_imports()  # once per process: Streamlit's collection after each run skips them
+
 lang = common.get_lang()
 pages = [
     st.Page(map_view.render, title=t("page_map", lang), url_path="map", default=True),

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -665,3 +669,35 @@ def test_a_summary_read_across_a_write_is_the_new_files(tmp_path: Path) -> None:
         db, flt, unlocated=aggregate.NO_POINT_COLUMNS))
     assert after.n_total == before.n_total + 1 == want.n_total
     assert after.points.lon.tolist() == want.points.lon.tolist()
+
+
+_FREEZE_PROBE = textwrap.dedent("""
+    import gc, json, sys
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file(sys.argv[1], default_timeout=90).run()
+    first = gc.get_freeze_count()
+    from geo_app.views import map as map_view
+    render_walked = any(o is map_view.render for o in gc.get_objects())
+    made_later = {"made after the first run": []}
+    at.run()
+    made_later_walked = any(o is made_later for o in gc.get_objects())
+    print(json.dumps([first, render_walked, made_later_walked,
+                      len(at.exception), len(at.get("component_instance"))]))
+""")
+
+
+def test_the_app_freezes_its_imports_once_per_process(env_settings: Settings) -> None:
+    """Streamlit collects garbage after every run; the app froze what its imports made
+    first, so that collection skips them (``common.freeze_imports``), and only once: what
+    later runs make is still collected. In a process of its own, as freezing is for the
+    whole process."""
+    done = subprocess.run([sys.executable, "-c", _FREEZE_PROBE, APP], env=dict(os.environ),
+                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
+                          check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    frozen, render_walked, made_later_walked, errors, maps = json.loads(
+        done.stdout.strip().splitlines()[-1])
+    assert frozen > 50_000 and not render_walked  # the imports' objects (a page, say)
+    assert made_later_walked  # the second run froze nothing more
+    assert errors == 0 and maps == 1  # the map page ran, twice
+
