@@ -57,7 +57,8 @@ def freeze_imports() -> None:
     kept on: it keeps a long session's memory flat). Walking these objects took 110-200 ms
     of each run's end at 1M entities, holding the GIL while the browser waited on the
     server; frozen, the collection takes ~3 ms, and a 1M filter change's median fell from
-    ~0.50 s to ~0.37 s (docs/scale.md, sixth pass). Objects made later (pages' data,
+    0.42-0.43 s to 0.34-0.36 s, a pan's from 0.35-0.38 s to 0.29-0.30 s (docs/scale.md,
+    sixth pass). Objects made later (pages' data,
     caches, sessions) are collected as before. What the process's first run had made by
     then (its session, a caption) stays frozen: a few objects, once.
     """
