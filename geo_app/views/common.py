@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import gc
 import re
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -44,8 +43,6 @@ _LANG_WIDGET = "lang_radio"
 
 # ----------------------------------------------------------------------------- process
 
-_FROZEN = threading.Event()
-
 
 def freeze_imports() -> None:
     """Take what is alive now out of the garbage collector's walks, once per process:
@@ -54,17 +51,17 @@ def freeze_imports() -> None:
     process anyway.
 
     Streamlit collects all generations after every run of a page (``runner.postScriptGC``,
-    kept on: it keeps a long session's memory flat). Walking these objects took 110-200 ms
-    of each run's end at 1M entities, holding the GIL while the browser waited on the
-    server; frozen, the collection takes ~3 ms, and a 1M filter change's median fell from
-    0.42-0.43 s to 0.34-0.36 s, a pan's from 0.35-0.38 s to 0.29-0.30 s (docs/scale.md,
-    sixth pass). Objects made later (pages' data,
-    caches, sessions) are collected as before. What the process's first run had made by
-    then (its session, a caption) stays frozen: a few objects, once.
+    kept on: Streamlit's guard against memory building up between runs). Walking these
+    objects took 110-200 ms at the end of each run at 1M entities, holding the GIL while
+    the browser waited on the server; frozen, the collection takes ~3 ms, and a 1M filter
+    change's median fell from 0.42-0.43 s to 0.34-0.36 s, a pan's from 0.35-0.38 s to
+    0.29-0.30 s (docs/scale.md, sixth pass). Objects made later (pages' data, caches,
+    sessions) are collected as before. What the process's first run had made by then (its
+    session, a caption) stays frozen: a few objects, once. "Once" is asked of the
+    collector itself, not of a flag here, which a module reload would reset.
     """
-    if _FROZEN.is_set():
+    if gc.get_freeze_count():
         return
-    _FROZEN.set()
     gc.collect()  # the imports' own garbage is freed, not frozen
     gc.freeze()
 
