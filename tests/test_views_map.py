@@ -701,3 +701,33 @@ def test_the_app_freezes_its_imports_once_per_process(env_settings: Settings) ->
     assert made_later_walked  # the second run froze nothing more
     assert errors == 0 and maps == 1  # the map page ran, twice
 
+
+_EXIT_PROBE = textwrap.dedent("""
+    import sys
+    from geo_app import store
+    from geo_app.store import duckdb_connect
+    from streamlit.testing.v1 import AppTest
+
+    def slow_head_start(path):  # still inside DuckDB when the process exits
+        with duckdb_connect.reader(path) as cur:
+            cur.execute("SELECT sum(a.range % 7) FROM range(150000000) a").fetchall()
+
+    store.prepare_search = slow_head_start
+    at = AppTest.from_file(sys.argv[1], default_timeout=90).run()
+    at.run()  # draws the search box: starts the head start
+    print("ran", len(at.exception))
+""")
+
+
+def test_a_process_that_exits_during_the_search_head_start_exits_cleanly(
+        env_settings: Settings) -> None:
+    """The server stopped while the map's head start (``views.map._prepare_search``) runs
+    in DuckDB: the process waits for it and exits 0 (a daemon thread cut off inside DuckDB
+    aborted it with status 134)."""
+    done = subprocess.run([sys.executable, "-c", _EXIT_PROBE, APP], env=dict(os.environ),
+                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
+                          check=False)
+    assert "terminate called" not in done.stderr
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "ran 0"
+
