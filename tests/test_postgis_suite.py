@@ -95,6 +95,7 @@ DUCKDB_ONLY = {
     "tests.test_store.test_failed_write_leaves_the_live_file_byte_identical",
     "tests.test_store.test_leftovers_of_killed_writers_are_cleared",
     "tests.test_store.test_the_map_points_stream_on_the_kept_reader",
+    "tests.test_store.test_the_reader_of_the_app_database_is_warmed_without_error",
     # the map search's copy of the names belongs to the DuckDB reader of one file, renewed
     # when a write swaps the file in (the test writes through that protocol); on PostGIS
     # the server searches its own table (the search itself is checked on both backends)
