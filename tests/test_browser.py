@@ -341,6 +341,24 @@ def _wait_swap(frame: object, before: int) -> dict[str, object]:
     return frame.evaluate(LAYERS_JS)  # type: ignore[attr-defined,no-any-return]
 
 
+def _settle(page: object, frame: object) -> dict[str, object]:
+    """Wait for a new visitor's start-up runs to end: the sidebar's widgets drawn (they come
+    one run after the map), then no new layer for a whole second. A bubble picked before
+    that can be replaced under the mouse by the layer of the view the map reported."""
+    page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').first.wait_for(  # type: ignore[attr-defined]
+        timeout=60_000)
+    swaps = -1
+    for _ in range(30):
+        now = int(frame.evaluate(LAYERS_JS)["swaps"])  # type: ignore[attr-defined]
+        if now == swaps:
+            break
+        swaps = now
+        page.wait_for_timeout(1000)  # type: ignore[attr-defined]
+    else:
+        pytest.fail("the map kept receiving new layers for 30 s after the widgets came")
+    return frame.evaluate(LAYERS_JS)  # type: ignore[attr-defined,no-any-return]
+
+
 def test_large_registry_cells_click_through_to_markers(large_app: App, browser: object) -> None:
     from geo_app import maps
 
@@ -366,7 +384,7 @@ def test_large_registry_cells_click_through_to_markers(large_app: App, browser: 
         frame = next(f for f in page.frames if "st_folium" in f.url)  # type: ignore[attr-defined]
         frame.wait_for_function("() => window.map && window.L && window.L.MarkerClusterGroup")
         located = expected_points(large_app.db)
-        drawn = frame.evaluate(LAYERS_JS)
+        drawn = _settle(page, frame)
         assert drawn["markers"] == 0 and drawn["cells"] > 0
         assert drawn["counted"] == located > 2_000  # every entity is in some bubble
         assert frame.locator("path.leaflet-interactive").count() >= 5 + 10 + 4  # overlays stay
