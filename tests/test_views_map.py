@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
 import subprocess
 import sys
@@ -671,6 +670,13 @@ def test_a_summary_read_across_a_write_is_the_new_files(tmp_path: Path) -> None:
     assert after.points.lon.tolist() == want.points.lon.tolist()
 
 
+def _run_probe(code: str) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a Python process of its own with the app's script as ``sys.argv[1]``
+    (the GEO_APP_* variables the fixtures set are inherited)."""
+    return subprocess.run([sys.executable, "-c", code, APP], cwd=PROJECT_ROOT,
+                          capture_output=True, text=True, timeout=300, check=False)
+
+
 _FREEZE_PROBE = textwrap.dedent("""
     import gc, json, sys
     from streamlit.testing.v1 import AppTest
@@ -691,9 +697,7 @@ def test_the_app_freezes_its_imports_once_per_process(env_settings: Settings) ->
     first, so that collection skips them (``common.freeze_imports``), and only once: what
     later runs make is still collected. In a process of its own, as freezing is for the
     whole process."""
-    done = subprocess.run([sys.executable, "-c", _FREEZE_PROBE, APP], env=dict(os.environ),
-                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
-                          check=False)
+    done = _run_probe(_FREEZE_PROBE)
     assert done.returncode == 0, done.stderr[-3000:]
     frozen, render_walked, made_later_walked, errors, maps = json.loads(
         done.stdout.strip().splitlines()[-1])
@@ -724,9 +728,7 @@ def test_a_process_that_exits_during_the_search_head_start_exits_cleanly(
     """The server stopped while the map's head start (``views.map._prepare_search``) runs
     in DuckDB: the process waits for it and exits 0 (a daemon thread cut off inside DuckDB
     aborted it with status 134)."""
-    done = subprocess.run([sys.executable, "-c", _EXIT_PROBE, APP], env=dict(os.environ),
-                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
-                          check=False)
+    done = _run_probe(_EXIT_PROBE)
     assert "terminate called" not in done.stderr
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1] == "ran 0"

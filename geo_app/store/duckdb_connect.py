@@ -26,7 +26,7 @@ from typing import Any
 
 import duckdb
 
-from geo_app.errors import DatabaseBusyError, DataError
+from geo_app.errors import DatabaseBusyError, DataError, GeoAppError
 
 
 def _spatial_extension_path() -> Path:
@@ -221,6 +221,11 @@ WARM_ENTITY_COLUMNS = ("lon", "lat", "kind", "location_precision", "level", "sta
 #: Rows of the query with which :func:`warm_reader` ends (one DuckDB vector).
 _FIRST_ROWS = 2048
 
+#: What a head start on the reader (``duckdb_files._warm``, ``duckdb_stream.prepare_search``)
+#: leaves to the next operation, which meets it again and says what is wrong: DuckDB's
+#: errors, the file's, and the app's own (a missing file, a busy one).
+HEAD_START_FAILURES: tuple[type[BaseException], ...] = (duckdb.Error, OSError, GeoAppError)
+
 
 def warm_reader(path: Path, *, retries: int = 8, base_delay: float = 0.05) -> None:
     """Open this process's reader of ``path`` now and read into it what the next
@@ -258,7 +263,7 @@ def warm_reader(path: Path, *, retries: int = 8, base_delay: float = 0.05) -> No
             # whatever its size, on top of the reads above (the 板块 query right after a
             # 1M write: a median of 51-56 ms without this, 36-40 ms with it; this query
             # costs ~20 ms of the write; docs/scale.md, sixth pass).
-            cur.execute(f"SELECT * FROM entities LIMIT {_FIRST_ROWS}").to_arrow_table()  # noqa: S608 (a constant)
+            cur.execute("SELECT * FROM entities LIMIT ?", [_FIRST_ROWS]).to_arrow_table()
     finally:
         cur.close()
 

@@ -20,8 +20,13 @@ from pathlib import Path
 
 import duckdb
 
-from geo_app.errors import GeoAppError
-from geo_app.store.duckdb_connect import _require, connect, private_reader, warm_reader
+from geo_app.store.duckdb_connect import (
+    HEAD_START_FAILURES,
+    _require,
+    connect,
+    private_reader,
+    warm_reader,
+)
 
 _LOCAL_LOCKS: dict[str, threading.RLock] = {}
 _LOCAL_DEPTH: dict[str, int] = {}
@@ -210,7 +215,7 @@ def _warm(path: Path) -> None:
     """
     try:
         warm_reader(path, retries=0)
-    except (duckdb.Error, OSError, GeoAppError):
+    except HEAD_START_FAILURES:
         pass
 
 

@@ -9,12 +9,15 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
-from geo_app.errors import GeoAppError
 from geo_app.filters import EntityFilter
 from geo_app.store.common import ENTITY_COLUMNS
-from geo_app.store.duckdb_connect import Version, private_reader, reader, versioned_reader
+from geo_app.store.duckdb_connect import (
+    HEAD_START_FAILURES,
+    Version,
+    private_reader,
+    reader,
+    versioned_reader,
+)
 from geo_app.store.duckdb_read import _entity_where
 from geo_app.vocab import EXACT_PRECISIONS, KINDS
 
@@ -262,7 +265,7 @@ def prepare_search(path: Path) -> None:
     try:
         with reader(path, retries=0) as cur:
             _ensure_search_table(cur)
-    except (duckdb.Error, OSError, GeoAppError):
+    except HEAD_START_FAILURES:
         pass
 
 
