@@ -290,24 +290,35 @@ _BARE_PAGE = 'import streamlit as st\n\nst.title("bare")\n'
 QUIET = ("--server.fileWatcherType", "none")
 
 
-def bare_first_heading(browser: Any, settings: Settings, work: Path, repeat: int) -> float:
-    """Median seconds from navigation to the heading of a Streamlit page holding one
-    ``st.title``: what any Streamlit page costs here, the reference of the app's first load."""
+@contextmanager
+def bare_server(browser: Any, settings: Settings, work: Path) -> Iterator[str]:
+    """A running Streamlit page holding one ``st.title`` (what any Streamlit page costs
+    here, the reference of the app's first load); yields its URL, visited once already
+    (the first visit compiles the script, so it is not a reference)."""
     script = work / "bare_page.py"
     script.write_text(_BARE_PAGE, encoding="utf-8")
-    times: list[float] = []
     with streamlit_app(settings, work / "bare.log", script=script, extra_args=QUIET) as url:
-        for _ in range(repeat + 1):  # the first visit compiles the script: not counted
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            try:
-                _local_only(page)
-                t0 = time.perf_counter()
-                page.goto(url, timeout=PAGE_TIMEOUT_S * 1000)
-                page.get_by_role("heading", name="bare").wait_for(timeout=PAGE_TIMEOUT_S * 1000)
-                times.append(time.perf_counter() - t0)
-            finally:
-                page.close()
-    return statistics.median(times[1:])
+        bare_heading(browser, url)
+        yield url
+
+
+def bare_heading(browser: Any, url: str) -> float:
+    """Seconds from navigation to the heading of the bare page at ``url``, in a new tab."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        _local_only(page)
+        t0 = time.perf_counter()
+        page.goto(url, timeout=PAGE_TIMEOUT_S * 1000)
+        page.get_by_role("heading", name="bare").wait_for(timeout=PAGE_TIMEOUT_S * 1000)
+        return time.perf_counter() - t0
+    finally:
+        page.close()
+
+
+def bare_first_heading(browser: Any, settings: Settings, work: Path, repeat: int) -> float:
+    """Median seconds of ``repeat`` new tabs to the heading of the bare page."""
+    with bare_server(browser, settings, work) as url:
+        return statistics.median(bare_heading(browser, url) for _ in range(repeat))
 
 
 _CELLS_SWAPS_JS = """() => { const w = [...document.querySelectorAll(
@@ -592,24 +603,28 @@ def profile_first_load(n: int, settings: Settings, work: Path, browser: Any, *,
         cold, _ = visit_milestones(browser, url)
         time.sleep(2.5)  # the map reports its view: the follow-up runs settle
         cold_runs = _read_runs(log)
-        totals, marks, runs = [], [], []
-        for _ in range(visits):
-            start = len(_read_runs(log))
-            total, seen = visit_milestones(browser, url)
-            time.sleep(2.5)
-            totals.append(total)
-            marks.append(seen)
-            visit_runs = _read_runs(log, start)
-            for run in visit_runs:  # when each run started and ended, from navigation start
-                run["at"] = run["start"] - seen["origin"]
-            runs += visit_runs[:1]
-            seen["runs"] = len(visit_runs)
-            seen["run_times"] = [(round(r["at"], 2), round(r["total"], 2)) for r in visit_runs]
+        totals, marks, runs, bares = [], [], [], []
+        # the bare page's tabs alternate with the app's: whatever else loads the machine
+        # meanwhile weighs on both sides of the ratio alike
+        with bare_server(browser, settings, work) as bare_url:
+            for _ in range(visits):
+                start = len(_read_runs(log))
+                total, seen = visit_milestones(browser, url)
+                time.sleep(2.5)
+                totals.append(total)
+                marks.append(seen)
+                visit_runs = _read_runs(log, start)
+                for run in visit_runs:  # when each run started and ended, from navigation start
+                    run["at"] = run["start"] - seen["origin"]
+                runs += visit_runs[:1]
+                seen["runs"] = len(visit_runs)
+                seen["run_times"] = [(round(r["at"], 2), round(r["total"], 2)) for r in visit_runs]
+                bares.append(bare_heading(browser, bare_url))
         start = len(_read_runs(log))
         pan_secs = pan_times(browser, url, pans) if n > aggregate_marker_limit() else []
         pan_runs = _read_runs(log, start)
-    bare = bare_first_heading(browser, settings, work, visits)
-    return Profile(n, server_start, cold, cold_runs, totals, marks, runs, pan_runs, bare, pan_secs)
+    return Profile(n, server_start, cold, cold_runs, totals, marks, runs, pan_runs,
+                   statistics.median(bares), pan_secs)
 
 
 def aggregate_marker_limit() -> int:
@@ -676,12 +691,13 @@ def bench(n: int, settings: Settings, work: Path, *, quick: bool = False) -> lis
 
 
 def first_sight(n: int, settings: Settings, work: Path, *,
-                repeat: int = 4) -> tuple[list[Any], Profile]:
+                repeat: int = 6) -> tuple[list[Any], Profile]:
     """The rows of "Fast at first sight" for one N, and the profile of the first load.
 
     One ``streamlit run`` of the app (its page steps timed by :func:`profiled_run`) serves
     the first visitor, ``repeat`` new tabs, the pans (N > ``MARKER_LIMIT``: cells mode) and
-    the filter changes; the bare Streamlit page is measured right after, in the same run.
+    the filter changes; the bare Streamlit page's new tabs alternate with the app's, in
+    the same run (:func:`profile_first_load`).
     """
     from benchmarks.run import Row
 

@@ -206,7 +206,7 @@ def run(sizes: list[int], *, quick: bool = False, keep: Path | None = None) -> l
     return rows
 
 
-def first_sight(sizes: list[int], *, repeat: int = 4) -> list[Row]:
+def first_sight(sizes: list[int], *, repeat: int = 6) -> list[Row]:
     """Only the rows of "Fast at first sight" (issue 18), and the profile of the first load.
 
     For each N: the app's first load against a bare Streamlit page (same run), a filter

@@ -16,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from geo_app import store
 from geo_app.filters import make_filter
+from geo_app.i18n import t
 from geo_app.settings import PROJECT_ROOT, Settings
 from tests.conftest import point_env_at
 from tests.helpers import run_apptest
@@ -166,9 +167,9 @@ def test_invalid_url_values_are_dropped_with_a_warning(env_settings: Settings, d
 
 def test_a_new_visitor_gets_the_map_first_and_the_widgets_in_the_next_run(
         env_settings: Settings, db: Path) -> None:
-    """A session's first run leaves the sidebar's widgets to the next (which the browser's
-    timer or the map's report asks for): the same map, the URL's state kept, and the
-    URL's invalid values still said when the widgets come."""
+    """A session's first run leaves the sidebar's widgets, and what is below the map, to
+    the next (which the browser's timer or the map's report asks for): the same map, the
+    URL's state kept, and the URL's invalid values still said when the widgets come."""
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     url = {"kind": ["bogus", "laboratory"], "board": "nowhere", "lang": "en",
            "basemap": "carto"}
@@ -178,6 +179,9 @@ def test_a_new_visitor_gets_the_map_first_and_the_widgets_in_the_next_run(
     assert not (at.sidebar.multiselect or at.sidebar.radio or at.sidebar.selectbox
                 or at.sidebar.text_input)
     assert [c.value for c in at.sidebar.caption] == ["Loading the filters …"]
+    below = t("no_point", "en")
+    assert not at.main.expander and not any(below in c.value for c in at.main.caption)
+    assert not any(t("map_share_hint", "en") in c.value for c in at.main.caption)
     assert params_of(at) == {"kind": ["laboratory"], "lang": ["en"], "basemap": ["carto"]}
     (comp,) = at.get("component_instance")
     frame = comp.proto.id
@@ -188,6 +192,8 @@ def test_a_new_visitor_gets_the_map_first_and_the_widgets_in_the_next_run(
     warning = at.sidebar.warning[0].value
     assert "kind=bogus" in warning and "nowhere" in warning
     assert not at.sidebar.caption
+    assert any(t("map_share_hint", "en") in c.value for c in at.main.caption)
+    assert any(below in e.label for e in at.main.expander)  # laboratories: none located
     (comp,) = at.get("component_instance")
     assert comp.proto.id == frame  # the browser keeps its map
     assert drawn_markers(at) == on_map
@@ -459,8 +465,8 @@ def test_mid_size_filters_send_every_marker_without_reruns(large: Settings, quer
 # ----------------------------------------------------------------------- first sight (issue 18)
 
 
-def _plan(db: Path, flt: Any, view: Any = None) -> Any:
-    """The plan the page draws for ``flt`` at ``view`` (None: its first drawing), uncached."""
+def _map_page(db: Path, flt: Any) -> Any:
+    """The ``MapPage`` of a run for ``flt`` (Chinese, no basemap), uncached."""
     import dataclasses
 
     from geo_app.views import map as page
@@ -470,9 +476,15 @@ def _plan(db: Path, flt: Any, view: Any = None) -> Any:
     summary = page.load_summary(str(db), version, flt)
     inputs = dataclasses.replace(page._display_overlays.__wrapped__(str(db), build, "wgs84"),  # type: ignore[attr-defined]  # noqa: SLF001
                                  focus_layers=flt.layers, fit_city=flt.is_empty())
-    mp = page.MapPage(db=str(db), version=version, flt=flt, lang="zh", basemap="none",
-                      summary=summary, inputs=inputs, layer_names={})
-    return page.plan_map(mp, view, loaders=page.DIRECT)
+    return page.MapPage(db=str(db), version=version, flt=flt, lang="zh", basemap="none",
+                        summary=summary, inputs=inputs, layer_names={})
+
+
+def _plan(db: Path, flt: Any, view: Any = None) -> Any:
+    """The plan the page draws for ``flt`` at ``view`` (None: its first drawing), uncached."""
+    from geo_app.views import map as page
+
+    return page.plan_map(_map_page(db, flt), view, loaders=page.DIRECT)
 
 
 def _component_args(plan: Any, monkeypatch: pytest.MonkeyPatch, *, render: bool,
@@ -573,6 +585,60 @@ def test_the_kept_base_map_gives_the_component_what_st_folium_gives(
     ours.pop("on_change")
     assert ours.keys() == theirs.keys() and ours["feature_group"]
     assert [k for k in ours if ours[k] != theirs[k]] == []
+
+
+@pytest.mark.parametrize(("which", "query", "mode"), [
+    ("shipped", "", "markers"), ("large", "合成主体1", "compact")])
+def test_the_kept_whole_map_gives_the_component_what_st_folium_gives(
+        which: str, query: str, mode: str, db: Path, large_built: Settings,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Up to ``MARKER_LIMIT`` entities the page keeps the rendered map (``_whole_map``, no
+    layer) and hands the component its strings: exactly what ``st_folium`` gives for the
+    map, the markers mode's icons included."""
+    import streamlit_folium
+
+    from geo_app.views import map as page
+
+    mp = _map_page(db if which == "shipped" else large_built.db_path,
+                   make_filter(search=query or None))
+    plan = page.plan_map(mp, None, loaders=page.DIRECT)
+    assert plan.mode == mode and plan.layer is None
+    theirs = _component_args(plan, monkeypatch, render=True, key="main_map")
+    whole, notes = page._whole_map.__wrapped__("sig", mp)  # type: ignore[attr-defined]  # noqa: SLF001
+    assert list(notes) == plan.notes
+    ours: dict[str, Any] = {}
+    monkeypatch.setattr(streamlit_folium, "_component_func", lambda **kw: ours.update(kw))
+    page._view_component(whole, None)  # noqa: SLF001
+    ours.pop("on_change")
+    assert ours.keys() == theirs.keys()
+    assert ours["returned_objects"] == [] and ours["default"] == {} and ours["script"]
+    assert [k for k in ours if ours[k] != theirs[k]] == []
+
+
+def test_a_new_tab_does_not_rebuild_the_map_of_a_small_filter(
+        env_settings: Settings, db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The map of a filter up to ``MARKER_LIMIT`` entities is built once per filter,
+    language and basemap: a second session gets the same component arguments without a
+    build; another filter builds its own."""
+    from geo_app import maps
+    from geo_app.views import map as page
+
+    page._whole_map.clear()  # noqa: SLF001
+    built: list[str] = []
+    real = maps.build_map
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        built.append(kwargs["mode"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(maps, "build_map", counting)
+    first = map_args(run_app())
+    assert built == ["markers"]
+    assert map_args(run_app()) == first and built == ["markers"]
+    labs = map_args(run_app({"kind": "laboratory"}))
+    assert built == ["markers", "markers"] and labs["script"] != first["script"]
+    assert map_args(run_app({"lang": "en"}))["script"] != first["script"]
+    assert len(built) == 3
 
 
 def test_a_pan_changes_only_the_layer_of_the_component(large: Settings) -> None:

@@ -33,7 +33,6 @@ import geopandas as gpd
 import pandas as pd
 import streamlit as st
 import streamlit_folium
-from streamlit_folium import st_folium
 
 from geo_app import aggregate, assets, maps, store
 from geo_app.errors import GeoAppError
@@ -416,7 +415,8 @@ class BaseMap:
     built and rendered once per :meth:`MapPage.base_signature` (:func:`_base_map`) and each
     run hands the component these same strings with the new layer, so the browser keeps
     its map and swaps the layer. (A sealed folium map cannot be rendered twice, so the
-    strings are kept, not the map.)
+    strings are kept, not the map.) A filter up to ``MARKER_LIMIT`` entities is one whole
+    map, kept the same way (:func:`_whole_map`).
     """
 
     script: str
@@ -429,8 +429,11 @@ class BaseMap:
     zoom: object
 
     @classmethod
-    def render(cls, fmap: folium.Map) -> BaseMap:
-        """What ``st_folium(fmap, render=False)`` hands its component, but the layer."""
+    def render(cls, fmap: folium.Map, *, whole: bool = False) -> BaseMap:
+        """What ``st_folium(fmap, render=whole)`` hands its component, but the layer
+        (``whole``: the markers mode, whose icons folium adds while the page renders)."""
+        if whole:
+            fmap.get_root().render()
         fmap.render()
         html = streamlit_folium._get_html(fmap)  # noqa: SLF001 (as st_folium does)
         header = streamlit_folium._get_header(fmap)  # noqa: SLF001
@@ -458,34 +461,49 @@ def layer_script(layer: folium.FeatureGroup) -> str:
 _RETURNED = ["bounds", "zoom"]
 
 
-def _view_component(base: BaseMap, layer: folium.FeatureGroup) -> None:
+def _view_component(base: BaseMap, layer: folium.FeatureGroup | None) -> None:
     """Hand the component the base map and a view's layer, exactly as ``st_folium`` would
-    for ``feature_group_to_add=layer`` (``tests/test_views_map.py`` compares them)."""
+    for ``feature_group_to_add=layer`` (``tests/test_views_map.py`` compares them).
+
+    Without a layer, the map is a whole page (up to ``MARKER_LIMIT`` entities): it reports
+    nothing (pans, zooms and clicks stay in the browser)."""
     hash_key = streamlit_folium.generate_js_hash(base.script, _MAP_KEY, False)
 
     def on_change() -> None:  # st_folium's: the reported state under the map's own key
         st.session_state[_MAP_KEY] = st.session_state.get(hash_key, {})
-        _remember_view()
+        if layer is not None:
+            _remember_view()
 
+    returned = _RETURNED if layer is not None else []
+    default = {"bounds": base.bounds, "zoom": base.zoom}
     streamlit_folium._component_func(  # noqa: SLF001
         script=base.script, header=base.header, html=base.html, id=base.map_id, key=hash_key,
-        height=MAP_HEIGHT, width=None, returned_objects=_RETURNED,
-        default={"bounds": base.bounds, "zoom": base.zoom}, zoom=None, center=None,
-        feature_group=layer_script(layer), return_on_hover=False, layer_control=None,
-        pixelated=False, css_links=base.css_links, js_links=base.js_links,
-        on_change=on_change, wrap_longitude=False)
+        height=MAP_HEIGHT, width=None, returned_objects=returned,
+        default={k: v for k, v in default.items() if k in returned}, zoom=None, center=None,
+        feature_group=None if layer is None else layer_script(layer), return_on_hover=False,
+        layer_control=None, pixelated=False, css_links=base.css_links,
+        js_links=base.js_links, on_change=on_change, wrap_longitude=False)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _whole_map(sig: str, _page: MapPage) -> tuple[BaseMap, tuple[str, ...]]:
+    """The component arguments and caption notes of a filter up to ``MARKER_LIMIT``
+    entities (:func:`plan_map`), rendered once per signature ``sig`` (the filter's data,
+    the language, the basemap): a new tab, or a filter chosen again, does not rebuild the
+    map (~0.3–0.45 s a run for the shipped registry)."""
+    plan = plan_map(_page, None)
+    return BaseMap.render(plan.fmap, whole=plan.mode == "markers"), tuple(plan.notes)
 
 
 def _draw_map(page: MapPage) -> list[str]:
     """Draw the map; returns notes for the caption.
 
-    Up to ``MARKER_LIMIT`` entities the page carries them all (:func:`plan_map`).
-    ``render=False`` outside the markers mode: ``st_folium`` renders the map itself
-    (``Map.render``, which fills the page's header, body and script) and then walks it for
-    the script; rendering the whole page first as well, its default, repeats the costliest
-    step (every overlay's GeoJSON written out once more) for the same strings
-    (``tests/test_views_map.py`` checks that the component gets the same arguments either
-    way). The markers mode needs it: folium adds each marker's icon while the page renders.
+    Up to ``MARKER_LIMIT`` entities the page carries them all (:func:`plan_map`), built
+    and rendered once per filter, language and basemap (:func:`_whole_map`). The whole
+    page is rendered first only in the markers mode, where folium adds each marker's icon
+    while the page renders; otherwise it would repeat the costliest step (every overlay's
+    GeoJSON written out once more) for the same strings (``tests/test_views_map.py``
+    checks that the component gets what ``st_folium`` gives either way).
 
     Above, the base map is the same for every filter and rendered once
     (:class:`BaseMap`); each run only plans, builds and renders the layer of the current
@@ -493,11 +511,9 @@ def _draw_map(page: MapPage) -> list[str]:
     fit), so neither a pan nor a filter change rebuilds the map in the browser.
     """
     if len(page.summary.points) <= aggregate.MARKER_LIMIT:
-        plan = plan_map(page, None)
-        st_folium(plan.fmap, height=MAP_HEIGHT, use_container_width=True,
-                  returned_objects=plan.returned_objects, key=_MAP_KEY,
-                  render=plan.mode == "markers")
-        return plan.notes
+        whole, kept = _whole_map(repr((page.signature(), page.asset_base)), page)
+        _view_component(whole, None)
+        return list(kept)
     sig = page.signature()
     base = _base_map(page.base_signature(), page)
     view = current_view(sig, max_zoom=maps.BASEMAPS[page.basemap].max_zoom)
@@ -572,7 +588,10 @@ def render() -> None:
     draws them. It comes when the map reports its view (large filters report it once
     drawn), or :data:`WIDGETS_DELAY_S` after the page arrived (:func:`_wake_later`),
     whichever is first. The map's frame is kept across the runs (same key; the component
-    ignores a new script for a map it has drawn), so nothing is drawn twice.
+    ignores a new script for a map it has drawn), so nothing is drawn twice. What is below
+    the map (its notes, the list of entities without a point) comes in that run too: sent
+    with the map, the browser rendered them before it created the map's frame (new tabs
+    at 1M, medians of 15: first marker 2.69 s instead of 2.90 s; docs/scale.md).
     """
     later = _widgets_later()
     lang = seed_language()
@@ -630,8 +649,8 @@ def render() -> None:
         with st.sidebar:
             st.caption(t("map_sidebar_loading", lang))
             st.fragment(_wake_later, run_every=WIDGETS_DELAY_S)()
-    else:  # the search box is there: a search may come next
-        _prepare_search(str(db), version)
+        return  # what is below the map comes with the widgets (see above)
+    _prepare_search(str(db), version)  # the search box is there: a search may come next
     base = maps.BASEMAPS[basemap]
     notes.append(t("sip_no_polygon", lang))
     if base.datum == "gcj02":
