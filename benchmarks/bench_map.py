@@ -412,7 +412,8 @@ PROFILED = ("geo_app.views.map:db_path", "geo_app.views.map:data_version",
             "geo_app.aggregate:plan_view", "geo_app.maps:view_layer",
             "streamlit_folium:_get_html", "streamlit_folium:_get_header",
             "streamlit_folium:_get_map_string", "streamlit_folium:_get_feature_group_string",
-            "streamlit_folium:_component_func", "geo_app.views.map:st_folium",
+            "streamlit_folium:_component_func", "geo_app.views.map:_whole_map",
+            "geo_app.views.map:_view_component",
             "geo_app.views.map:_draw_sidebar",
             "geo_app.views.map:_draw_no_point")
 _SECTIONS: dict[str, float] = {}
@@ -474,8 +475,9 @@ def profiled_run(app: str, log: str, t0: float, first: bool) -> None:
 
 #: Milestones of the first load, each the first animation frame in which it holds
 #: (``performance.now()`` of the page, ms from navigation start).
-_MILESTONES_JS = """(selector) => new Promise((resolve) => {
+_MILESTONES_JS = """([selector, timeoutMs]) => new Promise((resolve, reject) => {
     const seen = {};
+    const give_up = performance.now() + timeoutMs;
     const frame = () => [...document.querySelectorAll(
         'iframe[title="streamlit_folium.st_folium"]')].find(f => f.contentWindow);
     const checks = {
@@ -497,6 +499,8 @@ _MILESTONES_JS = """(selector) => new Promise((resolve) => {
             try { if (!(k in seen) && check()) seen[k] = now; } catch (e) {}
         }
         if ('drawn' in seen) { seen.origin = performance.timeOrigin; resolve(seen); }
+        else if (now > give_up) reject(new Error('no entities drawn; milestones seen: '
+                                                 + JSON.stringify(seen)));
         else requestAnimationFrame(tick);
     };
     tick();
@@ -521,7 +525,7 @@ def visit_milestones(browser: Any, url: str) -> tuple[float, dict[str, Any]]:
         _local_only(page)
         t0 = time.perf_counter()
         page.goto(url, wait_until="commit", timeout=PAGE_TIMEOUT_S * 1000)
-        seen = page.evaluate(_MILESTONES_JS, DRAWN)
+        seen = page.evaluate(_MILESTONES_JS, [DRAWN, PAGE_TIMEOUT_S * 1000])
         total = time.perf_counter() - t0
         return total, {k: float(v) / 1000 for k, v in seen.items()}  # origin: epoch s
     finally:

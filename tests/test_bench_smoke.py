@@ -31,3 +31,16 @@ def test_quick_run_prints_every_row(capsys: pytest.CaptureFixture[str]) -> None:
             assert row.baseline_name == "folium FastMarkerCluster"
         if row.metric.startswith("map page payload"):
             assert row.value < 1.0  # MB
+
+
+def test_every_step_the_first_load_profile_times_exists() -> None:
+    """``--first-sight`` times the map page's steps by replacing them (``PROFILED``); a
+    step renamed or removed in the page makes the profiled app fail on its first run."""
+    import importlib
+
+    from benchmarks import bench_map
+
+    missing = [entry for entry in bench_map.PROFILED if ":" in entry
+               and not hasattr(importlib.import_module(entry.split(":")[0]), entry.split(":")[1])]
+    assert missing == []
+    assert any(entry.endswith(":_whole_map") for entry in bench_map.PROFILED)
