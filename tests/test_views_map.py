@@ -587,11 +587,8 @@ def test_the_kept_base_map_gives_the_component_what_st_folium_gives(
     assert [k for k in ours if ours[k] != theirs[k]] == []
 
 
-@pytest.mark.parametrize(("which", "query", "mode"), [
-    ("shipped", "", "markers"), ("large", "合成主体1", "compact")])
-def test_the_kept_whole_map_gives_the_component_what_st_folium_gives(
-        which: str, query: str, mode: str, db: Path, large_built: Settings,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def _check_kept_whole_map(db: Path, query: str, mode: str,
+                          monkeypatch: pytest.MonkeyPatch) -> None:
     """Up to ``MARKER_LIMIT`` entities the page keeps the rendered map (``_whole_map``, no
     layer) and hands the component its strings: exactly what ``st_folium`` gives for the
     map, the markers mode's icons included."""
@@ -599,8 +596,7 @@ def test_the_kept_whole_map_gives_the_component_what_st_folium_gives(
 
     from geo_app.views import map as page
 
-    mp = _map_page(db if which == "shipped" else large_built.db_path,
-                   make_filter(search=query or None))
+    mp = _map_page(db, make_filter(search=query or None))
     plan = page.plan_map(mp, None, loaders=page.DIRECT)
     assert plan.mode == mode and plan.layer is None
     theirs = _component_args(plan, monkeypatch, render=True, key="main_map")
@@ -613,6 +609,18 @@ def test_the_kept_whole_map_gives_the_component_what_st_folium_gives(
     assert ours.keys() == theirs.keys()
     assert ours["returned_objects"] == [] and ours["default"] == {} and ours["script"]
     assert [k for k in ours if ours[k] != theirs[k]] == []
+
+
+def test_the_kept_whole_map_gives_the_component_what_st_folium_gives(
+        db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shipped registry (markers mode): see :func:`_check_kept_whole_map`."""
+    _check_kept_whole_map(db, "", "markers", monkeypatch)
+
+
+def test_the_kept_compact_map_gives_the_component_what_st_folium_gives(
+        large_built: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A search of the large registry (compact mode): see :func:`_check_kept_whole_map`."""
+    _check_kept_whole_map(large_built.db_path, "合成主体1", "compact", monkeypatch)
 
 
 def test_a_new_tab_does_not_rebuild_the_map_of_a_small_filter(
