@@ -309,6 +309,7 @@ def test_kill_9_of_an_importer_leaves_before_or_after(pg_writable: PgDatabase,
         assert _state(pg_writable.url) == empty, stage
     # killed at random moments: before or after, never between
     outcomes = set()
+    earlier = 0  # audit rows of the imports that landed before this one, and of their removals
     for delay in (0.5, 1.5, 3.0):
         log = tmp_path / f"log-{delay}.txt"
         proc = _start(env, file, log, "0.2")
@@ -317,12 +318,14 @@ def test_kill_9_of_an_importer_leaves_before_or_after(pg_writable: PgDatabase,
         proc.wait(timeout=30)
         users, batches, members, audit = _state(pg_writable.url)
         assert (users, batches) in {(0, 0), (ROWS, 1)}, (delay, users, batches)
-        assert audit == batches
+        assert audit == earlier + batches, (delay, audit, earlier)  # its audit row with its batch
         outcomes.add(batches)
         if batches:
             assert members > 0
             removed = ingest.list_batches(pg_writable.settings.db_path)["batch_id"].iloc[0]
             ingest.remove_batch(pg_writable.settings.db_path, removed, actor=local_actor())
+            earlier = audit + 1  # the removal is recorded too
+            assert _state(pg_writable.url) == (0, 0, 0, earlier)
     assert 0 in outcomes, "no kill hit an import under way"
     # and the database takes the same file afterwards
     _, batch = ingest.import_file(file, pg_writable.settings.db_path, actor=local_actor())
