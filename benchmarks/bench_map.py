@@ -419,6 +419,18 @@ PROFILED = ("geo_app.views.map:db_path", "geo_app.views.map:data_version",
 _SECTIONS: dict[str, float] = {}
 
 
+def patched_steps() -> list[tuple[str, str]]:
+    """The ``(module, attribute)`` of each section of :data:`PROFILED` that
+    :func:`_install_timers` wraps in place (the others are the page's loaders, timed
+    through ``CACHED``)."""
+    steps = []
+    for entry in PROFILED:
+        module_name, _, attr = entry.partition(":")
+        if attr:
+            steps.append((module_name, attr))
+    return steps
+
+
 def _timer(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
     def timed_call(*args: Any, **kwargs: Any) -> Any:
         t0 = time.perf_counter()
@@ -438,10 +450,7 @@ def _install_timers() -> None:
     map_mod: Any = importlib.import_module("geo_app.views.map")  # patched below
     if getattr(map_mod, "_bench_timed", False):
         return
-    for entry in PROFILED:
-        if ":" not in entry:
-            continue
-        module_name, attr = entry.split(":")
+    for module_name, attr in patched_steps():
         module = importlib.import_module(module_name)
         setattr(module, attr, _timer(attr, getattr(module, attr)))
     cached = map_mod.CACHED
