@@ -272,6 +272,11 @@ class MapPage:
         not with the filter, nor with an import (:func:`build_stamp`)."""
         return repr((self.db, self.build, self.lang, self.basemap, self.asset_base))
 
+    def whole_signature(self) -> str:
+        """Changes whenever a small filter's whole map changes (:func:`_whole_map`): with
+        the filter's data, the language, the basemap and where the map's scripts are served."""
+        return repr((self.signature(), self.asset_base))
+
 
 @dataclass(frozen=True)
 class MapPlan:
@@ -488,9 +493,9 @@ def _view_component(base: BaseMap, layer: folium.FeatureGroup | None) -> None:
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _whole_map(sig: str, _page: MapPage) -> BaseMap:
     """The component arguments of a filter up to ``MARKER_LIMIT`` entities
-    (:func:`plan_map`), rendered once per signature ``sig`` (the filter's data, the
-    language, the basemap): a new tab, or a filter chosen again, does not rebuild the map
-    (~0.3–0.45 s a run at 1,000 entities)."""
+    (:func:`plan_map`), rendered once per :meth:`MapPage.whole_signature` ``sig``: a new
+    tab, or a filter chosen again, does not rebuild the map (~0.3–0.45 s a run at 1,000
+    entities)."""
     plan = plan_map(_page, None)
     return BaseMap.render(plan.fmap, whole=plan.mode == "markers")
 
@@ -511,7 +516,7 @@ def _draw_map(page: MapPage) -> list[str]:
     fit), so neither a pan nor a filter change rebuilds the map in the browser.
     """
     if len(page.summary.points) <= aggregate.MARKER_LIMIT:
-        _view_component(_whole_map(repr((page.signature(), page.asset_base)), page), None)
+        _view_component(_whole_map(page.whole_signature(), page), None)
         return []  # the page holds every entity: nothing about the view to note
     sig = page.signature()
     base = _base_map(page.base_signature(), page)
